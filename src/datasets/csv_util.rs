@@ -1,0 +1,152 @@
+//! Shared helpers for reading CSV files with precise error locations.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Maps byte offsets of a file's content to 1-based line numbers.
+///
+/// The csv crate's own `Position::line` undercounts by one on CRLF files (checked with
+/// csv 1.3), and the official CMU file uses CRLF, so lines are counted here from the bytes.
+#[derive(Debug)]
+pub(crate) struct Lines<'a> {
+    path: &'a Path,
+    newlines: Vec<u64>,
+}
+
+impl<'a> Lines<'a> {
+    pub(crate) fn new(path: &'a Path, content: &[u8]) -> Self {
+        let newlines = content
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i as u64)
+            .collect();
+        Lines { path, newlines }
+    }
+
+    /// Line number of a record (1-based), or 0 when the reader does not know it.
+    pub(crate) fn of(&self, record: &csv::StringRecord) -> u64 {
+        record.position().map_or(0, |p| self.at_byte(p.byte()))
+    }
+
+    fn at_byte(&self, byte: u64) -> u64 {
+        // On CRLF input the csv crate reports a record as starting at the `\n` of the previous
+        // line ending, so a newline at the offset itself belongs to the lines before.
+        self.newlines.partition_point(|&n| n <= byte) as u64 + 1
+    }
+
+    /// Finds each required column in a header, by exact name.
+    pub(crate) fn columns(
+        &self,
+        header: &csv::StringRecord,
+        required: &[&str],
+    ) -> Result<Vec<usize>> {
+        required
+            .iter()
+            .map(|name| {
+                header
+                    .iter()
+                    .position(|h| h.trim() == *name)
+                    .ok_or_else(|| {
+                        Error::parse(
+                            self.path,
+                            1,
+                            format!("missing column `{name}` in the header"),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// Rejects a record whose field count differs from the header's.
+    pub(crate) fn check_width(&self, record: &csv::StringRecord, header_len: usize) -> Result<()> {
+        if record.len() != header_len {
+            return Err(Error::parse(
+                self.path,
+                self.of(record),
+                format!(
+                    "truncated line: {} fields where the header has {header_len}",
+                    record.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads a field as a finite number.
+    pub(crate) fn number(
+        &self,
+        record: &csv::StringRecord,
+        index: usize,
+        column: &str,
+    ) -> Result<f64> {
+        let line = self.of(record);
+        let Some(text) = record.get(index) else {
+            return Err(Error::parse(
+                self.path,
+                line,
+                format!("truncated line: column `{column}` is missing"),
+            ));
+        };
+        let value: f64 = text.trim().parse().map_err(|_| {
+            Error::parse(
+                self.path,
+                line,
+                format!("column `{column}`: `{text}` is not a number"),
+            )
+        })?;
+        if !value.is_finite() {
+            return Err(Error::parse(
+                self.path,
+                line,
+                format!("column `{column}`: `{text}` is not finite"),
+            ));
+        }
+        Ok(value)
+    }
+
+    /// Reads a field as a whole number.
+    pub(crate) fn integer(
+        &self,
+        record: &csv::StringRecord,
+        index: usize,
+        column: &str,
+    ) -> Result<u32> {
+        let line = self.of(record);
+        let text = record.get(index).ok_or_else(|| {
+            Error::parse(
+                self.path,
+                line,
+                format!("truncated line: column `{column}` is missing"),
+            )
+        })?;
+        text.trim().parse().map_err(|_| {
+            Error::parse(
+                self.path,
+                line,
+                format!("column `{column}`: `{text}` is not a whole number"),
+            )
+        })
+    }
+
+    /// Converts a csv crate error into a parse error at the right line.
+    pub(crate) fn error(&self, error: csv::Error) -> Error {
+        let line = error.position().map_or(0, |p| self.at_byte(p.byte()));
+        match error.kind() {
+            csv::ErrorKind::Io(e) => {
+                Error::io(self.path, std::io::Error::new(e.kind(), e.to_string()))
+            }
+            _ => Error::parse(self.path, line, error.to_string()),
+        }
+    }
+}
+
+/// Reads all of a reader's bytes, naming `path` on failure.
+pub(crate) fn read_all(mut reader: impl std::io::Read, path: &Path) -> Result<Vec<u8>> {
+    let mut content = Vec::new();
+    reader
+        .read_to_end(&mut content)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(content)
+}

@@ -1,0 +1,334 @@
+//! Loader for the CMU DSL-StrongPasswordData file (Killourhy & Maxion, DSN 2009).
+//!
+//! The file has a header `subject,sessionIndex,rep,H.period,DD.period.t,...,H.Return`, then
+//! one row per repetition: 51 subjects, each typing `.tie5Roanl` and Return in 8 sessions of
+//! 50 repetitions (20,400 rows, 31 timing features in seconds). The official file uses CRLF
+//! line endings; LF files are read the same way.
+
+use std::io::Read;
+use std::path::Path;
+
+use ndarray::Array2;
+
+use super::csv_util::{Lines, read_all};
+use super::{FixedTextDataset, FixedTextSubject};
+use crate::error::{Error, Result};
+
+/// Catalog name of this dataset.
+pub const NAME: &str = "dsl2009";
+/// File name inside the dataset directory.
+pub const FILE_NAME: &str = "DSL-StrongPasswordData.csv";
+/// Subjects in the official file.
+pub const SUBJECTS: usize = 51;
+/// Sessions per subject.
+pub const SESSIONS: u32 = 8;
+/// Repetitions per session.
+pub const REPS_PER_SESSION: u32 = 50;
+
+/// Loads the official file and checks its full shape (51 subjects x 8 sessions x 50 reps).
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be read, [`Error::Parse`] naming the line and column of
+/// malformed content, [`Error::DatasetShape`] when the counts differ from the official file.
+pub fn load(path: &Path) -> Result<FixedTextDataset> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let dataset = parse(file, path)?;
+    check_shape(&dataset, SUBJECTS)?;
+    Ok(dataset)
+}
+
+/// Parses DSL-format CSV from any reader; `path` is used in error messages only.
+///
+/// Rows of one subject must be contiguous, as in the official file. Every subject must have
+/// `SESSIONS x REPS_PER_SESSION` rows in session and repetition order; the number of subjects
+/// is not checked here (see [`load`]).
+///
+/// # Errors
+///
+/// As [`load`].
+pub fn parse(reader: impl Read, path: &Path) -> Result<FixedTextDataset> {
+    let content = read_all(reader, path)?;
+    let lines = Lines::new(path, &content);
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(&content[..]);
+    let header = csv.headers().map_err(|e| lines.error(e))?.clone();
+    if header.is_empty() || header.iter().all(|h| h.trim().is_empty()) {
+        return Err(Error::parse(path, 1, "empty file: expected a header line"));
+    }
+    let ids = lines.columns(&header, &["subject", "sessionIndex", "rep"])?;
+    let feature_names: Vec<String> = header
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !ids.contains(i))
+        .map(|(_, h)| h.trim().to_string())
+        .collect();
+    if let Some(bad) = feature_names
+        .iter()
+        .find(|n| !(n.starts_with("H.") || n.starts_with("DD.") || n.starts_with("UD.")))
+    {
+        return Err(Error::parse(
+            path,
+            1,
+            format!("unexpected column `{bad}`: timing columns must start with H., DD. or UD."),
+        ));
+    }
+    if feature_names.is_empty() {
+        return Err(Error::parse(
+            path,
+            1,
+            "the header has no timing columns (H., DD., UD.)",
+        ));
+    }
+    let feature_columns: Vec<usize> = lines.columns(
+        &header,
+        &feature_names.iter().map(String::as_str).collect::<Vec<_>>(),
+    )?;
+    let d = feature_names.len();
+
+    let mut subjects: Vec<FixedTextSubject> = Vec::new();
+    let mut values: Vec<f64> = Vec::new();
+    let mut sessions: Vec<u32> = Vec::new();
+    let mut current: Option<String> = None;
+    let mut previous = (0_u32, 0_u32);
+    let finish = |subjects: &mut Vec<FixedTextSubject>,
+                  id: String,
+                  values: &mut Vec<f64>,
+                  sessions: &mut Vec<u32>| {
+        let rows = sessions.len();
+        let vectors = Array2::from_shape_vec((rows, d), std::mem::take(values))
+            .expect("OK because every row pushed exactly d values");
+        subjects.push(FixedTextSubject {
+            id,
+            vectors,
+            sessions: Some(std::mem::take(sessions)),
+        });
+    };
+
+    for record in csv.records() {
+        let record = record.map_err(|e| lines.error(e))?;
+        let line = lines.of(&record);
+        lines.check_width(&record, header.len())?;
+        let subject = record[ids[0]].trim().to_string();
+        if subject.is_empty() {
+            return Err(Error::parse(path, line, "column `subject` is empty"));
+        }
+        let session = lines.integer(&record, ids[1], "sessionIndex")?;
+        let rep = lines.integer(&record, ids[2], "rep")?;
+        if current.as_deref() != Some(subject.as_str()) {
+            if let Some(id) = current.take() {
+                check_subject_rows(&id, sessions.len(), path, line)?;
+                finish(&mut subjects, id, &mut values, &mut sessions);
+            }
+            if subjects.iter().any(|s| s.id == subject) {
+                return Err(Error::parse(
+                    path,
+                    line,
+                    format!("rows of subject `{subject}` are not contiguous"),
+                ));
+            }
+            current = Some(subject);
+            previous = (1, 0);
+        }
+        let expected = if previous.1 == REPS_PER_SESSION {
+            (previous.0 + 1, 1)
+        } else {
+            (previous.0, previous.1 + 1)
+        };
+        if (session, rep) != expected {
+            return Err(Error::parse(
+                path,
+                line,
+                format!(
+                    "expected sessionIndex {} rep {} but found sessionIndex {session} rep {rep}",
+                    expected.0, expected.1
+                ),
+            ));
+        }
+        previous = (session, rep);
+        for (&column, name) in feature_columns.iter().zip(&feature_names) {
+            values.push(lines.number(&record, column, name)?);
+        }
+        sessions.push(session);
+    }
+    match current {
+        Some(id) => {
+            check_subject_rows(&id, sessions.len(), path, 0)?;
+            finish(&mut subjects, id, &mut values, &mut sessions);
+        }
+        None => return Err(Error::parse(path, 2, "no data rows after the header")),
+    }
+    Ok(FixedTextDataset {
+        name: NAME.into(),
+        feature_names,
+        subjects,
+        notes: Vec::new(),
+    })
+}
+
+fn check_subject_rows(id: &str, rows: usize, path: &Path, line: u64) -> Result<()> {
+    let expected = (SESSIONS * REPS_PER_SESSION) as usize;
+    if rows != expected {
+        return Err(Error::parse(
+            path,
+            line,
+            format!("subject `{id}` has {rows} rows; expected {expected} (8 sessions x 50 reps)"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_shape(dataset: &FixedTextDataset, subjects: usize) -> Result<()> {
+    if dataset.subjects.len() != subjects {
+        return Err(Error::DatasetShape {
+            dataset: NAME.into(),
+            problem: format!(
+                "{} subjects; the official file has {subjects}",
+                dataset.subjects.len()
+            ),
+        });
+    }
+    if dataset.dimension() != 31 {
+        return Err(Error::DatasetShape {
+            dataset: NAME.into(),
+            problem: format!(
+                "{} timing columns; the official file has 31",
+                dataset.dimension()
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fmt::Write;
+
+    const HEADER: &str = "subject,sessionIndex,rep,H.a,DD.a.b,UD.a.b,H.b";
+
+    /// A well-formed file with `subjects` subjects, CRLF endings.
+    fn file(subjects: usize) -> String {
+        let mut s = format!("{HEADER}\r\n");
+        for subject in 0..subjects {
+            for session in 1..=SESSIONS {
+                for rep in 1..=REPS_PER_SESSION {
+                    let h = 0.1 + 0.001 * rep as f64;
+                    writeln!(
+                        s,
+                        "s{subject:03},{session},{rep},{h:.4},0.2500,{:.4},0.0900\r",
+                        0.25 - h
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        s
+    }
+
+    fn parse_str(text: &str) -> Result<FixedTextDataset> {
+        parse(text.as_bytes(), Path::new("test.csv"))
+    }
+
+    fn message(text: &str) -> String {
+        parse_str(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn well_formed_file_parses() {
+        let d = parse_str(&file(2)).unwrap();
+        assert_eq!(d.subjects.len(), 2);
+        assert_eq!(d.feature_names, ["H.a", "DD.a.b", "UD.a.b", "H.b"]);
+        assert_eq!(d.subjects[1].vectors.shape(), &[400, 4]);
+        assert_eq!(d.subjects[0].sessions.as_ref().unwrap()[399], 8);
+        assert!((d.subjects[0].vectors[[0, 0]] - 0.101).abs() < 1e-12);
+    }
+
+    #[test]
+    fn lf_endings_parse_too() {
+        let d = parse_str(&file(1).replace("\r\n", "\n")).unwrap();
+        assert_eq!(d.subjects.len(), 1);
+    }
+
+    #[test]
+    fn missing_column_is_named() {
+        let text = file(1).replacen("sessionIndex", "session", 1);
+        let m = message(&text);
+        assert!(
+            m.contains("test.csv:1") && m.contains("`sessionIndex`"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn text_in_number_field_names_line_and_column() {
+        let text = file(1).replacen("0.1030,", "abc,", 1);
+        let m = message(&text);
+        // The third data row (rep 3) is line 4.
+        assert!(
+            m.contains("test.csv:4") && m.contains("`H.a`") && m.contains("`abc`"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn truncated_line_is_reported() {
+        let text = file(1);
+        let mut lines: Vec<&str> = text.split("\r\n").collect();
+        lines[5] = "s000,1,5,0.1050,0.2500";
+        let m = message(&lines.join("\r\n"));
+        assert!(m.contains("test.csv:6") && m.contains("truncated"), "{m}");
+    }
+
+    #[test]
+    fn empty_file_is_an_error() {
+        let m = message("");
+        assert!(m.contains("empty file"), "{m}");
+        let m = message(&format!("{HEADER}\r\n"));
+        assert!(m.contains("no data rows"), "{m}");
+    }
+
+    #[test]
+    fn non_finite_value_is_rejected() {
+        let text = file(1).replacen("0.1030,", "NaN,", 1);
+        assert!(message(&text).contains("not finite"));
+    }
+
+    #[test]
+    fn wrong_row_count_is_reported() {
+        let text: String = file(1).split_inclusive("\r\n").take(300).collect();
+        let m = message(&text);
+        assert!(m.contains("299 rows; expected 400"), "{m}");
+    }
+
+    #[test]
+    fn out_of_order_reps_are_reported() {
+        let text = file(1).replacen("s000,1,2,", "s000,1,3,", 1);
+        let m = message(&text);
+        assert!(
+            m.contains("test.csv:3") && m.contains("expected sessionIndex 1 rep 2"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn unexpected_column_is_rejected() {
+        let text = file(1).replacen("H.b", "total", 1);
+        assert!(message(&text).contains("`total`"));
+    }
+
+    #[test]
+    fn load_checks_subject_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, file(2)).unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(err.contains("2 subjects"), "{err}");
+        let missing = load(&dir.path().join("absent.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("absent.csv"), "{missing}");
+    }
+}

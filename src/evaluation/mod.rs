@@ -1,0 +1,5 @@
+//! Error-rate metrics and the protocols that replay public datasets.
+
+pub mod fixed_text;
+pub mod metrics;
+pub mod published;

@@ -1,0 +1,5 @@
+//! Keystroke timing features.
+
+mod fixed;
+
+pub use fixed::{FixedPhrase, TimingVector};
