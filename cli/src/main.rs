@@ -1,0 +1,92 @@
+//! The `kinetype` command: replays public keystroke datasets through the library and compares
+//! the results with published figures.
+
+mod data;
+mod fixed_text;
+mod plots;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Keystroke and mouse dynamics: benchmark replays.
+#[derive(Debug, Parser)]
+#[command(name = "kinetype", version, about)]
+struct Cli {
+    /// Data root holding one folder per dataset [default: $KINETYPE_DATA_DIR, else ./datasets]
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay a public dataset through the detectors and print error rates beside the
+    /// published ones.
+    Replay(ReplayArgs),
+    /// Download a dataset from its official source and verify its checksums.
+    Download {
+        /// Dataset name from `kinetype datasets`.
+        dataset: String,
+    },
+    /// List the datasets in the catalog and whether each is present under the data root.
+    Datasets,
+}
+
+/// Options of `kinetype replay`, shared by every dataset.
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// Dataset to replay: dsl2009, bksd-password-en, bksd-password-ar, bksd-phrase-en,
+    /// bksd-phrase-ar
+    #[arg(default_value = "dsl2009")]
+    dataset: String,
+
+    /// Comma-separated detector names [default: every detector for the dataset]
+    #[arg(long, value_delimiter = ',')]
+    detectors: Vec<String>,
+
+    /// Write the results as JSON to this file
+    #[arg(long, value_name = "PATH")]
+    report_json: Option<PathBuf>,
+
+    /// Write ROC and DET curves as SVG files into this directory
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
+
+    /// Write genuine and impostor scores into this directory, one score per line (pyeer's
+    /// input format)
+    #[arg(long, value_name = "DIR")]
+    scores: Option<PathBuf>,
+}
+
+/// Sends a replay to the module that handles the dataset's modality.
+fn replay(root: &std::path::Path, args: ReplayArgs) -> anyhow::Result<()> {
+    fixed_text::run(root, args)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KINETYPE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let root = kinetype::datasets::catalog::data_root(cli.data_dir.as_deref());
+    let outcome = match cli.command {
+        Command::Replay(args) => replay(&root, args),
+        Command::Download { dataset } => data::download_command(&root, &dataset),
+        Command::Datasets => data::list_command(&root),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
