@@ -1,7 +1,7 @@
 //! `kinetype replay` for the fixed-text datasets (CMU DSL-2009 and the BKSD sets).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
