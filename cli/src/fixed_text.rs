@@ -35,7 +35,6 @@ struct DetectorReport<'a> {
     result: &'a DetectorResult,
     published_eer_mean: Option<f64>,
     published_eer_sd: Option<f64>,
-    published_zero_miss_far_mean: Option<f64>,
 }
 
 pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
@@ -86,7 +85,6 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
                         result: r,
                         published_eer_mean: row.map(|p| p.eer_mean),
                         published_eer_sd: row.map(|p| p.eer_sd),
-                        published_zero_miss_far_mean: row.map(|p| p.zero_miss_far_mean),
                     }
                 })
                 .collect(),
@@ -146,8 +144,8 @@ fn table(
     if compare {
         let _ = writeln!(
             out,
-            "{:<30} {:>16} {:>16} {:>9} {:>16} {:>16}",
-            "detector", "EER mean (sd)", "published (sd)", "diff", "zero-miss FAR", "published"
+            "{:<30} {:>16} {:>16} {:>9} {:>16}",
+            "detector", "EER mean (sd)", "published (sd)", "diff", "zero-miss FAR"
         );
     } else {
         let _ = writeln!(
@@ -163,13 +161,12 @@ fn table(
             Some(p) => {
                 let _ = writeln!(
                     out,
-                    "{:<30} {:>16} {:>16} {:>+9.4} {:>16} {:>16}",
+                    "{:<30} {:>16} {:>16} {:>+9.4} {:>16}",
                     r.name,
                     ours,
                     format!("{:.4} ({:.3})", p.eer_mean, p.eer_sd),
                     r.eer_mean - p.eer_mean,
-                    zero_miss,
-                    format!("{:.3} ({:.3})", p.zero_miss_far_mean, p.zero_miss_far_sd)
+                    zero_miss
                 );
             }
             None => {

@@ -4,7 +4,7 @@
 //! networks are small enough (31 inputs, 31 hidden units) that a plain loop is fast and keeps
 //! the model serialisable.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::ArrayView2;
 use rand::Rng;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -21,12 +21,18 @@ enum Output {
 }
 
 /// Inputs -> sigmoid hidden layer -> output layer, with biases.
+///
+/// Weights are stored row-major in flat vectors so the training loops run over contiguous
+/// slices; each row ends with its bias weight.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Network {
-    /// hidden x (inputs + 1); the last column is the bias.
-    hidden: Array2<f64>,
-    /// outputs x (hidden + 1); the last column is the bias.
-    output: Array2<f64>,
+    inputs: usize,
+    hidden_units: usize,
+    outputs: usize,
+    /// `hidden_units` rows of `inputs + 1` weights.
+    hidden: Vec<f64>,
+    /// `outputs` rows of `hidden_units + 1` weights.
+    output: Vec<f64>,
     activation: Output,
 }
 
@@ -34,15 +40,36 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// `weights[i] += steps[i] = -rate * delta * input[i] + momentum * steps[i]`, with the bias
+/// input 1 for the last weight of the row.
+fn update_row(weights: &mut [f64], steps: &mut [f64], input: &[f64], scale: f64, momentum: f64) {
+    let n = input.len();
+    for ((w, step), x) in weights[..n].iter_mut().zip(&mut steps[..n]).zip(input) {
+        *step = scale * x + momentum * *step;
+        *w += *step;
+    }
+    steps[n] = scale + momentum * steps[n];
+    weights[n] += steps[n];
+}
+
 impl Network {
     /// Weights start uniform in `[-0.5, 0.5] / sqrt(fan_in)` from a seeded generator.
     fn new(inputs: usize, hidden: usize, outputs: usize, activation: Output, seed: u64) -> Self {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let mut init = |rows: usize, cols: usize| {
+        let mut init = |rows: usize, cols: usize| -> Vec<f64> {
             let scale = 1.0 / (cols as f64).sqrt();
-            Array2::from_shape_fn((rows, cols), |_| rng.gen_range(-0.5..0.5) * scale)
+            (0..rows * cols)
+                .map(|_| rng.gen_range(-0.5..0.5) * scale)
+                .collect()
         };
         Network {
+            inputs,
+            hidden_units: hidden,
+            outputs,
             hidden: init(hidden, inputs + 1),
             output: init(outputs, hidden + 1),
             activation,
@@ -50,20 +77,13 @@ impl Network {
     }
 
     fn forward(&self, x: &[f64], hidden: &mut [f64], out: &mut [f64]) {
-        let inputs = x.len();
-        for (h, row) in hidden.iter_mut().zip(self.hidden.rows()) {
-            let mut total = row[inputs];
-            for (w, v) in row.iter().zip(x) {
-                total += w * v;
-            }
-            *h = sigmoid(total);
+        let stride = self.inputs + 1;
+        for (h, row) in hidden.iter_mut().zip(self.hidden.chunks_exact(stride)) {
+            *h = sigmoid(row[self.inputs] + dot(&row[..self.inputs], x));
         }
-        let hidden_count = hidden.len();
-        for (o, row) in out.iter_mut().zip(self.output.rows()) {
-            let mut total = row[hidden_count];
-            for (w, h) in row.iter().zip(hidden.iter()) {
-                total += w * h;
-            }
+        let stride = self.hidden_units + 1;
+        for (o, row) in out.iter_mut().zip(self.output.chunks_exact(stride)) {
+            let total = row[self.hidden_units] + dot(&row[..self.hidden_units], hidden);
             *o = match self.activation {
                 Output::Linear => total,
                 Output::Sigmoid => sigmoid(total),
@@ -72,26 +92,24 @@ impl Network {
     }
 
     /// Online back-propagation of squared error, one training row at a time in a shuffled
-    /// order each epoch; `target(row)` gives the desired output for a row.
+    /// order each epoch; `target(row, out)` writes the desired output for a row.
     fn train(
         &mut self,
         data: ArrayView2<'_, f64>,
         target: impl Fn(&[f64], &mut [f64]),
         params: &DetectorParams,
     ) {
-        let inputs = data.ncols();
-        let hidden_count = self.hidden.nrows();
-        let outputs = self.output.nrows();
+        let (inputs, hidden_units, outputs) = (self.inputs, self.hidden_units, self.outputs);
         let rows: Vec<Vec<f64>> = data.rows().into_iter().map(|r| r.to_vec()).collect();
         let mut order: Vec<usize> = (0..rows.len()).collect();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed ^ 0x5eed);
-        let mut hidden = vec![0.0; hidden_count];
+        let mut hidden = vec![0.0; hidden_units];
         let mut out = vec![0.0; outputs];
         let mut wanted = vec![0.0; outputs];
         let mut delta_out = vec![0.0; outputs];
-        let mut delta_hidden = vec![0.0; hidden_count];
-        let mut step_hidden = Array2::<f64>::zeros(self.hidden.raw_dim());
-        let mut step_output = Array2::<f64>::zeros(self.output.raw_dim());
+        let mut delta_hidden = vec![0.0; hidden_units];
+        let mut step_hidden = vec![0.0; self.hidden.len()];
+        let mut step_output = vec![0.0; self.output.len()];
         let (rate, momentum) = (params.nn_learning_rate, params.nn_momentum);
 
         for _ in 0..params.nn_epochs {
@@ -107,27 +125,32 @@ impl Network {
                         Output::Sigmoid => error * out[k] * (1.0 - out[k]),
                     };
                 }
-                for j in 0..hidden_count {
-                    let back: f64 = (0..outputs)
-                        .map(|k| delta_out[k] * self.output[[k, j]])
-                        .sum();
-                    delta_hidden[j] = back * hidden[j] * (1.0 - hidden[j]);
-                }
-                for k in 0..outputs {
-                    for j in 0..=hidden_count {
-                        let input = if j < hidden_count { hidden[j] } else { 1.0 };
-                        let step = -rate * delta_out[k] * input + momentum * step_output[[k, j]];
-                        step_output[[k, j]] = step;
-                        self.output[[k, j]] += step;
+                let stride = hidden_units + 1;
+                delta_hidden.iter_mut().for_each(|d| *d = 0.0);
+                for (k, row) in self.output.chunks_exact(stride).enumerate() {
+                    for (d, w) in delta_hidden.iter_mut().zip(&row[..hidden_units]) {
+                        *d += delta_out[k] * w;
                     }
                 }
-                for j in 0..hidden_count {
-                    for i in 0..=inputs {
-                        let input = if i < inputs { x[i] } else { 1.0 };
-                        let step = -rate * delta_hidden[j] * input + momentum * step_hidden[[j, i]];
-                        step_hidden[[j, i]] = step;
-                        self.hidden[[j, i]] += step;
-                    }
+                for (d, h) in delta_hidden.iter_mut().zip(&hidden) {
+                    *d *= h * (1.0 - h);
+                }
+                for (k, (row, steps)) in self
+                    .output
+                    .chunks_exact_mut(stride)
+                    .zip(step_output.chunks_exact_mut(stride))
+                    .enumerate()
+                {
+                    update_row(row, steps, &hidden, -rate * delta_out[k], momentum);
+                }
+                let stride = inputs + 1;
+                for (j, (row, steps)) in self
+                    .hidden
+                    .chunks_exact_mut(stride)
+                    .zip(step_hidden.chunks_exact_mut(stride))
+                    .enumerate()
+                {
+                    update_row(row, steps, x, -rate * delta_hidden[j], momentum);
                 }
             }
         }
@@ -154,11 +177,11 @@ impl AutoAssociativeNetwork {
 
 impl VectorDetector for AutoAssociativeNetwork {
     fn dimension(&self) -> usize {
-        self.network.hidden.ncols() - 1
+        self.network.inputs
     }
 
     fn score_unchecked(&self, x: &[f64]) -> f64 {
-        let mut hidden = vec![0.0; self.network.hidden.nrows()];
+        let mut hidden = vec![0.0; self.network.hidden_units];
         let mut out = vec![0.0; x.len()];
         self.network.forward(x, &mut hidden, &mut out);
         x.iter()
@@ -193,11 +216,11 @@ impl StandardNetwork {
 
 impl VectorDetector for StandardNetwork {
     fn dimension(&self) -> usize {
-        self.network.hidden.ncols() - 1
+        self.network.inputs
     }
 
     fn score_unchecked(&self, x: &[f64]) -> f64 {
-        let mut hidden = vec![0.0; self.network.hidden.nrows()];
+        let mut hidden = vec![0.0; self.network.hidden_units];
         let mut out = [0.0];
         self.network.forward(x, &mut hidden, &mut out);
         1.0 - out[0]

@@ -16,8 +16,8 @@ use crate::error::{Error, Result};
 /// As `ksvm` does by default, features are standardised with the training mean and sample
 /// standard deviation, and `sigma` is estimated from the standardised training data the way
 /// `kernlab::sigest` does: draw `floor(n / 2)` random pairs of training rows (with
-/// replacement), take the non-zero squared distances between them, and set `sigma` to the mean
-/// of `1 / q90` and `1 / q10`, the reciprocals of their 90% and 10% quantiles. A width that
+/// replacement), sort the non-zero squared distances between them, and set `sigma` to the mean
+/// of `1 / q90` and `1 / q10`, where `q_p` is the order statistic at rank `ceil(p * count)`. A width that
 /// ignores the data's scale (such as `sigma = 1`) gives a mean EER near 0.30 on the CMU data.
 ///
 /// The score is the negated decision value `rho - sum_i alpha_i k(x_i, x)`, so points outside
@@ -91,17 +91,14 @@ fn estimate_sigma(scaled: ArrayView2<'_, f64>, seed: u64) -> Result<f64> {
         ));
     }
     distances.sort_by(f64::total_cmp);
-    let q10 = quantile_type7(&distances, 0.1);
-    let q90 = quantile_type7(&distances, 0.9);
+    // sigest takes the order statistics at ceiling(p * count), 1-based, without interpolation.
+    let order_statistic = |p: f64| {
+        let rank = (p * distances.len() as f64).ceil() as usize;
+        distances[rank.clamp(1, distances.len()) - 1]
+    };
+    let q10 = order_statistic(0.1);
+    let q90 = order_statistic(0.9);
     Ok((1.0 / q90 + 1.0 / q10) / 2.0)
-}
-
-/// Quantile of sorted data with linear interpolation (R's default, type 7).
-pub(crate) fn quantile_type7(sorted: &[f64], p: f64) -> f64 {
-    let h = (sorted.len() - 1) as f64 * p;
-    let low = h.floor() as usize;
-    let high = h.ceil() as usize;
-    sorted[low] + (h - low as f64) * (sorted[high] - sorted[low])
 }
 
 impl VectorDetector for OneClassSvm {

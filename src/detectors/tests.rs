@@ -52,9 +52,10 @@ fn naive_score(kind: DetectorKind, train: ArrayView2<'_, f64>, x: &Array1<f64>) 
         DetectorKind::Mahalanobis | DetectorKind::MahalanobisNormed => {
             let centred = &train - &mean;
             let cov = centred.t().dot(&centred) / (train.nrows() - 1) as f64;
-            let value = naive_quadratic(&naive_pinv(&cov), &diff);
+            let p = naive_pinv(&cov);
+            let value = naive_quadratic(&p, &diff);
             if kind == DetectorKind::MahalanobisNormed {
-                value / (x.dot(x).sqrt() * mean.dot(&mean).sqrt())
+                value / (naive_quadratic(&p, x).sqrt() * naive_quadratic(&p, &mean).sqrt())
             } else {
                 value
             }
