@@ -26,6 +26,8 @@
 //! # Ok::<(), kinetype::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod datasets;
 pub mod detectors;
 mod error;

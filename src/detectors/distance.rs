@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::VectorDetector;
 use crate::linalg::column_means;
 
+/// Smallest per-feature spread used for scaling, in seconds.
+const MIN_SPREAD_SECONDS: f64 = 1e-6;
+
 /// How [`MeanDistance`] measures the distance from the mean vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Metric {
@@ -43,9 +46,10 @@ impl MeanDistance {
                     .mapv(f64::abs)
                     .mean_axis(Axis(0))
                     .unwrap_or_default();
-                // A constant feature has no spread; an infinite weight would make any change in
-                // it dominate, so it is given weight 1 like the unscaled metric.
-                mad.mapv(|a| if a > 0.0 { 1.0 / a } else { 1.0 }).to_vec()
+                // A deviation below one microsecond is finer than any keyboard clock, so it is
+                // raised to that floor: a feature that was constant in training (up to rounding
+                // noise) must not get a near-infinite weight.
+                mad.mapv(|a| 1.0 / a.max(MIN_SPREAD_SECONDS)).to_vec()
             }
             _ => vec![1.0; train.ncols()],
         };
