@@ -321,6 +321,14 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_user_column_is_rejected() {
+        let m = parse_str("H.1,DD.1_2,UD.1_2,H.2,user,user\n1,2,1,1,S1e,S2e\n")
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("`user` appears 2 times"), "{m}");
+    }
+
+    #[test]
     fn mixed_users_are_rejected() {
         let m = parse_str("H.1,DD.1_2,UD.1_2,H.2,total,user\n1,2,1,1,3,S1e\n1,2,1,1,3,S2e\n")
             .unwrap_err()

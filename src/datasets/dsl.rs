@@ -320,6 +320,14 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_column_is_rejected() {
+        let text = file(1).replacen("H.b", "H.a", 1);
+        let m = message(&text);
+        assert!(m.contains("test.csv:1"), "{m}");
+        assert!(m.contains("`H.a` appears 2 times"), "{m}");
+    }
+
+    #[test]
     fn load_checks_subject_count() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
