@@ -165,10 +165,15 @@ impl DownloadSource {
 /// Makes sure every file of `name` from the built-in catalog is present under `root`,
 /// downloading missing files from their official URLs (or [`DOWNLOAD_BASE_URL_ENV`]).
 ///
-/// Present files get a size check only; hashing them is `kinetype download --verify`'s job.
+/// Present files are not hashed, which is `kinetype download --verify`'s job. A present file
+/// whose size differs from the catalog gets a warning only, because the loaders also accept
+/// some variants of the official bytes (for example the DSL file with LF line endings).
 pub(crate) fn ensure_dataset(root: &Path, name: &str) -> Result<DatasetEntry> {
     let source = DownloadSource::from_env()?;
     let (entry, _) = ensure_in_catalog(&Catalog::builtin(), root, name, &source)?;
+    for mismatch in present_size_mismatches(&entry, root) {
+        tracing::warn!("{mismatch}");
+    }
     Ok(entry)
 }
 
@@ -182,7 +187,6 @@ pub(crate) fn ensure_in_catalog(
 ) -> Result<(DatasetEntry, Vec<PathBuf>)> {
     let entry = catalog.get(name)?.clone();
     check_paths(&entry)?;
-    check_present_sizes(&entry, root)?;
     let mut downloads = Vec::new();
     let mut manual = Vec::new();
     for file in entry.missing_files(root) {
@@ -235,15 +239,17 @@ fn check_paths(entry: &DatasetEntry) -> Result<(), DownloadError> {
     Ok(())
 }
 
-/// Compares the size of each present file with the catalog, which costs one `stat` per file.
-fn check_present_sizes(entry: &DatasetEntry, root: &Path) -> Result<(), DownloadError> {
+/// Compares the size of each present file with the catalog, which costs one `stat` per file,
+/// and returns one [`DownloadError::PresentSize`] per file whose size differs.
+fn present_size_mismatches(entry: &DatasetEntry, root: &Path) -> Vec<DownloadError> {
+    let mut mismatches = Vec::new();
     for file in &entry.files {
         let path = entry.dir(root).join(&file.path);
         let Ok(metadata) = fs::metadata(&path) else {
             continue;
         };
         if metadata.is_file() && metadata.len() != file.size {
-            return Err(DownloadError::PresentSize {
+            mismatches.push(DownloadError::PresentSize {
                 dataset: entry.name.clone(),
                 path,
                 expected: file.size,
@@ -251,7 +257,7 @@ fn check_present_sizes(entry: &DatasetEntry, root: &Path) -> Result<(), Download
             });
         }
     }
-    Ok(())
+    mismatches
 }
 
 fn http_agent() -> ureq::Agent {
@@ -440,8 +446,8 @@ pub(crate) struct DownloadSummary {
     pub(crate) verified: Vec<PathBuf>,
 }
 
-/// Downloads the missing files of `name` and, with `verify`, checks the SHA-256 of the files
-/// that were already present.
+/// Downloads the missing files of `name`, rejects present files whose size differs from the
+/// catalog and, with `verify`, checks the SHA-256 of the files that were already present.
 pub(crate) fn download_in_catalog(
     catalog: &Catalog,
     root: &Path,
@@ -450,6 +456,9 @@ pub(crate) fn download_in_catalog(
     verify: bool,
 ) -> Result<DownloadSummary> {
     let (entry, downloaded) = ensure_in_catalog(catalog, root, name, source)?;
+    if let Some(mismatch) = present_size_mismatches(&entry, root).into_iter().next() {
+        return Err(mismatch.into());
+    }
     let mut summary = DownloadSummary {
         downloaded,
         ..DownloadSummary::default()
@@ -788,6 +797,32 @@ mod tests {
                 }
             ),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn replay_path_accepts_other_size() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("toy/data/toy.bin");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, b"short").unwrap();
+        let catalog = catalog(Some("https://example.invalid/toy.bin"), 100, &sha256(b"x"));
+        let source = DownloadSource::default();
+        let (entry, downloaded) = ensure_in_catalog(&catalog, root.path(), "toy", &source).unwrap();
+        assert!(downloaded.is_empty());
+        let mismatches = present_size_mismatches(&entry, root.path());
+        assert_eq!(mismatches.len(), 1);
+        assert!(
+            matches!(
+                mismatches[0],
+                DownloadError::PresentSize {
+                    expected: 100,
+                    actual: 5,
+                    ..
+                }
+            ),
+            "{}",
+            mismatches[0]
         );
     }
 
