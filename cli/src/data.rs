@@ -1,32 +1,500 @@
-//! Finding datasets under the data root.
+//! Finding datasets under the data root, and downloading missing files from their official
+//! sources.
+//!
+//! A download streams into `<file>.part` in the dataset directory while computing SHA-256, then
+//! checks the size and digest against the catalog, syncs the file and renames it into place. A
+//! failed download leaves neither the `.part` file nor the final file behind.
 
-use std::path::Path;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
-use anyhow::{Result, bail};
-use kinetype::datasets::catalog::{Catalog, DatasetEntry};
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use kinetype::datasets::catalog::{Catalog, DatasetEntry, FileEntry, verify_file};
+use sha2::{Digest, Sha256};
 
-/// Makes sure every file of `name` is present under `root`.
+/// Environment variable that replaces every official download URL with
+/// `<base>/<dataset directory>/<file path>`, for mirrors and tests.
+pub(crate) const DOWNLOAD_BASE_URL_ENV: &str = "KINETYPE_DOWNLOAD_BASE_URL";
+
+/// An error that prevents a dataset file from being downloaded or accepted.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DownloadError {
+    /// The server returned an error status.
+    #[error("GET {url} failed: HTTP {status} {reason}")]
+    Http {
+        url: String,
+        status: u16,
+        reason: String,
+    },
+
+    /// No HTTP response arrived (DNS, connection, TLS or timeout).
+    #[error(
+        "GET {url} failed: {message}; check the network connection, or set \
+         {DOWNLOAD_BASE_URL_ENV} to a mirror"
+    )]
+    Transport { url: String, message: String },
+
+    /// The connection failed while the body was streaming, for example because the server
+    /// closed it before sending `Content-Length` bytes.
+    #[error("reading {url} failed after {received} bytes: {source}; the partial file was deleted")]
+    Read {
+        url: String,
+        received: u64,
+        source: io::Error,
+    },
+
+    /// The body ended before the size the catalog lists.
+    #[error(
+        "{url} sent {received} bytes, but the catalog lists {expected}; the partial file was \
+         deleted"
+    )]
+    Truncated {
+        url: String,
+        expected: u64,
+        received: u64,
+    },
+
+    /// The body is longer than the size the catalog lists.
+    #[error(
+        "{url} sent more than the {expected} bytes the catalog lists; the partial file was deleted"
+    )]
+    TooLarge { url: String, expected: u64 },
+
+    /// The body does not have the catalog's SHA-256.
+    #[error(
+        "{url}: checksum mismatch: expected sha256 {expected}, received {actual}; the download \
+         was deleted"
+    )]
+    Checksum {
+        url: String,
+        expected: String,
+        actual: String,
+    },
+
+    /// Files that are missing and have no download URL in the catalog.
+    #[error(
+        "dataset {dataset}: {files} cannot be downloaded automatically. {instructions} Put the \
+         files into {}, or point --data-dir / KINETYPE_DATA_DIR at a data root that has them",
+        directory.display()
+    )]
+    Manual {
+        dataset: String,
+        files: String,
+        instructions: String,
+        directory: PathBuf,
+    },
+
+    /// A file that is present has a size other than the catalog's.
+    #[error(
+        "{}: size is {actual} bytes, but the catalog lists {expected}; delete the file and run \
+         `kinetype download {dataset}`",
+        path.display()
+    )]
+    PresentSize {
+        dataset: String,
+        path: PathBuf,
+        expected: u64,
+        actual: u64,
+    },
+
+    /// A catalog path is absolute or leaves the data root.
+    #[error("dataset {dataset}: catalog path `{path}` must be relative and must not contain `..`")]
+    UnsafePath { dataset: String, path: String },
+
+    /// The base URL override is not an HTTP URL.
+    #[error("{DOWNLOAD_BASE_URL_ENV} `{value}` must start with http:// or https://")]
+    BaseUrl { value: String },
+
+    /// A local file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> DownloadError + '_ {
+    move |source| DownloadError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The source of missing files: the official URLs, or a base URL that replaces them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DownloadSource {
+    /// Replaces the official URLs when set; see [`DOWNLOAD_BASE_URL_ENV`].
+    base_url: Option<String>,
+}
+
+impl DownloadSource {
+    /// Uses `base_url` in place of every official URL, or the official URLs when `None`.
+    ///
+    /// # Errors
+    ///
+    /// [`DownloadError::BaseUrl`] when `base_url` is not an `http://` or `https://` URL.
+    pub(crate) fn new(base_url: Option<&str>) -> Result<Self, DownloadError> {
+        let Some(value) = base_url.filter(|v| !v.is_empty()) else {
+            return Ok(Self::default());
+        };
+        if !(value.starts_with("http://") || value.starts_with("https://")) {
+            return Err(DownloadError::BaseUrl {
+                value: value.to_string(),
+            });
+        }
+        Ok(Self {
+            base_url: Some(value.trim_end_matches('/').to_string()),
+        })
+    }
+
+    /// Reads the base URL override from [`DOWNLOAD_BASE_URL_ENV`].
+    pub(crate) fn from_env() -> Result<Self, DownloadError> {
+        Self::new(std::env::var(DOWNLOAD_BASE_URL_ENV).ok().as_deref())
+    }
+
+    /// Builds the URL to fetch `file` from, or `None` when the catalog has no URL for it.
+    fn url_for(&self, entry: &DatasetEntry, file: &FileEntry) -> Option<String> {
+        let official = file.url.as_deref()?;
+        Some(match &self.base_url {
+            Some(base) => format!("{base}/{}/{}", entry.directory, file.path),
+            None => official.to_string(),
+        })
+    }
+}
+
+/// Makes sure every file of `name` from the built-in catalog is present under `root`,
+/// downloading missing files from their official URLs (or [`DOWNLOAD_BASE_URL_ENV`]).
 ///
-/// NOTE: downloading missing files is not implemented yet; a missing file is an error that
-/// names the file and the official page to fetch it from.
+/// Present files are not hashed, which is `kinetype download --verify`'s job. A present file
+/// whose size differs from the catalog gets a warning only, because the loaders also accept
+/// some variants of the official bytes (for example the DSL file with LF line endings).
 pub(crate) fn ensure_dataset(root: &Path, name: &str) -> Result<DatasetEntry> {
-    let catalog = Catalog::builtin();
-    let entry = catalog.get(name)?.clone();
-    let missing = entry.missing_files(root);
-    if let Some(file) = missing.first() {
-        bail!(
-            "{} is missing; download it from {} into {}, or set --data-dir / KINETYPE_DATA_DIR",
-            entry.dir(root).join(&file.path).display(),
-            file.url.as_deref().unwrap_or(&entry.page),
-            entry.dir(root).display()
-        );
+    let source = DownloadSource::from_env()?;
+    let (entry, _) = ensure_in_catalog(&Catalog::builtin(), root, name, &source)?;
+    for mismatch in present_size_mismatches(&entry, root) {
+        tracing::warn!("{mismatch}");
     }
     Ok(entry)
 }
 
-pub(crate) fn download_command(root: &Path, name: &str) -> Result<()> {
-    ensure_dataset(root, name)?;
-    println!("{name}: all files present under {}", root.display());
+/// Does the work of [`ensure_dataset`] with any catalog and download source, and returns the
+/// entry and the paths of the files it downloaded.
+pub(crate) fn ensure_in_catalog(
+    catalog: &Catalog,
+    root: &Path,
+    name: &str,
+    source: &DownloadSource,
+) -> Result<(DatasetEntry, Vec<PathBuf>)> {
+    let entry = catalog.get(name)?.clone();
+    check_paths(&entry)?;
+    let mut downloads = Vec::new();
+    let mut manual = Vec::new();
+    for file in entry.missing_files(root) {
+        match source.url_for(&entry, file) {
+            Some(url) => downloads.push((file, url)),
+            None => manual.push(file.path.as_str()),
+        }
+    }
+    if !manual.is_empty() {
+        let instructions = match &entry.manual {
+            Some(text) => text.clone(),
+            None => format!("Download them by hand from {}.", entry.page),
+        };
+        return Err(DownloadError::Manual {
+            dataset: entry.name.clone(),
+            files: manual.join(", "),
+            instructions,
+            directory: entry.dir(root),
+        }
+        .into());
+    }
+    let mut downloaded = Vec::new();
+    if !downloads.is_empty() {
+        let agent = http_agent();
+        for (file, url) in downloads {
+            let destination = entry.dir(root).join(&file.path);
+            eprintln!("downloading {url}");
+            download_file(&agent, &url, &destination, file)?;
+            eprintln!("saved {}", destination.display());
+            downloaded.push(destination);
+        }
+    }
+    Ok((entry, downloaded))
+}
+
+/// Rejects catalog paths that could write outside the dataset directory.
+fn check_paths(entry: &DatasetEntry) -> Result<(), DownloadError> {
+    let paths = std::iter::once(&entry.directory).chain(entry.files.iter().map(|f| &f.path));
+    for path in paths {
+        let mut components = Path::new(path).components().peekable();
+        let safe = components.peek().is_some()
+            && components.all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        if !safe {
+            return Err(DownloadError::UnsafePath {
+                dataset: entry.name.clone(),
+                path: path.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Compares the size of each present file with the catalog, which costs one `stat` per file,
+/// and returns one [`DownloadError::PresentSize`] per file whose size differs.
+fn present_size_mismatches(entry: &DatasetEntry, root: &Path) -> Vec<DownloadError> {
+    let mut mismatches = Vec::new();
+    for file in &entry.files {
+        let path = entry.dir(root).join(&file.path);
+        let Ok(metadata) = fs::metadata(&path) else {
+            continue;
+        };
+        if metadata.is_file() && metadata.len() != file.size {
+            mismatches.push(DownloadError::PresentSize {
+                dataset: entry.name.clone(),
+                path,
+                expected: file.size,
+                actual: metadata.len(),
+            });
+        }
+    }
+    mismatches
+}
+
+fn http_agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(30))
+        // Per read call, so a stalled server fails instead of hanging, while a slow but live
+        // download of any length still completes.
+        .timeout_read(Duration::from_secs(60))
+        .user_agent(concat!("kinetype/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// A `.part` file that is deleted on drop unless it was renamed into place.
+struct PartFile {
+    path: PathBuf,
+    renamed: bool,
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Downloads `url` to `destination` and checks it against `file`'s size and SHA-256.
+///
+/// # Errors
+///
+/// Every [`DownloadError`] variant except `Manual`, `PresentSize`, `UnsafePath` and `BaseUrl`.
+/// On error, no `.part` file and no file at `destination` are left behind.
+pub(crate) fn download_file(
+    agent: &ureq::Agent,
+    url: &str,
+    destination: &Path,
+    file: &FileEntry,
+) -> Result<(), DownloadError> {
+    let directory = destination.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(directory).map_err(io_error(directory))?;
+    let response = agent.get(url).call().map_err(|error| match error {
+        ureq::Error::Status(status, response) => DownloadError::Http {
+            url: url.to_string(),
+            status,
+            reason: response.status_text().to_string(),
+        },
+        ureq::Error::Transport(transport) => DownloadError::Transport {
+            url: url.to_string(),
+            message: transport.to_string(),
+        },
+    })?;
+    let content_length = response
+        .header("Content-Length")
+        .and_then(|v| v.parse::<u64>().ok());
+    let total = if file.size > 0 {
+        Some(file.size)
+    } else {
+        content_length
+    };
+
+    let mut part_name = destination.file_name().unwrap_or_default().to_os_string();
+    part_name.push(".part");
+    // NOTE: two processes that download the same file at once share this name and can mix
+    // their bytes. The digest covers the streamed bytes, not the file, so it would not notice.
+    let mut part = PartFile {
+        path: directory.join(part_name),
+        renamed: false,
+    };
+    let mut output = File::create(&part.path).map_err(io_error(&part.path))?;
+
+    let progress = progress_bar(total, &file.path);
+    let streamed = stream_body(
+        response.into_reader(),
+        &mut output,
+        file.size,
+        &progress,
+        url,
+        &part.path,
+    );
+    progress.finish_and_clear();
+    let (received, actual) = streamed?;
+
+    if received < file.size {
+        return Err(DownloadError::Truncated {
+            url: url.to_string(),
+            expected: file.size,
+            received,
+        });
+    }
+    if !actual.eq_ignore_ascii_case(&file.sha256) {
+        return Err(DownloadError::Checksum {
+            url: url.to_string(),
+            expected: file.sha256.clone(),
+            actual,
+        });
+    }
+    output.sync_all().map_err(io_error(&part.path))?;
+    drop(output);
+    fs::rename(&part.path, destination).map_err(io_error(destination))?;
+    part.renamed = true;
+    sync_directory(directory)?;
+    Ok(())
+}
+
+/// Copies at most `expected + 1` bytes of `body` into `output`, and returns the byte count and
+/// the SHA-256 of the bytes.
+fn stream_body(
+    body: impl Read,
+    output: &mut File,
+    expected: u64,
+    progress: &ProgressBar,
+    url: &str,
+    part_path: &Path,
+) -> Result<(u64, String), DownloadError> {
+    // One byte past the catalog size is enough to tell that the body is too long, and the
+    // limit keeps a wrong server from filling the disk.
+    let mut body = body.take(expected.saturating_add(1));
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0_u8; 1 << 16];
+    let mut received: u64 = 0;
+    loop {
+        let n = match body.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(DownloadError::Read {
+                    url: url.to_string(),
+                    received,
+                    source,
+                });
+            }
+        };
+        received += n as u64;
+        if received > expected {
+            return Err(DownloadError::TooLarge {
+                url: url.to_string(),
+                expected,
+            });
+        }
+        hasher.update(&buffer[..n]);
+        output
+            .write_all(&buffer[..n])
+            .map_err(io_error(part_path))?;
+        progress.inc(n as u64);
+    }
+    Ok((received, hex::encode(hasher.finalize())))
+}
+
+/// Creates a byte progress bar on stderr, which indicatif hides when stderr is not a terminal.
+fn progress_bar(total: Option<u64>, label: &str) -> ProgressBar {
+    let template = if total.is_some() {
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+    } else {
+        "{msg} {bytes} {bytes_per_sec}"
+    };
+    let progress = match total {
+        Some(total) => ProgressBar::new(total),
+        None => ProgressBar::new_spinner(),
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        progress.set_style(style.progress_chars("=> "));
+    }
+    progress.set_message(label.to_string());
+    progress
+}
+
+/// Makes a rename in `directory` durable (on Unix, a rename is durable once the directory
+/// is synced).
+fn sync_directory(directory: &Path) -> Result<(), DownloadError> {
+    #[cfg(unix)]
+    File::open(directory)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(directory))?;
+    #[cfg(not(unix))]
+    let _ = directory;
+    Ok(())
+}
+
+/// Outcome of `kinetype download`: the files it downloaded and the files it verified.
+#[derive(Debug, Default)]
+pub(crate) struct DownloadSummary {
+    /// Files downloaded and verified in this run.
+    pub(crate) downloaded: Vec<PathBuf>,
+    /// Files that were already present and whose SHA-256 was checked (`--verify` only).
+    pub(crate) verified: Vec<PathBuf>,
+}
+
+/// Downloads the missing files of `name`, rejects present files whose size differs from the
+/// catalog and, with `verify`, checks the SHA-256 of the files that were already present.
+pub(crate) fn download_in_catalog(
+    catalog: &Catalog,
+    root: &Path,
+    name: &str,
+    source: &DownloadSource,
+    verify: bool,
+) -> Result<DownloadSummary> {
+    let (entry, downloaded) = ensure_in_catalog(catalog, root, name, source)?;
+    if let Some(mismatch) = present_size_mismatches(&entry, root).into_iter().next() {
+        return Err(mismatch.into());
+    }
+    let mut summary = DownloadSummary {
+        downloaded,
+        ..DownloadSummary::default()
+    };
+    if !verify {
+        return Ok(summary);
+    }
+    for file in &entry.files {
+        let path = entry.dir(root).join(&file.path);
+        if summary.downloaded.contains(&path) {
+            continue;
+        }
+        verify_file(&path, &file.sha256).with_context(|| {
+            format!(
+                "delete {} and run `kinetype download {name}` again",
+                path.display()
+            )
+        })?;
+        summary.verified.push(path);
+    }
+    Ok(summary)
+}
+
+pub(crate) fn download_command(root: &Path, name: &str, verify: bool) -> Result<()> {
+    let source = DownloadSource::from_env()?;
+    let summary = download_in_catalog(&Catalog::builtin(), root, name, &source, verify)?;
+    let downloaded = summary.downloaded.len();
+    if verify {
+        let verified = summary.verified.len();
+        println!("{name}: {downloaded} file(s) downloaded, {verified} present file(s) verified");
+    } else {
+        println!(
+            "{name}: {downloaded} file(s) downloaded; all files present under {}",
+            root.display()
+        );
+    }
     Ok(())
 }
 
@@ -34,16 +502,391 @@ pub(crate) fn list_command(root: &Path) -> Result<()> {
     let catalog = Catalog::builtin();
     println!("data root: {}", root.display());
     for entry in &catalog.datasets {
-        let missing = entry.missing_files(root).len();
-        let state = if missing == 0 {
+        let missing = entry.missing_files(root);
+        let state = if missing.is_empty() {
             "present".to_string()
+        } else if missing.iter().all(|f| f.url.is_some()) {
+            format!(
+                "{} of {} files missing (downloadable)",
+                missing.len(),
+                entry.files.len()
+            )
         } else {
-            format!("{missing} of {} files missing", entry.files.len())
+            format!(
+                "{} of {} files missing (manual)",
+                missing.len(),
+                entry.files.len()
+            )
         };
-        println!("{:<20} {:<28} {}", entry.name, state, entry.title);
+        println!("{:<20} {:<38} {}", entry.name, state, entry.title);
         if !entry.aliases.is_empty() {
             println!("{:<20} also: {}", "", entry.aliases.join(", "));
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[path = "../tests/support/http_server.rs"]
+mod http_server;
+
+#[cfg(test)]
+mod tests {
+    use super::http_server::{TestServer, response, truncated_response, unsized_response};
+    use super::*;
+
+    /// Deterministic test bytes that are not all the same value.
+    fn payload(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    fn sha256(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    /// Builds a one-dataset catalog named `toy` with the file `data/toy.bin` and the given fields.
+    fn catalog(url: Option<&str>, size: usize, sha256: &str) -> Catalog {
+        let url_line = url.map(|u| format!("url = \"{u}\"\n")).unwrap_or_default();
+        Catalog::parse(&format!(
+            "[[dataset]]\nname = \"toy\"\ntitle = \"Toy\"\ndirectory = \"toy\"\n\
+             page = \"https://example.invalid/toy\"\ncitation = \"none\"\nlicence = \"none\"\n\
+             manual = \"Ask the toy maintainers for toy.bin.\"\n\
+             [[dataset.file]]\npath = \"data/toy.bin\"\n{url_line}size = {size}\n\
+             sha256 = \"{sha256}\"\n"
+        ))
+        .unwrap()
+    }
+
+    /// Downloads the `toy` dataset from its official URL into `root`, without `--verify`.
+    fn download_toy(catalog: &Catalog, root: &Path) -> Result<DownloadSummary> {
+        download_in_catalog(catalog, root, "toy", &DownloadSource::default(), false)
+    }
+
+    /// Serves `reply` at `/toy.bin` and runs the download of the `toy` dataset into `root`.
+    fn download(reply: Vec<u8>, size: usize, sha256: &str, root: &Path) -> Result<DownloadSummary> {
+        let server = TestServer::start(vec![("/toy.bin".to_string(), reply)]);
+        let url = format!("{}/toy.bin", server.base_url);
+        let catalog = catalog(Some(&url), size, sha256);
+        download_toy(&catalog, root)
+    }
+
+    fn download_error(result: Result<DownloadSummary>) -> DownloadError {
+        let error = result.expect_err("the download should fail");
+        match error.downcast::<DownloadError>() {
+            Ok(error) => error,
+            Err(other) => panic!("not a DownloadError: {other:#}"),
+        }
+    }
+
+    fn assert_no_files_left(root: &Path) {
+        let dir = root.join("toy/data");
+        assert!(!dir.join("toy.bin").exists(), "final file exists");
+        assert!(!dir.join("toy.bin.part").exists(), "temporary file exists");
+    }
+
+    #[test]
+    fn good_download_lands_in_place() {
+        let root = tempfile::tempdir().unwrap();
+        let body = payload(200_000);
+        let summary = download(
+            response("200 OK", &body),
+            body.len(),
+            &sha256(&body),
+            root.path(),
+        )
+        .unwrap();
+        let path = root.path().join("toy/data/toy.bin");
+        assert_eq!(summary.downloaded, vec![path.clone()]);
+        assert_eq!(fs::read(&path).unwrap(), body);
+        assert!(!root.path().join("toy/data/toy.bin.part").exists());
+    }
+
+    #[test]
+    fn wrong_checksum_is_rejected() {
+        let root = tempfile::tempdir().unwrap();
+        let body = payload(1000);
+        let wrong = sha256(b"other bytes");
+        let error = download_error(download(
+            response("200 OK", &body),
+            body.len(),
+            &wrong,
+            root.path(),
+        ));
+        let DownloadError::Checksum {
+            url,
+            expected,
+            actual,
+        } = &error
+        else {
+            panic!("expected a checksum error, got {error}");
+        };
+        assert!(url.ends_with("/toy.bin"), "{url}");
+        assert_eq!(expected, &wrong);
+        assert_eq!(actual, &sha256(&body));
+        let message = error.to_string();
+        assert!(
+            message.contains(&wrong) && message.contains(&sha256(&body)),
+            "{message}"
+        );
+        assert_no_files_left(root.path());
+    }
+
+    #[test]
+    fn http_404_is_a_clear_error() {
+        let root = tempfile::tempdir().unwrap();
+        let server = TestServer::start(Vec::new());
+        let url = format!("{}/absent.bin", server.base_url);
+        let catalog = catalog(Some(&url), 10, &sha256(b"0123456789"));
+        let result = download_toy(&catalog, root.path());
+        let error = download_error(result);
+        assert!(
+            matches!(error, DownloadError::Http { status: 404, .. }),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(message.contains(&url), "{message}");
+        assert!(message.contains("404"), "{message}");
+        assert_no_files_left(root.path());
+    }
+
+    #[test]
+    fn body_shorter_than_content_length_is_rejected() {
+        let root = tempfile::tempdir().unwrap();
+        let body = payload(5000);
+        let sent = truncated_response(&body[..3000], 2000);
+        let error = download_error(download(sent, body.len(), &sha256(&body), root.path()));
+        assert!(
+            matches!(error, DownloadError::Read { received: 3000, .. }),
+            "expected a read error after 3000 bytes, got {error}"
+        );
+        assert_no_files_left(root.path());
+    }
+
+    #[test]
+    fn body_shorter_than_catalog_size_is_rejected() {
+        let root = tempfile::tempdir().unwrap();
+        let body = payload(5000);
+        let sent = unsized_response(&body[..4000]);
+        let error = download_error(download(sent, body.len(), &sha256(&body), root.path()));
+        assert!(
+            matches!(
+                error,
+                DownloadError::Truncated {
+                    expected: 5000,
+                    received: 4000,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert_no_files_left(root.path());
+    }
+
+    #[test]
+    fn body_longer_than_catalog_size_is_rejected() {
+        let root = tempfile::tempdir().unwrap();
+        let body = payload(5000);
+        let sent = response("200 OK", &payload(6000));
+        let error = download_error(download(sent, body.len(), &sha256(&body), root.path()));
+        assert!(
+            matches!(error, DownloadError::TooLarge { expected: 5000, .. }),
+            "{error}"
+        );
+        assert_no_files_left(root.path());
+    }
+
+    #[test]
+    fn refused_connection_is_a_transport_error() {
+        let root = tempfile::tempdir().unwrap();
+        // Binding and dropping a listener yields a loopback port that refuses connections.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/toy.bin");
+        let catalog = catalog(Some(&url), 3, &sha256(b"abc"));
+        let result = download_toy(&catalog, root.path());
+        let error = download_error(result);
+        assert!(matches!(error, DownloadError::Transport { .. }), "{error}");
+        assert!(error.to_string().contains(&url), "{error}");
+        assert_no_files_left(root.path());
+    }
+
+    #[test]
+    fn file_without_url_names_manual_steps() {
+        let root = tempfile::tempdir().unwrap();
+        let catalog = catalog(None, 3, &sha256(b"abc"));
+        let result = download_toy(&catalog, root.path());
+        let error = download_error(result);
+        let message = error.to_string();
+        assert!(matches!(error, DownloadError::Manual { .. }), "{message}");
+        assert!(message.contains("data/toy.bin"), "{message}");
+        assert!(message.contains("Ask the toy maintainers"), "{message}");
+    }
+
+    #[test]
+    fn base_url_replaces_official_url() {
+        let root = tempfile::tempdir().unwrap();
+        let body = payload(700);
+        let server = TestServer::start(vec![(
+            "/mirror/toy/data/toy.bin".to_string(),
+            response("200 OK", &body),
+        )]);
+        let catalog = catalog(
+            Some("https://example.invalid/toy.bin"),
+            body.len(),
+            &sha256(&body),
+        );
+        let base = format!("{}/mirror/", server.base_url);
+        let source = DownloadSource::new(Some(&base)).unwrap();
+        download_in_catalog(&catalog, root.path(), "toy", &source, false).unwrap();
+        assert_eq!(
+            server.requested_paths(),
+            vec!["/mirror/toy/data/toy.bin".to_string()]
+        );
+        assert_eq!(
+            fs::read(root.path().join("toy/data/toy.bin")).unwrap(),
+            body
+        );
+    }
+
+    #[test]
+    fn base_url_must_be_http() {
+        for value in ["ftp://mirror/x", "127.0.0.1:8000", "file:///srv/data"] {
+            let error = DownloadSource::new(Some(value)).unwrap_err();
+            assert!(
+                matches!(error, DownloadError::BaseUrl { .. }),
+                "{value}: {error}"
+            );
+        }
+        assert!(DownloadSource::new(Some("")).unwrap().base_url.is_none());
+    }
+
+    #[test]
+    fn present_files_are_not_downloaded() {
+        let root = tempfile::tempdir().unwrap();
+        let body = payload(100);
+        let path = root.path().join("toy/data/toy.bin");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, &body).unwrap();
+        let server = TestServer::start(Vec::new());
+        let url = format!("{}/toy.bin", server.base_url);
+        let catalog = catalog(Some(&url), body.len(), &sha256(&body));
+        let summary = download_toy(&catalog, root.path()).unwrap();
+        assert!(summary.downloaded.is_empty());
+        assert!(server.requested_paths().is_empty());
+    }
+
+    #[test]
+    fn present_file_of_wrong_size_is_an_error() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("toy/data/toy.bin");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, b"short").unwrap();
+        let catalog = catalog(Some("https://example.invalid/toy.bin"), 100, &sha256(b"x"));
+        let result = download_toy(&catalog, root.path());
+        let error = download_error(result);
+        assert!(
+            matches!(
+                error,
+                DownloadError::PresentSize {
+                    expected: 100,
+                    actual: 5,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn replay_path_accepts_other_size() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("toy/data/toy.bin");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, b"short").unwrap();
+        let catalog = catalog(Some("https://example.invalid/toy.bin"), 100, &sha256(b"x"));
+        let source = DownloadSource::default();
+        let (entry, downloaded) = ensure_in_catalog(&catalog, root.path(), "toy", &source).unwrap();
+        assert!(downloaded.is_empty());
+        let mismatches = present_size_mismatches(&entry, root.path());
+        assert_eq!(mismatches.len(), 1);
+        assert!(
+            matches!(
+                mismatches[0],
+                DownloadError::PresentSize {
+                    expected: 100,
+                    actual: 5,
+                    ..
+                }
+            ),
+            "{}",
+            mismatches[0]
+        );
+    }
+
+    #[test]
+    fn verify_hashes_present_files() {
+        let root = tempfile::tempdir().unwrap();
+        let body = payload(100);
+        let path = root.path().join("toy/data/toy.bin");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(
+            &path,
+            payload(100).iter().map(|b| b ^ 1).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let catalog = catalog(
+            Some("https://example.invalid/toy.bin"),
+            body.len(),
+            &sha256(&body),
+        );
+        let source = DownloadSource::default();
+
+        // Without --verify a present file of the right size is accepted unread.
+        download_in_catalog(&catalog, root.path(), "toy", &source, false).unwrap();
+
+        let error = download_in_catalog(&catalog, root.path(), "toy", &source, true).unwrap_err();
+        let checksum = error.downcast_ref::<kinetype::Error>();
+        assert!(
+            matches!(checksum, Some(kinetype::Error::Checksum { .. })),
+            "{error:#}"
+        );
+        assert!(
+            format!("{error:#}").contains("kinetype download toy"),
+            "{error:#}"
+        );
+
+        fs::write(&path, &body).unwrap();
+        let summary = download_in_catalog(&catalog, root.path(), "toy", &source, true).unwrap();
+        assert_eq!(summary.verified, vec![path]);
+    }
+
+    #[test]
+    fn catalog_paths_must_stay_inside() {
+        let root = tempfile::tempdir().unwrap();
+        let text = |directory: &str, path: &str| {
+            format!(
+                "[[dataset]]\nname = \"toy\"\ntitle = \"T\"\ndirectory = \"{directory}\"\n\
+                 page = \"p\"\ncitation = \"c\"\nlicence = \"l\"\n[[dataset.file]]\n\
+                 path = \"{path}\"\nurl = \"https://example.invalid/x\"\nsize = 1\n\
+                 sha256 = \"00\"\n"
+            )
+        };
+        for (directory, path) in [
+            ("toy", "../escape.bin"),
+            ("toy", "/etc/x"),
+            ("..", "a"),
+            ("", "a"),
+        ] {
+            let catalog = Catalog::parse(&text(directory, path)).unwrap();
+            let result = download_toy(&catalog, root.path());
+            let error = download_error(result);
+            assert!(
+                matches!(error, DownloadError::UnsafePath { .. }),
+                "{directory} {path}: {error}"
+            );
+        }
+    }
 }

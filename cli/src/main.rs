@@ -27,10 +27,23 @@ enum Command {
     /// Replay a public dataset through the detectors and print error rates beside the
     /// published ones.
     Replay(ReplayArgs),
-    /// Download a dataset from its official source and verify its checksums.
+    /// Download the missing files of a dataset from its official source.
+    ///
+    /// Each download is checked against the size and SHA-256 in the catalog before it is
+    /// renamed into place; a failed download leaves no file behind. Files that are already
+    /// present get a size check only, unless --verify is given. `kinetype replay` downloads
+    /// missing files the same way and never hashes present files.
+    ///
+    /// Set KINETYPE_DOWNLOAD_BASE_URL=http://HOST/PATH to fetch every file from
+    /// `<base>/<dataset directory>/<file path>` instead of the official URL (for a mirror
+    /// of a data root, or tests).
     Download {
         /// Dataset name from `kinetype datasets`.
         dataset: String,
+
+        /// Also check the SHA-256 of files that are already present (reads every file).
+        #[arg(long)]
+        verify: bool,
     },
     /// List the datasets in the catalog and whether each is present under the data root.
     Datasets,
@@ -79,7 +92,7 @@ fn main() -> ExitCode {
     let root = kinetype::datasets::catalog::data_root(cli.data_dir.as_deref());
     let outcome = match cli.command {
         Command::Replay(args) => replay(&root, args),
-        Command::Download { dataset } => data::download_command(&root, &dataset),
+        Command::Download { dataset, verify } => data::download_command(&root, &dataset, verify),
         Command::Datasets => data::list_command(&root),
     };
     match outcome {

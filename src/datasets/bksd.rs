@@ -88,7 +88,8 @@ impl BksdSet {
 
 /// Feature names `H.1, DD.1_2, UD.1_2, ..., H.n` for `keys` keys.
 pub fn feature_names(keys: usize) -> Vec<String> {
-    let mut names = Vec::with_capacity(3 * keys - 2);
+    // `saturating_sub` because zero keys have zero features, not a negative count.
+    let mut names = Vec::with_capacity((3 * keys).saturating_sub(2));
     for k in 1..=keys {
         names.push(format!("H.{k}"));
         if k < keys {
@@ -320,6 +321,14 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_user_column_is_rejected() {
+        let m = parse_str("H.1,DD.1_2,UD.1_2,H.2,user,user\n1,2,1,1,S1e,S2e\n")
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("`user` appears 2 times"), "{m}");
+    }
+
+    #[test]
     fn mixed_users_are_rejected() {
         let m = parse_str("H.1,DD.1_2,UD.1_2,H.2,total,user\n1,2,1,1,3,S1e\n1,2,1,1,3,S2e\n")
             .unwrap_err()
@@ -350,5 +359,110 @@ mod tests {
         ];
         assert_eq!(count_duplicate_rows(&v), 1);
         assert_eq!(count_negative_holds(&v, 2), 2);
+    }
+
+    /// Builds a zip archive in memory with one deflated member per `(name, content)` pair.
+    fn zip_bytes(members: &[(&str, &str)]) -> Vec<u8> {
+        use std::io::Write;
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, content) in members {
+            writer.start_file(*name, options).unwrap();
+            writer.write_all(content.as_bytes()).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn feature_names_of_zero_keys_is_empty() {
+        assert!(feature_names(0).is_empty());
+        assert_eq!(feature_names(1), ["H.1"]);
+    }
+
+    #[test]
+    fn load_reads_subjects_from_zip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("Password-English.zip");
+        let header = feature_names(8).join(",") + ",total,user\n";
+        let row = "1,2,1,1,2,1,1,2,1,1,2,1,1,2,1,1,2,1,1,2,1,1,14";
+        let members: Vec<(String, String)> = (1..=50)
+            .map(|i| (format!("S{i}e-ksd.csv"), format!("{header}{row},S{i}e\n")))
+            .collect();
+        let members: Vec<(&str, &str)> = members
+            .iter()
+            .map(|(n, c)| (n.as_str(), c.as_str()))
+            .collect();
+        std::fs::write(&path, zip_bytes(&members)).unwrap();
+        let dataset = load(BksdSet::PasswordEnglish, &path).unwrap();
+        assert_eq!(dataset.subjects.len(), 50);
+        assert_eq!(dataset.subjects[9].id, "S10E");
+    }
+
+    mod never_panics {
+        use super::*;
+        use proptest::prelude::*;
+
+        const HEADER: &str = "H.1,DD.1_2,UD.1_2,H.2,total,user";
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                let _ = parse_subject(&bytes[..], Path::new("fuzz.csv"), &features());
+            }
+
+            #[test]
+            fn on_csv_like_rows(body in "[sSe0-9,.eE+\\-\r\n \"]{0,600}") {
+                let text = format!("{HEADER}\n{body}");
+                let _ = parse_subject(text.as_bytes(), Path::new("fuzz.csv"), &features());
+            }
+
+            #[test]
+            fn on_csv_like_header(header in "[HDU.12_,toaluser\r\n \"]{0,80}") {
+                let text = format!("{header}\n72,80,8,56,136,S1e\n");
+                let _ = parse_subject(text.as_bytes(), Path::new("fuzz.csv"), &features());
+            }
+
+            #[test]
+            fn with_any_key_count(keys in 0_usize..40, body in "[0-9,S\n]{0,200}") {
+                let features = feature_names(keys);
+                prop_assert_eq!(features.len(), (3 * keys).saturating_sub(2));
+                let text = format!("{},total,user\n{body}", features.join(","));
+                let _ = parse_subject(text.as_bytes(), Path::new("fuzz.csv"), &features);
+            }
+        }
+
+        proptest! {
+            // Each case writes a file, so fewer cases than the in-memory properties.
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn load_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("fuzz.zip");
+                std::fs::write(&path, &bytes).unwrap();
+                let _ = load(BksdSet::PasswordEnglish, &path);
+            }
+
+            #[test]
+            fn load_on_mutated_zip(
+                edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6)
+            ) {
+                let mut bytes = zip_bytes(&[
+                    ("S1e-ksd.csv", "H.1,DD.1_2,UD.1_2,H.2,total,user\n72,80,8,56,136,S1e\n"),
+                    ("S2e-ksd.csv", "H.1,DD.1_2,UD.1_2,H.2,total,user\n70,81,9,50,131,S2e\n"),
+                ]);
+                for (position, byte) in edits {
+                    let at = position % bytes.len();
+                    bytes[at] = byte;
+                }
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("fuzz.zip");
+                std::fs::write(&path, &bytes).unwrap();
+                let _ = load(BksdSet::PasswordEnglish, &path);
+            }
+        }
     }
 }

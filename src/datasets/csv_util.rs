@@ -37,6 +37,9 @@ impl<'a> Lines<'a> {
     }
 
     /// Finds each required column in a header, by exact name.
+    ///
+    /// A required name that appears more than once is an error, because reading only one of
+    /// the columns would silently drop the other's values.
     pub(crate) fn columns(
         &self,
         header: &csv::StringRecord,
@@ -45,16 +48,26 @@ impl<'a> Lines<'a> {
         required
             .iter()
             .map(|name| {
-                header
-                    .iter()
-                    .position(|h| h.trim() == *name)
-                    .ok_or_else(|| {
-                        Error::parse(
-                            self.path,
-                            1,
-                            format!("missing column `{name}` in the header"),
-                        )
-                    })
+                let mut matches = header.iter().enumerate().filter(|(_, h)| h.trim() == *name);
+                let Some((index, _)) = matches.next() else {
+                    return Err(Error::parse(
+                        self.path,
+                        1,
+                        format!("missing column `{name}` in the header"),
+                    ));
+                };
+                let repeats = matches.count();
+                if repeats > 0 {
+                    return Err(Error::parse(
+                        self.path,
+                        1,
+                        format!(
+                            "column `{name}` appears {} times in the header; expected once",
+                            repeats + 1
+                        ),
+                    ));
+                }
+                Ok(index)
             })
             .collect()
     }

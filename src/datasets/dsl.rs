@@ -320,6 +320,14 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_column_is_rejected() {
+        let text = file(1).replacen("H.b", "H.a", 1);
+        let m = message(&text);
+        assert!(m.contains("test.csv:1"), "{m}");
+        assert!(m.contains("`H.a` appears 2 times"), "{m}");
+    }
+
+    #[test]
     fn load_checks_subject_count() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
@@ -330,5 +338,59 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(missing.contains("absent.csv"), "{missing}");
+    }
+
+    mod never_panics {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Applies `(position, byte, kind)` edits to `bytes`: kind 0 replaces, 1 inserts and
+        /// 2 deletes the byte at `position` modulo the current length.
+        fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
+            for &(position, byte, kind) in edits {
+                if bytes.is_empty() {
+                    bytes.push(byte);
+                    continue;
+                }
+                let at = position % bytes.len();
+                match kind % 3 {
+                    0 => bytes[at] = byte,
+                    1 => bytes.insert(at, byte),
+                    _ => {
+                        bytes.remove(at);
+                    }
+                }
+            }
+            bytes
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                let _ = parse(&bytes[..], Path::new("fuzz.csv"));
+            }
+
+            #[test]
+            fn on_csv_like_rows(body in "[s0-9,.eE+\\-\r\n \"]{0,600}") {
+                let text = format!("{HEADER}\r\n{body}");
+                let _ = parse(text.as_bytes(), Path::new("fuzz.csv"));
+            }
+
+            #[test]
+            fn on_csv_like_header(header in "[subjectIndxrpHDU.,\r\n \"]{0,120}") {
+                let text = format!("{header}\r\ns000,1,1,0.1,0.2,0.1,0.1\r\n");
+                let _ = parse(text.as_bytes(), Path::new("fuzz.csv"));
+            }
+
+            #[test]
+            fn on_mutated_valid_file(
+                edits in proptest::collection::vec((any::<usize>(), any::<u8>(), 0_u8..3), 1..8)
+            ) {
+                let bytes = mutate(file(1).into_bytes(), &edits);
+                let _ = parse(&bytes[..], Path::new("fuzz.csv"));
+            }
+        }
     }
 }

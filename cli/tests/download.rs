@@ -1,0 +1,164 @@
+//! End-to-end tests of `kinetype download` and `kinetype datasets` against a server on
+//! 127.0.0.1, with the built-in catalog.
+
+mod support {
+    pub mod http_server;
+}
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use support::http_server::{TestServer, response};
+
+/// Runs the `kinetype` binary with `KINETYPE_DOWNLOAD_BASE_URL` set to `base_url`.
+fn kinetype(args: &[&str], base_url: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kinetype"))
+        .args(args)
+        .env("KINETYPE_DOWNLOAD_BASE_URL", base_url)
+        .env_remove("KINETYPE_DATA_DIR")
+        .output()
+        .expect("run the kinetype binary")
+}
+
+#[test]
+fn download_404_fails_without_leaving_files() {
+    let root = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Vec::new());
+    let root_arg = root.path().to_str().unwrap();
+    let output = kinetype(
+        &["download", "dsl2009", "--data-dir", root_arg],
+        &server.base_url,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    let url = format!("{}/dsl2009/DSL-StrongPasswordData.csv", server.base_url);
+    assert!(stderr.contains(&url), "{stderr}");
+    assert!(stderr.contains("HTTP 404"), "{stderr}");
+    let dir = root.path().join("dsl2009");
+    assert!(!dir.join("DSL-StrongPasswordData.csv").exists());
+    assert!(!dir.join("DSL-StrongPasswordData.csv.part").exists());
+}
+
+#[test]
+fn replay_downloads_missing_files() {
+    let root = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Vec::new());
+    let root_arg = root.path().to_str().unwrap();
+    let output = kinetype(
+        &["replay", "bksd-password-en", "--data-dir", root_arg],
+        &server.base_url,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    // The server has no files, so the first request proves that replay tried to download.
+    assert_eq!(
+        server.requested_paths().first().map(String::as_str),
+        Some("/bksd/Password-English.zip"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn invalid_base_url_is_rejected() {
+    let root = tempfile::tempdir().unwrap();
+    let root_arg = root.path().to_str().unwrap();
+    let output = kinetype(
+        &["download", "bksd", "--data-dir", root_arg],
+        "ftp://127.0.0.1/",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("KINETYPE_DOWNLOAD_BASE_URL"), "{stderr}");
+}
+
+#[test]
+fn datasets_lists_missing_files() {
+    let root = tempfile::tempdir().unwrap();
+    let root_arg = root.path().to_str().unwrap();
+    let output = kinetype(&["datasets", "--data-dir", root_arg], "");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("1 of 1 files missing (downloadable)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("4 of 4 files missing (downloadable)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn download_help_documents_override_and_verify() {
+    let output = kinetype(&["download", "--help"], "");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("KINETYPE_DOWNLOAD_BASE_URL"), "{stdout}");
+    assert!(stdout.contains("--verify"), "{stdout}");
+}
+
+/// Serves the real BKSD archives from `$KINETYPE_DATA_DIR/bksd` on 127.0.0.1 and downloads them
+/// with the built-in catalog's sizes and checksums.
+#[test]
+fn bksd_downloads_and_verifies_with_builtin_catalog() {
+    let Some(data_dir) = std::env::var_os("KINETYPE_DATA_DIR").map(PathBuf::from) else {
+        eprintln!("skipped: KINETYPE_DATA_DIR is not set");
+        return;
+    };
+    let names = [
+        "Password-English.zip",
+        "Password-Arabic.zip",
+        "Phrase-English.zip",
+        "Phrase-Arabic.zip",
+    ];
+    let mut routes = Vec::new();
+    for name in names {
+        let Ok(bytes) = std::fs::read(data_dir.join("bksd").join(name)) else {
+            eprintln!(
+                "skipped: {name} is missing under {}/bksd",
+                data_dir.display()
+            );
+            return;
+        };
+        routes.push((format!("/bksd/{name}"), response("200 OK", &bytes)));
+    }
+    let server = TestServer::start(routes);
+    let root = tempfile::tempdir().unwrap();
+    let root_arg = root.path().to_str().unwrap();
+
+    let output = kinetype(
+        &["download", "bksd", "--data-dir", root_arg],
+        &server.base_url,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for name in names {
+        let downloaded = std::fs::read(root.path().join("bksd").join(name)).unwrap();
+        let original = std::fs::read(data_dir.join("bksd").join(name)).unwrap();
+        assert!(
+            downloaded == original,
+            "{name} differs from the served file"
+        );
+    }
+
+    let output = kinetype(
+        &["download", "bksd", "--verify", "--data-dir", root_arg],
+        &server.base_url,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("0 file(s) downloaded, 4 present file(s) verified"),
+        "{stdout}"
+    );
+}
