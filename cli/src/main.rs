@@ -2,6 +2,7 @@
 //! the results with published figures.
 
 mod data;
+mod families;
 mod fixed_text;
 mod plots;
 
@@ -60,6 +61,11 @@ struct ReplayArgs {
     /// input format)
     #[arg(long, value_name = "DIR")]
     scores: Option<PathBuf>,
+
+    /// Also replay with only the first 5, 10, 20, 50, 100 and 200 training vectors per subject
+    /// and print mean EER against that number (fixed-text datasets)
+    #[arg(long)]
+    enrolment_curve: bool,
 }
 
 /// Sends a replay to the module that handles the dataset's modality.
