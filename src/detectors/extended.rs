@@ -220,3 +220,7 @@ pub(crate) fn score_rows(
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "extended_tests.rs"]
+mod tests;

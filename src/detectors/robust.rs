@@ -30,9 +30,12 @@ pub(crate) fn independent_columns(train: ArrayView2<'_, f64>) -> Vec<usize> {
     let centred = &train - &mean;
     let mut basis: Vec<Array1<f64>> = Vec::new();
     let mut kept = Vec::new();
+    let rows = (train.nrows() as f64).sqrt();
     for (j, column) in centred.axis_iter(Axis(1)).enumerate() {
         let norm = column.dot(&column).sqrt();
-        if norm == 0.0 {
+        // A constant column leaves only the rounding error of its mean after centring.
+        let magnitude = train.column(j).iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+        if norm <= 1e-12 * magnitude * rows || norm == 0.0 {
             continue;
         }
         let mut residual = column.to_owned();
@@ -312,6 +315,24 @@ impl VectorDetector for WhitenedManhattanKnn {
             .into_iter()
             .map(|p| p.iter().zip(&z).map(|(a, b)| (a - b).abs()).sum::<f64>());
         mean_of_smallest(distances, self.k)
+    }
+}
+
+#[cfg(test)]
+impl WhitenedManhattanKnn {
+    /// Reference scorer for tests: whitens with a matrix product and sorts every distance.
+    pub(crate) fn naive_score(&self, x: &[f64], k: usize) -> f64 {
+        let mut scaled = vec![0.0; self.scaler.width()];
+        self.scaler.transform_into(x, &mut scaled);
+        let z = Array1::from(scaled).dot(&self.whitening);
+        let mut distances: Vec<f64> = self
+            .points
+            .rows()
+            .into_iter()
+            .map(|p| (&p - &z).mapv(f64::abs).sum())
+            .collect();
+        distances.sort_by(f64::total_cmp);
+        distances[..k].iter().sum::<f64>() / k as f64
     }
 }
 

@@ -274,3 +274,83 @@ fn curve_point(result: &DetectorResult, family: &'static str, rows: usize) -> Cu
         eer_sd: result.eer_sd,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datasets::FixedTextSubject;
+    use crate::detectors::{BackgroundKind, OneClassKind};
+    use ndarray::Array2;
+    use rand::{Rng, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    fn synthetic(subjects: usize, rows: usize) -> FixedTextDataset {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let subjects = (0..subjects)
+            .map(|s| FixedTextSubject {
+                id: format!("s{s}"),
+                vectors: Array2::from_shape_fn((rows, 4), |(_, j)| {
+                    0.1 + 0.05 * s as f64 + 0.01 * j as f64 + 0.01 * rng.r#gen::<f64>()
+                }),
+                sessions: Some((0..rows).map(|i| (i * 8 / rows) as u32 + 1).collect()),
+            })
+            .collect();
+        FixedTextDataset {
+            name: "synthetic".into(),
+            feature_names: (0..4).map(|i| format!("H.{i}")).collect(),
+            subjects,
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn background_split_is_disjoint() {
+        for subjects in 1..9 {
+            for genuine in 0..subjects {
+                let (background, impostors) = background_split(subjects, genuine);
+                assert!(!background.contains(&genuine));
+                assert!(!impostors.contains(&genuine));
+                assert!(background.iter().all(|b| !impostors.contains(b)));
+                assert_eq!(background.len() + impostors.len(), subjects - 1);
+            }
+        }
+    }
+
+    #[test]
+    fn separated_subjects_give_zero_eer() {
+        let data = synthetic(6, 80);
+        let params = BackgroundParams::new(BackgroundKind::BackgroundLogistic);
+        let results =
+            replay_background(&data, Protocol::Dsn2009, &[&params], None, &|| {}).unwrap();
+        assert_eq!(results[0].eer_mean, 0.0);
+        // 5 other subjects: 2 at odd positions give 5 impostor rows each.
+        assert_eq!(results[0].subjects[0].impostor_scores.len(), 10);
+    }
+
+    #[test]
+    fn too_few_subjects_is_an_error() {
+        let data = synthetic(2, 80);
+        let params = BackgroundParams::new(BackgroundKind::BackgroundFusion);
+        assert!(matches!(
+            replay_background(&data, Protocol::Dsn2009, &[&params], None, &|| {}),
+            Err(Error::DatasetShape { .. })
+        ));
+    }
+
+    #[test]
+    fn curve_skips_sizes_beyond_training() {
+        let data = synthetic(4, 80);
+        let one_class = OneClassParams::new(OneClassKind::RobustManhattan);
+        let background = BackgroundParams::new(BackgroundKind::BackgroundLogistic);
+        let points = enrolment_curve(
+            &data,
+            Protocol::Dsn2009,
+            &[5, 40, 200],
+            &[&one_class],
+            &[&background],
+        )
+        .unwrap();
+        let sizes: Vec<usize> = points.iter().map(|p| p.train_rows).collect();
+        assert_eq!(sizes, vec![5, 5, 40, 40]);
+    }
+}
