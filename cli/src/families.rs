@@ -9,7 +9,8 @@ use kinetype::detectors::{
     BackgroundKind, BackgroundParams, DetectorKind, DetectorParams, OneClassKind, OneClassParams,
 };
 use kinetype::evaluation::background::{
-    self, BackgroundReplayDetector, CurvePoint, describe_background, replay_background,
+    self, BackgroundReplayDetector, BackgroundRows, CurvePoint, IgnoreBackground,
+    describe_background, replay_background,
 };
 use kinetype::evaluation::fixed_text::{self, DetectorResult, Protocol, ReplayDetector};
 
@@ -59,6 +60,15 @@ impl Selection {
     }
 }
 
+/// Parses `--background-rows`.
+pub(crate) fn parse_background_rows(value: &str) -> Result<BackgroundRows> {
+    match value {
+        "impostor" => Ok(BackgroundRows::Impostor),
+        "all" => Ok(BackgroundRows::All),
+        other => anyhow::bail!("invalid --background-rows `{other}`; expected `impostor` or `all`"),
+    }
+}
+
 /// Results of the families beyond DSN-2009.
 #[derive(Debug)]
 pub(crate) struct Extra {
@@ -74,6 +84,7 @@ pub(crate) fn run(
     dataset: &FixedTextDataset,
     protocol: Protocol,
     selection: &Selection,
+    rows: BackgroundRows,
     curve: bool,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Extra> {
@@ -91,7 +102,18 @@ pub(crate) fn run(
     let background: Vec<&dyn BackgroundReplayDetector> =
         background_params.iter().map(|p| p as _).collect();
     let one_class_results = fixed_text::replay(dataset, protocol, &one_class, progress)?;
-    let background_results = replay_background(dataset, protocol, &background, None, progress)?;
+    // The one-class detectors again, on the background protocol's impostor half, so that the
+    // background-assisted figures have a reference measured on the same tests.
+    let references: Vec<IgnoreBackground<'_, dyn ReplayDetector>> = if background.is_empty() {
+        Vec::new()
+    } else {
+        one_class.iter().map(|&d| IgnoreBackground(d)).collect()
+    };
+    let mut background_section: Vec<&dyn BackgroundReplayDetector> =
+        references.iter().map(|r| r as _).collect();
+    background_section.extend(background.iter().copied());
+    let background_results =
+        replay_background(dataset, protocol, &background_section, rows, None, progress)?;
     let curve = if curve {
         // The DSN-2009 best, scaled Manhattan, is the reference curve.
         let reference = DetectorParams::new(DetectorKind::ManhattanScaled);
@@ -103,6 +125,7 @@ pub(crate) fn run(
             &CURVE_SIZES,
             &curve_one_class,
             &background,
+            rows,
         )?)
     } else {
         None
@@ -110,14 +133,21 @@ pub(crate) fn run(
     Ok(Extra {
         one_class: one_class_results,
         background: background_results,
-        background_protocol: describe_background(protocol),
+        background_protocol: describe_background(protocol, rows),
         curve,
     })
 }
 
 /// Number of (detector, subject) fits [`run`] reports progress for.
 pub(crate) fn jobs(selection: &Selection, subjects: usize) -> usize {
-    (selection.one_class.len() + selection.background.len()) * subjects
+    let references = if selection.background.is_empty() {
+        0
+    } else {
+        selection.one_class.len()
+    };
+    (2 * selection.one_class.len() + selection.background.len() + references
+        - selection.one_class.len())
+        * subjects
 }
 
 /// The two table sections and the curve.

@@ -61,10 +61,12 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
     );
     bar.set_message(format!("replaying {}", dataset.name));
     let results = fixed_text::replay(&dataset, protocol, &detectors, &|| bar.inc(1))?;
+    let background_rows = families::parse_background_rows(&args.background_rows)?;
     let extra = families::run(
         &dataset,
         protocol,
         &selection,
+        background_rows,
         args.enrolment_curve,
         &|| bar.inc(1),
     )?;

@@ -66,6 +66,11 @@ struct ReplayArgs {
     /// and print mean EER against that number (fixed-text datasets)
     #[arg(long)]
     enrolment_curve: bool,
+
+    /// Background subjects' rows that background-assisted detectors may fit on: `impostor`
+    /// (the rows the protocol uses as impostor attempts) or `all`
+    #[arg(long, default_value = "impostor", value_name = "ROWS")]
+    background_rows: String,
 }
 
 /// Sends a replay to the module that handles the dataset's modality.

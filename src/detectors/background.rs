@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extended::{OneClassKind, OneClassModel, OneClassParams, score_rows};
 use super::fusion::{fold_range, rows_in, rows_outside};
-use super::robust::RobustScaler;
+use super::robust::{RobustScaler, inverse_sqrt, ledoit_wolf, mean_of_smallest};
 use super::{VectorDetector, check_training};
 use crate::error::{Error, Result};
 
@@ -24,12 +24,16 @@ pub enum BackgroundKind {
     /// Logistic-regression stacking of the one-class detectors and `background-logistic`,
     /// with weights fitted on cross-validated scores.
     BackgroundFusion,
+    /// Log ratio of the k-nearest-neighbour distances to the user's and to the background
+    /// vectors in the user's whitened space: a nearest-neighbour likelihood ratio.
+    BackgroundKnnRatio,
 }
 
 impl BackgroundKind {
     /// Every background-assisted detector, in the order reports list them.
-    pub const ALL: [BackgroundKind; 2] = [
+    pub const ALL: [BackgroundKind; 3] = [
         BackgroundKind::BackgroundLogistic,
+        BackgroundKind::BackgroundKnnRatio,
         BackgroundKind::BackgroundFusion,
     ];
 
@@ -41,6 +45,7 @@ impl BackgroundKind {
         match self {
             BackgroundKind::BackgroundLogistic => "background-logistic",
             BackgroundKind::BackgroundFusion => "background-fusion",
+            BackgroundKind::BackgroundKnnRatio => "background-knn-ratio",
         }
     }
 }
@@ -154,6 +159,9 @@ impl BackgroundParams {
             }
             BackgroundKind::BackgroundFusion => {
                 BackgroundModel::Fusion(StackedFusion::fit(train, background, self)?)
+            }
+            BackgroundKind::BackgroundKnnRatio => {
+                BackgroundModel::KnnRatio(KnnRatio::fit(train, background, self)?)
             }
         })
     }
@@ -428,6 +436,86 @@ impl VectorDetector for DeviationLogistic {
     }
 }
 
+/// Log ratio of k-nearest-neighbour distances, `ln d_k(x, user) - ln d_k(x, background)`.
+///
+/// Distances are Manhattan distances in the space of [`WhitenedManhattanKnn`]: the user's
+/// robustly scaled independent features whitened with the Ledoit-Wolf covariance of the user's
+/// training vectors, and `d_k` is the mean distance to the `knn_k` nearest vectors. Background
+/// vectors are the evenly spaced sample of `rows_per_subject` rows per background subject. With
+/// the k-nearest-neighbour density estimate `p(x) ~ k / (N d_k^D)` in `D` dimensions, the score
+/// is a monotone function of the ratio of the background density to the user density
+/// (Loftsgaarden & Quesenberry, "A nonparametric estimate of a multivariate density function",
+/// Ann. Math. Statist. 36, 1965), the Neyman-Pearson statistic against impostors drawn from the
+/// population that the background samples. GMM-UBM verification uses the same ratio with
+/// mixture models in place of neighbour counts.
+///
+/// [`WhitenedManhattanKnn`]: super::WhitenedManhattanKnn
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnnRatio {
+    scaler: RobustScaler,
+    /// Symmetric `C^-1/2` of the user's shrunk covariance.
+    whitening: Array2<f64>,
+    genuine: Array2<f64>,
+    background: Array2<f64>,
+    k: usize,
+}
+
+impl KnnRatio {
+    fn fit(
+        train: ArrayView2<'_, f64>,
+        background: &[ArrayView2<'_, f64>],
+        params: &BackgroundParams,
+    ) -> Result<Self> {
+        let scaler = RobustScaler::fit(train)?;
+        let scaled = scaler.transform_rows(train);
+        let whitening = inverse_sqrt(&ledoit_wolf(scaled.view()))?;
+        let genuine = scaled.dot(&whitening);
+        let sampled = sample_background(background, params.rows_per_subject);
+        let background = scaler.transform_rows(sampled.view()).dot(&whitening);
+        Ok(KnnRatio {
+            scaler,
+            whitening,
+            genuine,
+            background,
+            k: params.one_class.knn_k,
+        })
+    }
+
+    fn whiten(&self, x: &[f64]) -> Vec<f64> {
+        let mut scaled = vec![0.0; self.scaler.width()];
+        self.scaler.transform_into(x, &mut scaled);
+        self.whitening
+            .columns()
+            .into_iter()
+            .map(|column| column.iter().zip(&scaled).map(|(w, s)| w * s).sum())
+            .collect()
+    }
+}
+
+/// Mean Manhattan distance from `z` to its `k` nearest rows of `points`.
+fn knn_distance(points: &Array2<f64>, z: &[f64], k: usize) -> f64 {
+    let distances = points
+        .rows()
+        .into_iter()
+        .map(|p| p.iter().zip(z).map(|(a, b)| (a - b).abs()).sum());
+    mean_of_smallest(distances, k.min(points.nrows()).max(1))
+}
+
+impl VectorDetector for KnnRatio {
+    fn dimension(&self) -> usize {
+        self.scaler.dimension()
+    }
+
+    fn score_unchecked(&self, x: &[f64]) -> f64 {
+        let z = self.whiten(x);
+        // A zero distance (an exact copy of a stored vector) is floored so the log stays finite.
+        let floor = 1e-12;
+        let genuine = knn_distance(&self.genuine, &z, self.k).max(floor);
+        let background = knn_distance(&self.background, &z, self.k).max(floor);
+        genuine.ln() - background.ln()
+    }
+}
+
 /// One component of [`StackedFusion`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 enum Component {
@@ -563,6 +651,8 @@ pub enum BackgroundModel {
     Logistic(DeviationLogistic),
     /// `background-fusion`.
     Fusion(StackedFusion),
+    /// `background-knn-ratio`.
+    KnnRatio(KnnRatio),
 }
 
 impl BackgroundModel {
@@ -570,6 +660,7 @@ impl BackgroundModel {
         match self {
             BackgroundModel::Logistic(m) => m,
             BackgroundModel::Fusion(m) => m,
+            BackgroundModel::KnnRatio(m) => m,
         }
     }
 

@@ -71,6 +71,39 @@ impl BackgroundReplayDetector for BackgroundParams {
     }
 }
 
+/// Which rows of each background subject the detectors may fit on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub enum BackgroundRows {
+    /// The rows the protocol uses as that subject's impostor attempts (DSN-2009: reps 1-5 of
+    /// session 1). The background then samples the same kind of attempt as the impostor tests
+    /// (a first try at someone else's text), which is what a likelihood ratio against
+    /// impostors needs; the people are still disjoint from the impostor testers.
+    #[default]
+    Impostor,
+    /// Every row of the subject, any session.
+    All,
+}
+
+/// A one-class method run under the background protocol (same impostor half) but ignoring the
+/// background, as a reference for the background-assisted detectors; named `NAME [one-class]`.
+#[derive(Debug)]
+pub struct IgnoreBackground<'a, D: ?Sized>(pub &'a D);
+
+impl<D: ReplayDetector + ?Sized> BackgroundReplayDetector for IgnoreBackground<'_, D> {
+    fn name(&self) -> String {
+        format!("{} [one-class]", self.0.name())
+    }
+
+    fn fit_score(
+        &self,
+        train: ArrayView2<'_, f64>,
+        _background: &[ArrayView2<'_, f64>],
+        tests: ArrayView2<'_, f64>,
+    ) -> Result<Vec<f64>> {
+        self.0.fit_score(train, tests)
+    }
+}
+
 /// The subjects that serve as background and as impostors for `genuine`.
 ///
 /// # Panics
@@ -84,10 +117,14 @@ pub fn background_split(subjects: usize, genuine: usize) -> (Vec<usize>, Vec<usi
 }
 
 /// A protocol description for reports.
-pub fn describe_background(protocol: Protocol) -> String {
+pub fn describe_background(protocol: Protocol, rows: BackgroundRows) -> String {
+    let offered = match rows {
+        BackgroundRows::Impostor => "their impostor-test rows",
+        BackgroundRows::All => "all their rows",
+    };
     format!(
         "{}; background-assisted: of the other subjects in dataset order, those at even \
-         positions are background (all rows may be used for fitting) and only those at odd \
+         positions are background ({offered} may be used for fitting) and only those at odd \
          positions give impostor tests",
         protocol.describe()
     )
@@ -95,7 +132,7 @@ pub fn describe_background(protocol: Protocol) -> String {
 
 /// Replays every background-assisted detector over every subject.
 ///
-/// `train_rows` keeps only the first rows of each training split (the enrolment-size curve);
+/// `rows` picks the background rows offered to fitting. `train_rows` keeps only the first rows of each training split (the enrolment-size curve);
 /// `None` keeps all. `progress` is called once per finished (detector, subject) pair.
 ///
 /// # Errors
@@ -106,6 +143,7 @@ pub fn replay_background(
     dataset: &FixedTextDataset,
     protocol: Protocol,
     detectors: &[&dyn BackgroundReplayDetector],
+    rows: BackgroundRows,
     train_rows: Option<usize>,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<DetectorResult>> {
@@ -126,7 +164,7 @@ pub fn replay_background(
         .par_iter()
         .map(|&(d, s)| {
             let started = Instant::now();
-            let result = score_subject(dataset, &splits, s, detectors[d], train_rows);
+            let result = score_subject(dataset, &splits, s, detectors[d], rows, train_rows);
             progress();
             result.map(|r| (r, started.elapsed().as_secs_f64()))
         })
@@ -152,6 +190,7 @@ fn score_subject(
     splits: &[SubjectSplit],
     subject_index: usize,
     detector: &dyn BackgroundReplayDetector,
+    rows: BackgroundRows,
     train_rows: Option<usize>,
 ) -> Result<SubjectResult> {
     let subject = &dataset.subjects[subject_index];
@@ -159,10 +198,17 @@ fn score_subject(
     let train_indices = &own.train[..train_rows.unwrap_or(usize::MAX).min(own.train.len())];
     let train = subject.vectors.select(Axis(0), train_indices);
     let (background_ids, impostor_ids) = background_split(dataset.subjects.len(), subject_index);
-    let background: Vec<ArrayView2<'_, f64>> = background_ids
+    let background_rows: Vec<ndarray::Array2<f64>> = background_ids
         .iter()
-        .map(|&b| dataset.subjects[b].vectors.view())
+        .map(|&b| {
+            let vectors = &dataset.subjects[b].vectors;
+            match rows {
+                BackgroundRows::Impostor => vectors.select(Axis(0), &splits[b].impostor),
+                BackgroundRows::All => vectors.clone(),
+            }
+        })
         .collect();
+    let background: Vec<ArrayView2<'_, f64>> = background_rows.iter().map(|b| b.view()).collect();
     let mut tests = subject.vectors.select(Axis(0), &own.genuine);
     for &i in &impostor_ids {
         let rows = dataset.subjects[i]
@@ -242,6 +288,7 @@ pub fn enrolment_curve(
     sizes: &[usize],
     one_class: &[&dyn ReplayDetector],
     background: &[&dyn BackgroundReplayDetector],
+    rows: BackgroundRows,
 ) -> Result<Vec<CurvePoint>> {
     let available = split(dataset, protocol)?
         .iter()
@@ -249,17 +296,17 @@ pub fn enrolment_curve(
         .min()
         .unwrap_or(0);
     let mut points = Vec::new();
-    for &rows in sizes.iter().filter(|&&r| r <= available) {
+    for &train in sizes.iter().filter(|&&r| r <= available) {
         let wrapped: Vec<FirstRows<'_, dyn ReplayDetector>> = one_class
             .iter()
-            .map(|&inner| FirstRows { rows, inner })
+            .map(|&inner| FirstRows { rows: train, inner })
             .collect();
         let views: Vec<&dyn ReplayDetector> = wrapped.iter().map(|w| w as _).collect();
         for r in fixed_text::replay(dataset, protocol, &views, &|| {})? {
-            points.push(curve_point(&r, "one-class", rows));
+            points.push(curve_point(&r, "one-class", train));
         }
-        for r in replay_background(dataset, protocol, background, Some(rows), &|| {})? {
-            points.push(curve_point(&r, "background-assisted", rows));
+        for r in replay_background(dataset, protocol, background, rows, Some(train), &|| {})? {
+            points.push(curve_point(&r, "background-assisted", train));
         }
     }
     Ok(points)
@@ -320,8 +367,15 @@ mod tests {
     fn separated_subjects_give_zero_eer() {
         let data = synthetic(6, 80);
         let params = BackgroundParams::new(BackgroundKind::BackgroundLogistic);
-        let results =
-            replay_background(&data, Protocol::Dsn2009, &[&params], None, &|| {}).unwrap();
+        let results = replay_background(
+            &data,
+            Protocol::Dsn2009,
+            &[&params],
+            BackgroundRows::All,
+            None,
+            &|| {},
+        )
+        .unwrap();
         assert_eq!(results[0].eer_mean, 0.0);
         // 5 other subjects: 2 at odd positions give 5 impostor rows each.
         assert_eq!(results[0].subjects[0].impostor_scores.len(), 10);
@@ -332,7 +386,14 @@ mod tests {
         let data = synthetic(2, 80);
         let params = BackgroundParams::new(BackgroundKind::BackgroundFusion);
         assert!(matches!(
-            replay_background(&data, Protocol::Dsn2009, &[&params], None, &|| {}),
+            replay_background(
+                &data,
+                Protocol::Dsn2009,
+                &[&params],
+                BackgroundRows::All,
+                None,
+                &|| {}
+            ),
             Err(Error::DatasetShape { .. })
         ));
     }
@@ -348,6 +409,7 @@ mod tests {
             &[5, 40, 200],
             &[&one_class],
             &[&background],
+            BackgroundRows::Impostor,
         )
         .unwrap();
         let sizes: Vec<usize> = points.iter().map(|p| p.train_rows).collect();
