@@ -26,7 +26,7 @@ pub(crate) struct Selection {
 }
 
 impl Selection {
-    /// Every detector when `names` is empty, else the named ones.
+    /// Parses detector names; no names select every detector.
     pub(crate) fn parse(names: &[String]) -> Result<Self> {
         if names.is_empty() {
             return Ok(Selection {
@@ -150,7 +150,7 @@ pub(crate) fn jobs(selection: &Selection, subjects: usize) -> usize {
         * subjects
 }
 
-/// The two table sections and the curve.
+/// Formats the two table sections and the curve.
 pub(crate) fn table(extra: &Extra) -> String {
     let mut out = String::new();
     for (title, results) in [

@@ -126,7 +126,7 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
     Ok(())
 }
 
-/// Every family's results in report order.
+/// Collects every family's results in report order.
 fn all_results(families: &[(&str, &Vec<DetectorResult>)]) -> Vec<DetectorResult> {
     families
         .iter()

@@ -74,7 +74,7 @@ impl FromStr for BackgroundKind {
 /// evaluation run and are used unchanged on every dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackgroundParams {
-    /// Which detector to fit.
+    /// Detector to fit.
     pub kind: BackgroundKind,
     /// Rows taken from each background subject, evenly spaced over its rows (default 40).
     pub rows_per_subject: usize,
@@ -374,15 +374,13 @@ fn deviation_features(scaler: &RobustScaler, x: ArrayView2<'_, f64>) -> Array2<f
 /// Logistic regression, genuine against background, on per-feature deviations from the user.
 ///
 /// Each vector `x` maps to `z = (x - median) / a` on the linearly independent features, with the
-/// median and mean absolute deviation `a` of the user's training vectors ([`RobustScaler`]), and
+/// median and mean absolute deviation `a` of the user's training vectors (as in [`RobustManhattan`](super::RobustManhattan)), and
 /// then to the features `(z_j, |z_j|)`. Positive examples are the training vectors, each mapped
 /// with a scaler fitted on the other cross-validation folds so that their deviations are as
 /// large as those of unseen genuine attempts; negative examples are background rows mapped with
 /// the scaler of all training vectors. The score is minus the log-odds of genuine. With the
 /// weights of `|z_j|` alone and no intercept this is the scaled Manhattan distance; fitting them
-/// against other people learns which deviations separate this user from others. It is a
-/// discriminative reading of the "dissimilarity representation" (Pekalska & Duin, "The
-/// Dissimilarity Representation for Pattern Recognition", 2005) with per-user deviations.
+/// against other people learns which deviations separate this user from others.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviationLogistic {
     scaler: RobustScaler,
@@ -443,11 +441,10 @@ impl VectorDetector for DeviationLogistic {
 /// training vectors, and `d_k` is the mean distance to the `knn_k` nearest vectors. Background
 /// vectors are the evenly spaced sample of `rows_per_subject` rows per background subject. With
 /// the k-nearest-neighbour density estimate `p(x) ~ k / (N d_k^D)` in `D` dimensions, the score
-/// is a monotone function of the ratio of the background density to the user density
-/// (Loftsgaarden & Quesenberry, "A nonparametric estimate of a multivariate density function",
-/// Ann. Math. Statist. 36, 1965), the Neyman-Pearson statistic against impostors drawn from the
-/// population that the background samples. GMM-UBM verification uses the same ratio with
-/// mixture models in place of neighbour counts.
+/// is a monotone function of the ratio of the background density to the user density. That
+/// ratio is the Neyman-Pearson statistic against impostors drawn from the population that the
+/// background samples. GMM-UBM verification uses the same ratio with mixture models in place of
+/// neighbour distances.
 ///
 /// [`WhitenedManhattanKnn`]: super::WhitenedManhattanKnn
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -489,6 +486,25 @@ impl KnnRatio {
             .into_iter()
             .map(|column| column.iter().zip(&scaled).map(|(w, s)| w * s).sum())
             .collect()
+    }
+}
+
+#[cfg(test)]
+impl KnnRatio {
+    /// Reference scorer for tests: sorts every distance to both sets.
+    pub(crate) fn naive_score(&self, x: &[f64]) -> f64 {
+        let z = ndarray::Array1::from(self.whiten(x));
+        let mean_nearest = |points: &Array2<f64>| {
+            let mut d: Vec<f64> = points
+                .rows()
+                .into_iter()
+                .map(|p| (&p - &z).mapv(f64::abs).sum())
+                .collect();
+            d.sort_by(f64::total_cmp);
+            let k = self.k.min(d.len());
+            d[..k].iter().sum::<f64>() / k as f64
+        };
+        mean_nearest(&self.genuine).ln() - mean_nearest(&self.background).ln()
     }
 }
 
@@ -556,8 +572,7 @@ impl Component {
 /// `background-logistic`.
 const STACKED_COMPONENTS: usize = BackgroundKind::FUSION_ONE_CLASS.len() + 1;
 
-/// Stacked generalisation (Wolpert, "Stacked generalization", Neural Networks 5, 1992) of the
-/// one-class components of `fusion-znorm` and of [`DeviationLogistic`].
+/// Stacked generalisation (Wolpert 1992) of the one-class components of `fusion-znorm` and of [`DeviationLogistic`].
 ///
 /// The training rows are cut into contiguous folds and the background subjects into as many
 /// groups (subject `b` in group `b mod folds`). For each fold, every component is fitted on the

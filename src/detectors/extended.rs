@@ -86,7 +86,7 @@ impl FromStr for OneClassKind {
 /// evaluation run and are used unchanged on every dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OneClassParams {
-    /// Which detector to fit.
+    /// Detector to fit.
     pub kind: OneClassKind,
     /// `whitened-manhattan-knn`: number of nearest training vectors averaged (default 3).
     pub knn_k: usize,

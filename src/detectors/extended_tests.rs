@@ -341,3 +341,22 @@ fn background_rejects_bad_background() {
         Err(Error::InvalidTrainingData { .. })
     ));
 }
+
+#[test]
+fn knn_ratio_matches_sorted_reference() {
+    let train = keystroke_like(50, 4, 0.1, 27);
+    let background = background_subjects(5, 20);
+    let params = BackgroundParams::new(BackgroundKind::BackgroundKnnRatio);
+    let super::super::BackgroundModel::KnnRatio(model) =
+        params.fit(train.view(), &views(&background)).unwrap()
+    else {
+        panic!("wrong model kind");
+    };
+    let tests = keystroke_like(6, 4, 0.13, 28);
+    for row in tests.rows() {
+        let x = row.as_slice().unwrap();
+        let fast = model.score(x).unwrap();
+        let naive = model.naive_score(x);
+        assert!((fast - naive).abs() < 1e-9, "{fast} vs {naive}");
+    }
+}

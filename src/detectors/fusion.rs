@@ -17,7 +17,7 @@ pub(crate) fn fold_range(n: usize, folds: usize, f: usize) -> std::ops::Range<us
     (f * n / folds)..((f + 1) * n / folds)
 }
 
-/// The rows of `x` in `range`, as a view.
+/// Returns the rows of `x` in `range` as a view.
 pub(crate) fn rows_in<'a>(
     x: ArrayView2<'a, f64>,
     range: &std::ops::Range<usize>,
@@ -37,13 +37,11 @@ pub(crate) fn rows_outside(
 /// Mean of z-normalised component scores, `sum_c (s_c(x) - m_c) / sd_c / C`.
 ///
 /// For each component, `m_c` and `sd_c` are the mean and standard deviation of its scores on
-/// held-out genuine vectors: the training rows are cut into contiguous folds, the component is
-/// fitted on all folds but one and scores the held-out fold. The components scored at test time
-/// are then refitted on every training row. Only training rows enter [`ZNormFusion::fit`], so
-/// the normalisation never sees a test vector. Z-normalisation by genuine-score statistics is
-/// the usual score-level fusion for biometric matchers (Jain, Nandakumar & Ross, "Score
-/// normalization in multimodal biometric systems", Pattern Recognition 38, 2005); the equal
-/// weights avoid choosing weights without impostor data.
+/// held-out genuine vectors. The training rows are cut into contiguous folds, and the component
+/// is fitted on all folds but one and scores the held-out fold. The components scored at test time
+/// are then refitted on every training row. Only training rows enter the fit, so
+/// the normalisation never uses a test vector. The weights are equal because choosing unequal
+/// weights needs impostor data, which a one-class detector does not have.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZNormFusion {
     components: Vec<OneClassModel>,

@@ -26,7 +26,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-pub use background::{BackgroundKind, BackgroundModel, BackgroundParams};
+pub use background::{
+    BackgroundKind, BackgroundModel, BackgroundParams, DeviationLogistic, KnnRatio, StackedFusion,
+};
 pub use distance::{FuzzyLogic, MeanDistance, Metric, OutlierCount};
 pub use extended::{OneClassKind, OneClassModel, OneClassParams};
 pub use fusion::ZNormFusion;

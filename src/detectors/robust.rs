@@ -11,9 +11,9 @@ use crate::error::{Error, Result};
 
 /// Relative residual below which a column counts as a linear combination of earlier columns.
 ///
-/// Timings are stored with at most 1e-4 s (CMU) or 1 ms (BKSD) resolution, so an exact identity
-/// such as `DD = H + UD` leaves a residual near 1e-15 of the column norm, while genuinely
-/// independent columns keep residuals of order 0.1 and above.
+/// An exact identity such as `DD = H + UD` leaves a residual of the order of rounding error
+/// (about 1e-15 of the column norm). Independent timing columns keep residuals many orders of
+/// magnitude above the tolerance.
 const DEPENDENT_COLUMN_TOLERANCE: f64 = 1e-8;
 
 /// Indices of a maximal set of linearly independent columns of the centred training data.
@@ -96,10 +96,9 @@ pub(crate) fn robust_location_scale(x: ArrayView2<'_, f64>) -> (Vec<f64>, Vec<f6
 ///
 /// With `S` the covariance (divisor n), `mu = tr(S) / d`, `delta = |S - mu I|_F^2` and
 /// `beta = min(delta, sum_k |z_k z_k^T - S|_F^2 / n^2)` over centred rows `z_k`, the estimate is
-/// `(beta / delta) mu I + (1 - beta / delta) S` (Ledoit & Wolf, "A well-conditioned estimator
-/// for large-dimensional covariance matrices", J. Multivariate Analysis 88, 2004, lemma 3.2 and
-/// its sample counterparts). It is positive definite whenever `tr(S) > 0`, which the
-/// pseudo-inverse of a singular sample covariance is not.
+/// `(beta / delta) mu I + (1 - beta / delta) S`, the Ledoit-Wolf (2004) estimator. It is
+/// positive definite whenever `tr(S) > 0`, so it can be inverted where a singular sample
+/// covariance needs a pseudo-inverse.
 pub(crate) fn ledoit_wolf(z: ArrayView2<'_, f64>) -> Array2<f64> {
     let n = z.nrows().max(1) as f64;
     let d = z.ncols();
@@ -147,7 +146,7 @@ pub(crate) fn inverse_sqrt(a: &Array2<f64>) -> Result<Array2<f64>> {
     Ok(scaled.dot(&vectors.t()))
 }
 
-/// Per-feature median and scale on the independent columns; the first stage of every detector
+/// Per-feature median and scale on the independent columns, the first stage of every detector
 /// in this file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct RobustScaler {
@@ -261,14 +260,13 @@ impl VectorDetector for RobustManhattan {
 /// whitening with a Ledoit-Wolf shrinkage covariance.
 ///
 /// Training and test vectors are reduced to the independent columns, centred on the median and
-/// divided by the mean absolute deviation ([`RobustScaler`]), then multiplied by `C^-1/2`, the
+/// divided by the mean absolute deviation (as in [`RobustManhattan`]), then multiplied by `C^-1/2`, the
 /// symmetric inverse square root of the Ledoit-Wolf estimate `C` of their covariance. The score
 /// is the mean Manhattan (L1) distance from the whitened test vector to its `k` nearest whitened
 /// training vectors. With `k = 1` this is the combined Mahalanobis-Manhattan nearest-neighbour
-/// distance of Zhong, Deng & Jain, "Keystroke dynamics for user authentication", CVPR
-/// Workshops 2012, who report a mean EER of 0.084 on the CMU data; shrinkage replaces their
-/// plain covariance inverse because the CMU covariance is singular, and their removal of
-/// training outliers is not done here.
+/// distance of Zhong, Deng & Jain (2012), who report a mean EER of 0.084 on the CMU data.
+/// Shrinkage replaces their plain covariance inverse because the CMU covariance is singular,
+/// and their removal of training outliers is not done here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WhitenedManhattanKnn {
     scaler: RobustScaler,
@@ -354,7 +352,7 @@ pub(crate) fn mean_of_smallest(values: impl Iterator<Item = f64>, k: usize) -> f
 ///
 /// The same pre-processing as [`WhitenedManhattanKnn`]; the score is `|C^-1/2 z|^2` for the
 /// scaled test vector `z`. It replaces the pseudo-inverse of the DSN-2009 Mahalanobis detector
-/// (Cho et al. 2000) with a well-conditioned inverse (Ledoit & Wolf 2004).
+/// with the inverse of the Ledoit-Wolf estimate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShrinkageMahalanobis {
     scaler: RobustScaler,

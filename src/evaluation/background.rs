@@ -2,9 +2,9 @@
 //!
 //! Background-assisted detectors may learn from people other than the genuine user. To keep
 //! their impostor tests unseen, for each genuine subject the other subjects, in dataset order,
-//! are split by the parity of their position in that list: those at even positions (0, 2, ...)
-//! are the background and give all their rows to fitting, those at odd positions give their
-//! impostor rows (as in [`Protocol`]) to testing and nothing to fitting. Training and genuine
+//! are split by the parity of their position in that list. Those at even positions (0, 2, ...)
+//! are the background and give rows to fitting ([`BackgroundRows`] selects which). Those at odd
+//! positions give their impostor rows (as in [`Protocol`]) to testing and nothing to fitting. Training and genuine
 //! rows are those of [`split`]. Results are therefore not comparable one to one with the
 //! one-class replay, which tests against every other subject.
 
@@ -66,12 +66,12 @@ impl BackgroundReplayDetector for BackgroundParams {
         background: &[ArrayView2<'_, f64>],
         tests: ArrayView2<'_, f64>,
     ) -> Result<Vec<f64>> {
-        // Fitting sees the training and background rows only; the tests are scored afterwards.
+        // Fitting takes the training and background rows only, and the tests are scored after.
         self.fit(train, background)?.score_rows(tests)
     }
 }
 
-/// Which rows of each background subject the detectors may fit on.
+/// Rows of each background subject that the detectors may fit on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 pub enum BackgroundRows {
     /// The rows the protocol uses as that subject's impostor attempts (DSN-2009: reps 1-5 of
@@ -104,7 +104,7 @@ impl<D: ReplayDetector + ?Sized> BackgroundReplayDetector for IgnoreBackground<'
     }
 }
 
-/// The subjects that serve as background and as impostors for `genuine`.
+/// Splits the subjects other than `genuine` into background and impostor testers.
 ///
 /// # Panics
 ///
@@ -116,7 +116,7 @@ pub fn background_split(subjects: usize, genuine: usize) -> (Vec<usize>, Vec<usi
     (background, impostors)
 }
 
-/// A protocol description for reports.
+/// Describes the background protocol for reports.
 pub fn describe_background(protocol: Protocol, rows: BackgroundRows) -> String {
     let offered = match rows {
         BackgroundRows::Impostor => "their impostor-test rows",
