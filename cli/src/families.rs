@@ -169,13 +169,13 @@ pub(crate) fn table(extra: &Extra) -> String {
         }
         let _ = writeln!(
             out,
-            "{:<30} {:>16} {:>16} {:>8} {:>10} {:>8}",
+            "{:<36} {:>16} {:>16} {:>8} {:>10} {:>8}",
             "detector", "EER mean (sd)", "zero-miss FAR", "AUC", "FNMR@1%", "CPU s"
         );
         for r in results {
             let _ = writeln!(
                 out,
-                "{:<30} {:>16} {:>16} {:>8.4} {:>10.4} {:>8.2}",
+                "{:<36} {:>16} {:>16} {:>8.4} {:>10.4} {:>8.2}",
                 r.name,
                 format!("{:.4} ({:.4})", r.eer_mean, r.eer_sd),
                 format!("{:.3} ({:.3})", r.zero_miss_far_mean, r.zero_miss_far_sd),
