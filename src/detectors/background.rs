@@ -27,13 +27,17 @@ pub enum BackgroundKind {
     /// Log ratio of the k-nearest-neighbour distances to the user's and to the background
     /// vectors in the user's whitened space: a nearest-neighbour likelihood ratio.
     BackgroundKnnRatio,
+    /// `background-knn-ratio` with `k` chosen by cross-validation inside the training and
+    /// background data.
+    BackgroundKnnRatioCv,
 }
 
 impl BackgroundKind {
     /// Every background-assisted detector, in the order reports list them.
-    pub const ALL: [BackgroundKind; 3] = [
+    pub const ALL: [BackgroundKind; 4] = [
         BackgroundKind::BackgroundLogistic,
         BackgroundKind::BackgroundKnnRatio,
+        BackgroundKind::BackgroundKnnRatioCv,
         BackgroundKind::BackgroundFusion,
     ];
 
@@ -46,6 +50,7 @@ impl BackgroundKind {
             BackgroundKind::BackgroundLogistic => "background-logistic",
             BackgroundKind::BackgroundFusion => "background-fusion",
             BackgroundKind::BackgroundKnnRatio => "background-knn-ratio",
+            BackgroundKind::BackgroundKnnRatioCv => "background-knn-ratio-cv",
         }
     }
 }
@@ -162,6 +167,17 @@ impl BackgroundParams {
             }
             BackgroundKind::BackgroundKnnRatio => {
                 BackgroundModel::KnnRatio(KnnRatio::fit(train, background, self)?)
+            }
+            BackgroundKind::BackgroundKnnRatioCv => {
+                let knn_k = choose_knn_k(train, background, self)?;
+                let chosen = BackgroundParams {
+                    one_class: OneClassParams {
+                        knn_k,
+                        ..self.one_class.clone()
+                    },
+                    ..self.clone()
+                };
+                BackgroundModel::KnnRatio(KnnRatio::fit(train, background, &chosen)?)
             }
         })
     }
@@ -506,6 +522,65 @@ impl KnnRatio {
         };
         mean_nearest(&self.genuine).ln() - mean_nearest(&self.background).ln()
     }
+}
+
+/// Candidate neighbour counts for `background-knn-ratio-cv`.
+const KNN_CANDIDATES: [usize; 5] = [1, 2, 4, 8, 16];
+
+/// Picks the neighbour count of [`KnnRatio`] with the lowest cross-validated EER.
+///
+/// The folds are those of [`StackedFusion`]: contiguous blocks of training rows, and background
+/// subjects grouped by index modulo the fold count. Each candidate is fitted without the held-out
+/// block and group, and scores the held-out genuine rows against the held-out group's sampled
+/// rows. The scores of all folds are pooled into one EER per candidate, and ties go to the
+/// smaller count. Only training and background rows are used.
+fn choose_knn_k(
+    train: ArrayView2<'_, f64>,
+    background: &[ArrayView2<'_, f64>],
+    params: &BackgroundParams,
+) -> Result<usize> {
+    let n = train.nrows();
+    let folds = params.cv_folds.min(n).min(background.len());
+    let mut best = (f64::INFINITY, KNN_CANDIDATES[0]);
+    for k in KNN_CANDIDATES {
+        let candidate = BackgroundParams {
+            one_class: OneClassParams {
+                knn_k: k,
+                ..params.one_class.clone()
+            },
+            ..params.clone()
+        };
+        let mut genuine = Vec::new();
+        let mut impostor = Vec::new();
+        for f in 0..folds {
+            let range = fold_range(n, folds, f);
+            let fit_background: Vec<ArrayView2<'_, f64>> = background
+                .iter()
+                .enumerate()
+                .filter(|(b, _)| b % folds != f)
+                .map(|(_, v)| *v)
+                .collect();
+            let held_background: Vec<ArrayView2<'_, f64>> = background
+                .iter()
+                .enumerate()
+                .filter(|(b, _)| b % folds == f)
+                .map(|(_, v)| *v)
+                .collect();
+            let model = KnnRatio::fit(
+                rows_outside(train, &range).view(),
+                &fit_background,
+                &candidate,
+            )?;
+            genuine.extend(score_rows(&model, rows_in(train, &range))?);
+            let held = sample_background(&held_background, params.rows_per_subject);
+            impostor.extend(score_rows(&model, held.view())?);
+        }
+        let eer = crate::evaluation::metrics::error_rates(&genuine, &impostor)?.eer;
+        if eer < best.0 {
+            best = (eer, k);
+        }
+    }
+    Ok(best.1)
 }
 
 /// Mean Manhattan distance from `z` to its `k` nearest rows of `points`.
