@@ -9,12 +9,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use kinetype::datasets::bksd::{self, BksdSet};
 use kinetype::datasets::{FixedTextDataset, dsl};
 use kinetype::detectors::{DetectorKind, DetectorParams};
+use kinetype::evaluation::background::CurvePoint;
 use kinetype::evaluation::fixed_text::{self, DetectorResult, Protocol, ReplayDetector};
 use kinetype::evaluation::published;
 use serde::Serialize;
 
 use crate::ReplayArgs;
 use crate::data::ensure_dataset;
+use crate::families;
 use crate::plots;
 
 #[derive(Debug, Serialize)]
@@ -27,10 +29,14 @@ struct Report<'a> {
     run_seconds: f64,
     threads: usize,
     detectors: Vec<DetectorReport<'a>>,
+    background_protocol: &'a str,
+    enrolment_curve: Option<&'a [CurvePoint]>,
 }
 
 #[derive(Debug, Serialize)]
 struct DetectorReport<'a> {
+    /// `one-class` or `background-assisted`.
+    family: &'static str,
     #[serde(flatten)]
     result: &'a DetectorResult,
     published_eer_mean: Option<f64>,
@@ -40,18 +46,13 @@ struct DetectorReport<'a> {
 pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
     let started = Instant::now();
     let (dataset, protocol) = load(root, &args.dataset)?;
-    let kinds: Vec<DetectorKind> = if args.detectors.is_empty() {
-        DetectorKind::ALL.to_vec()
-    } else {
-        args.detectors
-            .iter()
-            .map(|n| n.trim().parse())
-            .collect::<Result<_, _>>()?
-    };
+    let selection = families::Selection::parse(&args.detectors)?;
+    let kinds: Vec<DetectorKind> = selection.reproduced.clone();
     let params: Vec<DetectorParams> = kinds.iter().map(|&k| DetectorParams::new(k)).collect();
     let detectors: Vec<&dyn ReplayDetector> = params.iter().map(|p| p as _).collect();
 
-    let jobs = (detectors.len() * dataset.subjects.len()) as u64;
+    let jobs = (detectors.len() * dataset.subjects.len()
+        + families::jobs(&selection, dataset.subjects.len())) as u64;
     let bar = ProgressBar::new(jobs).with_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} fits ({elapsed})")
             .expect("OK because the template is a constant")
@@ -59,6 +60,15 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
     );
     bar.set_message(format!("replaying {}", dataset.name));
     let results = fixed_text::replay(&dataset, protocol, &detectors, &|| bar.inc(1))?;
+    let background_rows = families::parse_background_rows(&args.background_rows)?;
+    let extra = families::run(
+        &dataset,
+        protocol,
+        &selection,
+        background_rows,
+        args.enrolment_curve,
+        &|| bar.inc(1),
+    )?;
     bar.finish_and_clear();
     let run_seconds = started.elapsed().as_secs_f64();
 
@@ -67,6 +77,12 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
         "{}",
         table(&dataset, protocol, &results, compare, run_seconds)
     );
+    print!("{}", families::table(&extra));
+    let families = [
+        ("one-class", &results),
+        ("one-class", &extra.one_class),
+        ("background-assisted", &extra.background),
+    ];
 
     if let Some(path) = &args.report_json {
         let report = Report {
@@ -77,11 +93,15 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
             data_notes: &dataset.notes,
             run_seconds,
             threads: rayon::current_num_threads(),
-            detectors: results
+            background_protocol: &extra.background_protocol,
+            enrolment_curve: extra.curve.as_deref(),
+            detectors: families
                 .iter()
-                .map(|r| {
+                .flat_map(|(family, results)| results.iter().map(move |r| (*family, r)))
+                .map(|(family, r)| {
                     let row = published::dsn2009(&r.name).filter(|_| compare);
                     DetectorReport {
+                        family,
                         result: r,
                         published_eer_mean: row.map(|p| p.eer_mean),
                         published_eer_sd: row.map(|p| p.eer_sd),
@@ -94,14 +114,22 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
         eprintln!("wrote {}", path.display());
     }
     if let Some(dir) = &args.plots {
-        plots::write_fixed_text(dir, &dataset.name, &results)?;
+        plots::write_fixed_text(dir, &dataset.name, &all_results(&families))?;
         eprintln!("wrote ROC and DET curves to {}", dir.display());
     }
     if let Some(dir) = &args.scores {
-        write_scores(dir, &results)?;
+        write_scores(dir, &all_results(&families))?;
         eprintln!("wrote scores to {}", dir.display());
     }
     Ok(())
+}
+
+/// Collects every family's results in report order.
+fn all_results(families: &[(&str, &Vec<DetectorResult>)]) -> Vec<DetectorResult> {
+    families
+        .iter()
+        .flat_map(|(_, r)| r.iter().cloned())
+        .collect()
 }
 
 /// Loads a fixed-text dataset by name and picks its protocol.

@@ -2,6 +2,7 @@
 //! the results with published figures.
 
 mod data;
+mod families;
 mod fixed_text;
 mod plots;
 
@@ -73,6 +74,16 @@ struct ReplayArgs {
     /// input format)
     #[arg(long, value_name = "DIR")]
     scores: Option<PathBuf>,
+
+    /// Also replay with only the first 5, 10, 20, 50, 100 and 200 training vectors per subject
+    /// and print mean EER against that number (fixed-text datasets)
+    #[arg(long)]
+    enrolment_curve: bool,
+
+    /// Background subjects' rows that background-assisted detectors may fit on: `impostor`
+    /// (the rows the protocol uses as impostor attempts) or `all`
+    #[arg(long, default_value = "impostor", value_name = "ROWS")]
+    background_rows: String,
 }
 
 /// Sends a replay to the module that handles the dataset's modality.

@@ -8,10 +8,14 @@
 //! [`DetectorParams`] holds the hyper-parameters, [`DetectorParams::check`] validates them, and
 //! [`DetectorParams::fit`] returns a [`FittedDetector`] that can be scored, saved and loaded.
 
+mod background;
 mod distance;
+mod extended;
+mod fusion;
 mod kmeans;
 mod mahalanobis;
 mod neural;
+mod robust;
 mod svm;
 
 use std::fmt;
@@ -22,10 +26,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub use background::{
+    BackgroundKind, BackgroundModel, BackgroundParams, DeviationLogistic, KnnRatio, StackedFusion,
+};
 pub use distance::{FuzzyLogic, MeanDistance, Metric, OutlierCount};
+pub use extended::{OneClassKind, OneClassModel, OneClassParams};
+pub use fusion::ZNormFusion;
 pub use kmeans::KMeansDetector;
 pub use mahalanobis::{MahalanobisDetector, NearestNeighborMahalanobis};
 pub use neural::{AutoAssociativeNetwork, StandardNetwork};
+pub use robust::{RobustManhattan, ShrinkageMahalanobis, WhitenedManhattanKnn};
 pub use svm::OneClassSvm;
 
 /// A fitted model that scores samples; higher scores are more anomalous.

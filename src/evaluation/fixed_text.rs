@@ -302,7 +302,11 @@ fn score_subject(
     })
 }
 
-fn summarise(name: String, subjects: Vec<SubjectResult>, cpu_seconds: f64) -> DetectorResult {
+pub(crate) fn summarise(
+    name: String,
+    subjects: Vec<SubjectResult>,
+    cpu_seconds: f64,
+) -> DetectorResult {
     let collect =
         |f: fn(&ErrorRates) -> f64| subjects.iter().map(|s| f(&s.rates)).collect::<Vec<_>>();
     let (eer_mean, eer_sd) = metrics::mean_sd(&collect(|r| r.eer));
