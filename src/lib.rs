@@ -33,5 +33,6 @@ pub mod evaluation;
 pub mod events;
 pub mod keystroke;
 mod linalg;
+pub mod mouse;
 
 pub use error::{Error, Result};
