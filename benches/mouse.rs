@@ -15,7 +15,7 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-/// A Balabit-format session of `events` rows: random walks with a click every 20 rows and the
+/// Builds a Balabit-format session of `events` rows: random walks with a click every 20 rows and the
 /// client clock ticking 0 or 16 ms.
 fn session_text(events: usize, seed: u64) -> String {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);

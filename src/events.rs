@@ -61,7 +61,7 @@ pub enum MouseButton {
     Other,
 }
 
-/// What a [`MouseEvent`] records.
+/// Kind of a [`MouseEvent`]: move, press, release, drag or scroll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum MouseKind {
     /// The cursor moved with no button held.
@@ -79,8 +79,8 @@ pub enum MouseKind {
 /// One mouse event.
 ///
 /// Positions are screen pixels with the origin at the top-left corner and y growing downwards.
-/// Timestamps are milliseconds on any clock of the recording client; only differences between
-/// them are used, and equal consecutive timestamps are allowed because many clients tick
+/// Timestamps are milliseconds on any clock of the recording client, and only differences
+/// between them are used. Equal consecutive timestamps are allowed because many clients tick
 /// coarsely (about 15.6 ms on Windows).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MouseEvent {
@@ -97,7 +97,7 @@ pub struct MouseEvent {
 }
 
 impl MouseEvent {
-    /// A cursor move with no button held.
+    /// Builds a cursor move with no button held.
     pub fn moved(time_ms: f64, x: f64, y: f64) -> Self {
         MouseEvent {
             time_ms,

@@ -115,7 +115,7 @@ pub struct MouseSession {
     /// Indices into `events` where the stream is split: no action may span from
     /// `events[i - 1]` to `events[i]`. Strictly increasing.
     pub breaks: Vec<usize>,
-    /// What the parser met in this file.
+    /// Quirk counts of this file.
     pub stats: ParseStats,
 }
 
@@ -145,10 +145,10 @@ pub fn load_session(path: &Path) -> Result<MouseSession> {
 ///
 /// # Errors
 ///
-/// [`Error::Parse`] naming the file and 1-based line when the file is empty or has no data
-/// rows, the header lacks a column, a line has the wrong number of fields, a timestamp or
-/// coordinate is not a finite number, a button or state is unknown, or a button and state do
-/// not go together (for example `Scroll` with `Pressed`).
+/// [`Error::Parse`] naming the file and 1-based line in these cases: the file is empty or has
+/// no data rows, or the header lacks a column. A line has the wrong number of fields, or a
+/// timestamp or coordinate is not a finite number. A button or state is unknown, or a button
+/// and state do not go together (for example `Scroll` with `Pressed`).
 pub fn parse_session(path: &Path, content: &[u8]) -> Result<MouseSession> {
     let text = std::str::from_utf8(content)
         .map_err(|e| Error::parse(path, 0, format!("the file is not UTF-8 text: {e}")))?;
@@ -416,8 +416,8 @@ impl<'a> Parser<'a> {
 ///
 /// # Errors
 ///
-/// [`Error::Io`] when a folder cannot be listed, and [`Error::DatasetShape`] when `dir` holds
-/// no user folder with sessions.
+/// [`Error::Io`] when a folder cannot be listed, and [`Error::DatasetShape`] when `dir`
+/// contains no user folder with sessions.
 pub fn list_sessions(dir: &Path) -> Result<Vec<SessionFile>> {
     let mut files = Vec::new();
     for user in read_dir_sorted(dir)? {

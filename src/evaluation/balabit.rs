@@ -3,8 +3,8 @@
 //! Protocol:
 //!
 //! 1. Every session under `training_files/` is parsed, segmented into actions and turned into
-//!    action feature vectors. Only these are used to fit models; every setting (segmentation,
-//!    forest size, seeds, aggregates) is fixed in [`BalabitParams::default`] and none was
+//!    action feature vectors. Only these are used to fit models. Every setting (segmentation,
+//!    forest size, seeds, aggregates) is fixed in [`BalabitParams::default`], and none was
 //!    chosen by looking at test labels or test scores.
 //! 2. For each user a two-class [`RandomForest`] is fitted on the user's training actions
 //!    (positive) against an equal number of other users' training actions (negative), drawn
@@ -156,7 +156,7 @@ const PROTOCOL: &str = "Models are fitted on training_files only: per user a two
     users are pooled into one ROC. No test label or test session content is used for training \
     or for choosing any setting.";
 
-/// Runs the replay on the data set directory `dir` (which holds `training_files/`,
+/// Runs the replay on the data set directory `dir` (which contains `training_files/`,
 /// `test_files/` and `public_labels.csv`).
 ///
 /// # Errors

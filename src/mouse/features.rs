@@ -1,7 +1,7 @@
 //! Per-action feature vectors.
 //!
 //! The feature set extends the 39 features of Antal and Egyed-Zsigmond ("Intrusion detection
-//! using mouse dynamics", IET Biometrics 8(5), 2019): besides their velocity, acceleration,
+//! using mouse dynamics", IET Biometrics, 2019): besides their velocity, acceleration,
 //! jerk, angular-velocity and curvature statistics it also has acceleration and jerk along x
 //! and y, giving [`N_FEATURES`] values. [`FEATURE_NAMES`] lists them in order.
 //!

@@ -167,8 +167,8 @@ impl RandomForest {
         self.trees.len()
     }
 
-    /// The forest's estimate of the probability that `row` belongs to the positive class: the
-    /// mean over trees of the positive fraction in the leaf `row` falls into.
+    /// Estimates the probability that `row` belongs to the positive class, as the mean over
+    /// trees of the positive fraction in the leaf that `row` falls into.
     ///
     /// # Errors
     ///
@@ -308,8 +308,8 @@ fn grow(
     Tree { nodes }
 }
 
-/// The feature and bin (`code <= bin` goes left) with the largest Gini decrease, if any split
-/// leaves at least `min_leaf` samples on each side and lowers the impurity.
+/// Finds the feature and bin (`code <= bin` goes left) with the largest Gini decrease, if any
+/// split leaves at least `min_leaf` samples on each side and lowers the impurity.
 fn best_split(
     data: &Binned,
     y: &[bool],

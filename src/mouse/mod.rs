@@ -2,9 +2,9 @@
 //! models that score actions and sessions.
 //!
 //! The pipeline follows Antal and Egyed-Zsigmond, "Intrusion detection using mouse dynamics",
-//! IET Biometrics 8(5), 2019: [`segment`] cuts events into mouse-move, point-and-click and
+//! IET Biometrics, 2019: [`segment`] cuts events into mouse-move, point-and-click and
 //! drag-and-drop actions, [`features`] describes each action by a fixed-length vector, a
-//! per-user [`forest::RandomForest`] tells the user's actions from other users', and
+//! per-user [`forest::RandomForest`] separates the user's actions from other users', and
 //! [`score`] aggregates action scores into one score per session. [`one_class`] is a model
 //! that needs no other users' data.
 

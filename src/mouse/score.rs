@@ -11,7 +11,7 @@
 //!   divides that sum by the number of actions so one threshold suits short and long sessions.
 //!   Compared with the mean probability it lets many confident votes outweigh a few unsure
 //!   ones: `p = 0.99` counts much more than `p = 0.9`, while the mean probability barely
-//!   tells them apart.
+//!   separates them.
 //!
 //! Probabilities are smoothed to `(p·T + 1) / (T + 2)` for a forest of `T` trees before taking
 //! the log odds (Laplace's rule, treating `p·T` as the number of votes), so a unanimous forest
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// How action probabilities combine into a session score.
+/// Rule that combines action probabilities into a session score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum SessionAggregate {

@@ -1,11 +1,9 @@
 //! Cutting a mouse event stream into actions.
 //!
-//! Antal and Egyed-Zsigmond ("Intrusion detection using mouse dynamics", IET Biometrics 8(5),
-//! 2019) describe free mouse use as a sequence of three action types: a mouse move (MM) that
-//! ends without a click, a point-and-click (PC) that is a movement ending in a press and
-//! release, and a drag-and-drop (DD) in which the cursor moves while a button is held. They cut
-//! the stream at releases, split long movements at idle pauses and drop very short actions.
-//! The rules here, in order:
+//! Antal and Egyed-Zsigmond ("Intrusion detection using mouse dynamics", IET Biometrics, 2019)
+//! segment free mouse use into three action types. A mouse move (MM) ends without a click. A
+//! point-and-click (PC) is a movement ending in a press and release. In a drag-and-drop (DD)
+//! the cursor moves while a button is held. The rules here, in order:
 //!
 //! 1. Scroll events are skipped: the cursor does not move while the wheel turns.
 //! 2. A stream break (see [`crate::datasets::balabit::MouseSession::breaks`]) or a pause longer
@@ -19,8 +17,9 @@
 //! 4. A release with no press before it is treated as movement.
 //! 5. Actions with fewer than [`SegmentParams::min_events`] points are dropped and counted.
 //!
-//! NOTE: the defaults (10 s idle pause, 4 points) are the values this crate uses for the
-//! Balabit replay; they were fixed before any test session was scored.
+//! NOTE: the defaults (10 s idle pause, 4 points) follow this crate's reading of that paper and
+//! were not re-checked against its text. They were fixed before any Balabit test session was
+//! scored.
 
 use serde::{Deserialize, Serialize};
 

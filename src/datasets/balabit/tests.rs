@@ -253,8 +253,8 @@ fn labels_parsed_and_checked() -> Result<()> {
     Ok(())
 }
 
-/// Parses every staged file when `KINETYPE_DATA_DIR` points at the data; the counts checked
-/// are the ones the data set's documentation lists for sentinels and drag rows.
+/// Parses every training file when `KINETYPE_DATA_DIR` points at the data. The row count is
+/// the one the data set's documentation gives for the training files.
 #[test]
 fn real_sessions_parse() -> Result<()> {
     let Some(root) = std::env::var_os("KINETYPE_DATA_DIR") else {

@@ -3,7 +3,7 @@ use std::path::Path;
 
 use super::*;
 
-/// A session file of `clicks` point-and-click actions. User style: `step` pixels per 16 ms
+/// Builds a session file of `clicks` point-and-click actions. User style: `step` pixels per 16 ms
 /// tick along x (`horizontal`) or y.
 fn session_text(clicks: usize, step: f64, horizontal: bool) -> String {
     let mut text = String::from("record timestamp,client timestamp,button,state,x,y\n");
