@@ -101,6 +101,11 @@ fn table(r: &BalabitReport, run_seconds: f64) -> String {
             r.session_mean_probability.auc,
             r.session_mean_probability.eer,
         ),
+        (
+            "two-class forest, mean log odds, Z-norm",
+            r.session_znorm.auc,
+            r.session_znorm.eer,
+        ),
         ("one-class robust z, mean", r.one_class.auc, r.one_class.eer),
     ];
     for (name, auc, eer) in rows {

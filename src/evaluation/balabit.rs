@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::evaluation::metrics::{auc, error_rates};
 use crate::mouse::forest::{ForestParams, RandomForest};
 use crate::mouse::one_class::RobustZ;
-use crate::mouse::score::{SessionAggregate, session_score};
+use crate::mouse::score::{SessionAggregate, session_score, smoothed_log_odds};
 use crate::mouse::{N_FEATURES, SegmentParams, SegmentStats, action_features, segment};
 
 /// Settings of the replay.
@@ -136,6 +136,14 @@ pub struct BalabitReport {
     pub session_mean_probability: AucEer,
     /// Pooled AUC of single actions scored by the forest (1 - probability).
     pub action_auc: f64,
+    /// Pooled session AUC and EER after Z-norm: each user's session mean log odds `l` becomes
+    /// `-(l - m) / s`, with `m` and `s` the mean and standard deviation of the out-of-bag log
+    /// odds of the other users' training actions in that user's forest. Only training data
+    /// enters `m` and `s`.
+    ///
+    /// NOTE: this variant was added after `session_auc` had been computed once on the test
+    /// sessions, so it is not a pre-registered figure like `session_auc`.
+    pub session_znorm: AucEer,
     /// Pooled session AUC and EER of the one-class model (mean action score).
     pub one_class: AucEer,
     /// AUC against the number of actions per decision.
@@ -222,6 +230,10 @@ struct UserModel {
     forest: RandomForest,
     one_class: RobustZ,
     training_actions: usize,
+    /// Mean and standard deviation of the out-of-bag smoothed log odds of the other users'
+    /// training actions (the Z-norm statistics).
+    impostor_mean: f64,
+    impostor_sd: f64,
 }
 
 type Featurised = (Vec<(SessionFile, Array2<f64>)>, ParseStats, SegmentStats);
@@ -293,7 +305,14 @@ fn fit_models(
         }
         let x = ndarray::stack(ndarray::Axis(0), &rows)
             .map_err(|e| Error::training(format!("stacking training rows: {e}")))?;
-        let forest = params.forest.fit(x.view(), &labels)?;
+        let (forest, out_of_bag) = params.forest.fit_out_of_bag(x.view(), &labels)?;
+        let impostor: Vec<f64> = out_of_bag
+            .iter()
+            .zip(&labels)
+            .filter(|(_, genuine)| !**genuine)
+            .map(|(&p, _)| smoothed_log_odds(p, params.forest.n_trees))
+            .collect();
+        let (impostor_mean, impostor_sd) = crate::evaluation::metrics::mean_sd(&impostor);
         let one_class = RobustZ::fit(positives.view())?;
         models.insert(
             user.clone(),
@@ -301,6 +320,8 @@ fn fit_models(
                 forest,
                 one_class,
                 training_actions: positives.nrows(),
+                impostor_mean,
+                impostor_sd: impostor_sd.max(f64::EPSILON),
             },
         );
     }
@@ -391,6 +412,12 @@ fn summarise(
     let session = auc_eer(&genuine, &impostor)?;
     let (g, i) = split(sessions.iter(), |s| decision_score(s, None, trees, mean_p));
     let session_mean_probability = auc_eer(&g, &i)?;
+    let (g, i) = split(sessions.iter(), |s| {
+        let model = &models[&s.user];
+        let mean_log_odds = -decision_score(s, None, trees, log_odds);
+        -(mean_log_odds - model.impostor_mean) / model.impostor_sd
+    });
+    let session_znorm = auc_eer(&g, &i)?;
 
     let mut action_genuine = Vec::new();
     let mut action_impostor = Vec::new();
@@ -458,6 +485,7 @@ fn summarise(
         session_auc: session.auc,
         session_eer: session.eer,
         session_mean_probability,
+        session_znorm,
         action_auc,
         one_class,
         by_decision_size,

@@ -117,6 +117,54 @@ impl ForestParams {
     /// rows or columns, `y` has a different length, a value is not finite, or one class is
     /// missing.
     pub fn fit(&self, x: ArrayView2<'_, f64>, y: &[bool]) -> Result<RandomForest> {
+        Ok(self.fit_in_bag(x, y)?.0)
+    }
+
+    /// Fits a forest as [`ForestParams::fit`] does and also returns each training row's
+    /// out-of-bag probability: the mean over the trees whose bootstrap sample left the row
+    /// out. This is an honest estimate of how the forest scores unseen rows like it, without a
+    /// held-out set. A row that every tree sampled (probability about `0.632^n_trees`) gets the
+    /// whole forest's probability.
+    ///
+    /// # Errors
+    ///
+    /// As [`ForestParams::fit`].
+    pub fn fit_out_of_bag(
+        &self,
+        x: ArrayView2<'_, f64>,
+        y: &[bool],
+    ) -> Result<(RandomForest, Vec<f64>)> {
+        let (forest, in_bag) = self.fit_in_bag(x, y)?;
+        let out_of_bag = x
+            .rows()
+            .into_iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let row = row.to_vec();
+                let (mut sum, mut count) = (0.0, 0usize);
+                for (tree, bag) in forest.trees.iter().zip(&in_bag) {
+                    if !bag[i] {
+                        sum += tree.predict(&row);
+                        count += 1;
+                    }
+                }
+                if count == 0 {
+                    forest.trees.iter().map(|t| t.predict(&row)).sum::<f64>()
+                        / forest.trees.len() as f64
+                } else {
+                    sum / count as f64
+                }
+            })
+            .collect();
+        Ok((forest, out_of_bag))
+    }
+
+    /// Fits the forest and returns, per tree, which rows its bootstrap sample drew.
+    fn fit_in_bag(
+        &self,
+        x: ArrayView2<'_, f64>,
+        y: &[bool],
+    ) -> Result<(RandomForest, Vec<Vec<bool>>)> {
         self.check()?;
         let (n, d) = x.dim();
         if n == 0 || d == 0 {
@@ -141,18 +189,21 @@ impl ForestParams {
             .max_features
             .unwrap_or_else(|| ((d as f64).sqrt().round() as usize).max(1))
             .min(d);
-        let trees = (0..self.n_trees)
+        let (trees, in_bag) = (0..self.n_trees)
             .into_par_iter()
             .map(|t| {
                 let seed = self.seed ^ (t as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
                 grow(&binned, y, self, max_features, &mut rng)
             })
-            .collect();
-        Ok(RandomForest {
-            n_features: d,
-            trees,
-        })
+            .unzip();
+        Ok((
+            RandomForest {
+                n_features: d,
+                trees,
+            },
+            in_bag,
+        ))
     }
 }
 
@@ -255,16 +306,21 @@ impl Binned {
     }
 }
 
-/// Grows one tree on a bootstrap sample, depth-first with an explicit stack.
+/// Grows one tree on a bootstrap sample, depth-first with an explicit stack, and returns it
+/// with the sample's membership mask.
 fn grow(
     data: &Binned,
     y: &[bool],
     params: &ForestParams,
     max_features: usize,
     rng: &mut Xoshiro256PlusPlus,
-) -> Tree {
+) -> (Tree, Vec<bool>) {
     let n = data.n_rows;
     let mut rows: Vec<u32> = (0..n).map(|_| rng.gen_range(0..n) as u32).collect();
+    let mut in_bag = vec![false; n];
+    for &r in &rows {
+        in_bag[r as usize] = true;
+    }
     let mut nodes = vec![Node::Leaf(0.0)];
     let mut stack = vec![(0usize, 0usize, n, 0usize)];
     let min_leaf = params.min_samples_leaf;
@@ -305,7 +361,7 @@ fn grow(
         stack.push((left, start, start + mid, depth + 1));
         stack.push((left + 1, start + mid, end, depth + 1));
     }
-    Tree { nodes }
+    (Tree { nodes }, in_bag)
 }
 
 /// Finds the feature and bin (`code <= bin` goes left) with the largest Gini decrease, if any

@@ -78,18 +78,22 @@ pub fn session_score(
     let score = match aggregate {
         SessionAggregate::MeanProbability => 1.0 - probabilities.iter().sum::<f64>() / n,
         SessionAggregate::MeanLogOdds => {
-            let t = n_trees as f64;
             let sum: f64 = probabilities
                 .iter()
-                .map(|p| {
-                    let smoothed = (p * t + 1.0) / (t + 2.0);
-                    (smoothed / (1.0 - smoothed)).ln()
-                })
+                .map(|&p| smoothed_log_odds(p, n_trees))
                 .sum();
             -sum / n
         }
     };
     Ok(score)
+}
+
+/// Log odds of `p` after Laplace smoothing to `(p·T + 1) / (T + 2)` for `T = n_trees`; finite
+/// for every `p` in `[0, 1]` and `n_trees >= 1`.
+pub fn smoothed_log_odds(p: f64, n_trees: usize) -> f64 {
+    let t = n_trees as f64;
+    let smoothed = (p * t + 1.0) / (t + 2.0);
+    (smoothed / (1.0 - smoothed)).ln()
 }
 
 #[cfg(test)]

@@ -182,3 +182,36 @@ fn bad_sample_rejected() -> Result<()> {
     ));
     Ok(())
 }
+
+#[test]
+fn out_of_bag_is_honest_on_noise() -> Result<()> {
+    // Labels carry no signal, so in-sample probabilities are overfitted but out-of-bag ones
+    // should hover around one half.
+    let (x, y) = blobs(300, 0.0, 9);
+    let (forest, oob) = ForestParams {
+        n_trees: 40,
+        ..ForestParams::default()
+    }
+    .fit_out_of_bag(x.view(), &y)?;
+    assert_eq!(oob.len(), 300);
+    let in_sample: f64 = x
+        .rows()
+        .into_iter()
+        .zip(&y)
+        .map(|(r, &label)| {
+            forest
+                .predict_proba(&r.to_vec())
+                .map(|p| if label { p } else { 1.0 - p })
+        })
+        .sum::<Result<f64>>()?
+        / 300.0;
+    let honest: f64 = oob
+        .iter()
+        .zip(&y)
+        .map(|(&p, &label)| if label { p } else { 1.0 - p })
+        .sum::<f64>()
+        / 300.0;
+    assert!(in_sample > 0.75, "in-sample {in_sample}");
+    assert!((0.35..0.65).contains(&honest), "out-of-bag {honest}");
+    Ok(())
+}
