@@ -5,6 +5,8 @@
 //!
 //! - [`events`]: raw key events as a browser or desktop agent records them.
 //! - [`keystroke`]: fixed-text timing vectors (hold, press-press and release-press times).
+//! - [`mouse`]: mouse actions (move, point-and-click, drag-and-drop), their features, and
+//!   per-user forests that score sessions.
 //! - [`detectors`]: anomaly detectors fitted on one user's vectors; higher scores are more
 //!   anomalous.
 //! - [`evaluation`]: error-rate metrics and the benchmark protocols that replay public datasets.
@@ -35,5 +37,6 @@ pub mod evaluation;
 pub mod events;
 pub mod keystroke;
 mod linalg;
+pub mod mouse;
 
 pub use error::{Error, Result};

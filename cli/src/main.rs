@@ -4,6 +4,7 @@
 mod data;
 mod families;
 mod fixed_text;
+mod mouse;
 mod plots;
 
 use std::path::PathBuf;
@@ -54,7 +55,7 @@ enum Command {
 #[derive(Debug, Args)]
 struct ReplayArgs {
     /// Dataset to replay: dsl2009, bksd-password-en, bksd-password-ar, bksd-phrase-en,
-    /// bksd-phrase-ar
+    /// bksd-phrase-ar, balabit
     #[arg(default_value = "dsl2009")]
     dataset: String,
 
@@ -88,6 +89,9 @@ struct ReplayArgs {
 
 /// Sends a replay to the module that handles the dataset's modality.
 fn replay(root: &std::path::Path, args: ReplayArgs) -> anyhow::Result<()> {
+    if args.dataset == kinetype::datasets::balabit::NAME {
+        return mouse::run(root, args);
+    }
     fixed_text::run(root, args)
 }
 

@@ -1,6 +1,7 @@
 //! Error-rate metrics and the protocols that replay public datasets.
 
 pub mod background;
+pub mod balabit;
 pub mod fixed_text;
 pub mod metrics;
 pub mod published;

@@ -1,0 +1,101 @@
+//! Benches of the mouse pipeline on seeded synthetic sessions: parsing Balabit-format text,
+//! segmentation plus features (throughput in events/s), and session scoring with a fitted
+//! forest.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use kinetype::datasets::balabit::parse_session;
+use kinetype::mouse::forest::ForestParams;
+use kinetype::mouse::score::{SessionAggregate, session_score};
+use kinetype::mouse::{N_FEATURES, SegmentParams, action_features, segment};
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+/// Builds a Balabit-format session of `events` rows: random walks with a click every 20 rows and the
+/// client clock ticking 0 or 16 ms.
+fn session_text(events: usize, seed: u64) -> String {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut text = String::from("record timestamp,client timestamp,button,state,x,y\n");
+    let (mut t, mut x, mut y) = (0.0f64, 960i32, 540i32);
+    for i in 0..events {
+        t += if rng.gen_bool(0.15) { 0.0 } else { 0.016 };
+        x = (x + rng.gen_range(-12..=12)).clamp(0, 1919);
+        y = (y + rng.gen_range(-12..=12)).clamp(0, 1079);
+        let (button, state) = match i % 20 {
+            18 => ("Left", "Pressed"),
+            19 => ("Left", "Released"),
+            _ => ("NoButton", "Move"),
+        };
+        let _ = writeln!(text, "{t:.3},{t:.3},{button},{state},{x},{y}");
+    }
+    text
+}
+
+fn bench(c: &mut Criterion) {
+    let path = Path::new("bench/session");
+    let mut group = c.benchmark_group("mouse");
+    for events in [1_000usize, 100_000] {
+        let text = session_text(events, 1);
+        let parsed =
+            parse_session(path, text.as_bytes()).expect("OK because the text is generated");
+        // Rows the parser drops as exact duplicates still count as input events.
+        group.throughput(Throughput::Elements(events as u64));
+        group.bench_with_input(BenchmarkId::new("parse", events), &text, |b, text| {
+            b.iter(|| {
+                let s = parse_session(path, black_box(text.as_bytes())).expect("valid text");
+                assert_eq!(s.events.len(), parsed.events.len());
+            })
+        });
+        group.bench_with_input(
+            BenchmarkId::new("segment_features", events),
+            &parsed,
+            |b, s| {
+                b.iter(|| {
+                    let (actions, _) =
+                        segment(black_box(&s.events), &s.breaks, &SegmentParams::default())
+                            .expect("default params are valid");
+                    let sum: f64 = actions.iter().map(|a| action_features(a)[6]).sum();
+                    assert!(sum > 0.0);
+                })
+            },
+        );
+    }
+    group.finish();
+
+    // A forest fitted on 2,000 synthetic actions scores a 50-action session.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(2);
+    let x = Array2::from_shape_fn((2_000, N_FEATURES), |(i, _)| {
+        rng.gen_range(0.0..1.0) + if i % 2 == 0 { 0.3 } else { 0.0 }
+    });
+    let y: Vec<bool> = (0..2_000).map(|i| i % 2 == 0).collect();
+    let params = ForestParams::default();
+    let forest = params
+        .fit(x.view(), &y)
+        .expect("OK because the data has both classes");
+    let session: Vec<Vec<f64>> = (0..50).map(|i| x.row(i).to_vec()).collect();
+    let mut scoring = c.benchmark_group("mouse/score");
+    scoring.throughput(Throughput::Elements(session.len() as u64));
+    scoring.bench_function("session/50", |b| {
+        b.iter(|| {
+            let p: Vec<f64> = session
+                .iter()
+                .map(|row| {
+                    forest
+                        .predict_proba(black_box(row))
+                        .expect("matching length")
+                })
+                .collect();
+            let s = session_score(&p, params.n_trees, SessionAggregate::MeanLogOdds)
+                .expect("probabilities are in [0, 1]");
+            assert!(s.is_finite());
+        })
+    });
+    scoring.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,510 @@
+//! The Balabit Mouse Dynamics Challenge replay.
+//!
+//! Protocol:
+//!
+//! 1. Every session under `training_files/` is parsed, segmented into actions and turned into
+//!    action feature vectors. Only these are used to fit models. Every setting (segmentation,
+//!    forest size, seeds, aggregates) is fixed in [`BalabitParams::default`], and none was
+//!    chosen by looking at test labels or test scores.
+//! 2. For each user a two-class [`RandomForest`] is fitted on the user's training actions
+//!    (positive) against an equal number of other users' training actions (negative), drawn
+//!    without replacement and spread evenly over the other users, with a fixed seed. A
+//!    one-class [`RobustZ`] model is fitted on the user's training actions alone.
+//! 3. Each test session listed in `public_labels.csv` is scored as the user whose folder it
+//!    sits in (the claimed user). `is_illegal = 0` sessions are genuine attempts and
+//!    `is_illegal = 1` sessions impostor attempts.
+//! 4. Session scores of all users are pooled into one ROC, as in the challenge (AUC, with
+//!    the EER beside it). Per-user AUCs, an action-level AUC (every test action scored alone,
+//!    labelled by its session), the AUC when each decision uses only a session's first `k`
+//!    actions, and the one-class AUC are reported as well.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use ndarray::Array2;
+use rand::SeedableRng;
+use rand::seq::index::sample;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+use serde::Serialize;
+use tracing::info;
+
+use crate::datasets::balabit::{self, ParseStats, SessionFile};
+use crate::error::{Error, Result};
+use crate::evaluation::metrics::{auc, error_rates};
+use crate::mouse::forest::{ForestParams, RandomForest};
+use crate::mouse::one_class::RobustZ;
+use crate::mouse::score::{SessionAggregate, session_score, smoothed_log_odds};
+use crate::mouse::{N_FEATURES, SegmentParams, SegmentStats, action_features, segment};
+
+/// Settings of the replay.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BalabitParams {
+    /// Segmentation of sessions into actions.
+    pub segment: SegmentParams,
+    /// Hyper-parameters of each user's forest.
+    pub forest: ForestParams,
+    /// Seed of the negative sampling.
+    pub seed: u64,
+    /// Numbers of leading actions per decision for the AUC-against-actions table.
+    pub decision_sizes: Vec<usize>,
+}
+
+impl Default for BalabitParams {
+    fn default() -> Self {
+        BalabitParams {
+            segment: SegmentParams::default(),
+            forest: ForestParams::default(),
+            seed: 20_190_501,
+            decision_sizes: vec![1, 5, 10, 20],
+        }
+    }
+}
+
+/// One scored test session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionScore {
+    /// Claimed user (folder name).
+    pub user: String,
+    /// Session file name.
+    pub session: String,
+    /// The public label: `true` when another user's data is under this account.
+    pub illegal: bool,
+    /// Number of actions the session yielded.
+    pub actions: usize,
+    /// Forest probability per action that it is the claimed user's, in session order.
+    pub probabilities: Vec<f64>,
+    /// One-class anomaly score per action, in session order.
+    pub one_class: Vec<f64>,
+}
+
+/// Area under the ROC and equal-error rate of one set of scores.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AucEer {
+    /// Area under the ROC.
+    pub auc: f64,
+    /// Equal-error rate.
+    pub eer: f64,
+}
+
+/// Session AUC of one user.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserResult {
+    /// User folder name.
+    pub user: String,
+    /// Training actions of the user.
+    pub training_actions: usize,
+    /// Labelled genuine test sessions.
+    pub genuine_sessions: usize,
+    /// Labelled impostor test sessions.
+    pub impostor_sessions: usize,
+    /// Session AUC and EER with the mean-log-odds aggregate.
+    pub session: AucEer,
+}
+
+/// AUC when each decision uses a session's first `actions` actions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionSizeResult {
+    /// Actions per decision; `None` means all of the session's actions.
+    pub actions: Option<usize>,
+    /// Pooled AUC with the mean-log-odds aggregate.
+    pub auc_mean_log_odds: f64,
+    /// Pooled AUC with the mean-probability aggregate.
+    pub auc_mean_probability: f64,
+}
+
+/// Everything the replay measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BalabitReport {
+    /// The protocol in one paragraph.
+    pub protocol: &'static str,
+    /// The settings used.
+    pub params: BalabitParams,
+    /// Parser counts over the training files.
+    pub training_parse: ParseStats,
+    /// Parser counts over the labelled test files.
+    pub test_parse: ParseStats,
+    /// Segmentation counts over the training files.
+    pub training_segments: SegmentStats,
+    /// Segmentation counts over the labelled test files.
+    pub test_segments: SegmentStats,
+    /// Pooled session AUC of the two-class forest with the mean-log-odds aggregate.
+    pub session_auc: f64,
+    /// Pooled session EER of the same scores.
+    pub session_eer: f64,
+    /// Pooled session AUC and EER with the mean-probability baseline aggregate.
+    pub session_mean_probability: AucEer,
+    /// Pooled AUC of single actions scored by the forest (1 - probability).
+    pub action_auc: f64,
+    /// Pooled session AUC and EER after Z-norm: each user's session mean log odds `l` becomes
+    /// `-(l - m) / s`, with `m` and `s` the mean and standard deviation of the out-of-bag log
+    /// odds of the other users' training actions in that user's forest. Only training data
+    /// enters `m` and `s`.
+    ///
+    /// NOTE: this variant was added after `session_auc` had been computed once on the test
+    /// sessions, so it is not a pre-registered figure like `session_auc`.
+    pub session_znorm: AucEer,
+    /// Pooled session AUC and EER of the one-class model (mean action score).
+    pub one_class: AucEer,
+    /// AUC against the number of actions per decision.
+    pub by_decision_size: Vec<DecisionSizeResult>,
+    /// Per-user session results.
+    pub per_user: Vec<UserResult>,
+    /// Labelled sessions that yielded no action; they get the neutral score (log odds 0).
+    pub sessions_without_actions: usize,
+    /// Every scored session.
+    #[serde(skip)]
+    pub sessions: Vec<SessionScore>,
+}
+
+const PROTOCOL: &str = "Models are fitted on training_files only: per user a two-class random \
+    forest (user's actions against an equal number of other users' training actions) and a \
+    one-class robust z-score model. Each labelled test session (public_labels.csv) is scored as \
+    the user whose folder it sits in; is_illegal=0 is genuine, 1 impostor. Session scores of all \
+    users are pooled into one ROC. No test label or test session content is used for training \
+    or for choosing any setting.";
+
+/// Runs the replay on the data set directory `dir` (which contains `training_files/`,
+/// `test_files/` and `public_labels.csv`).
+///
+/// # Errors
+///
+/// Parse and I/O errors of the loader; [`Error::DatasetShape`] when a labelled session is
+/// missing, a test user has no training data, or only one class of labels is present; and the
+/// fitting errors of the models.
+pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
+    params.segment.check()?;
+    params.forest.check()?;
+    let training = balabit::list_sessions(&dir.join(balabit::TRAINING_DIR))?;
+    let (training, training_parse, training_segments) = featurise(&training, &params.segment)?;
+    let mut by_user: Vec<(String, Array2<f64>)> = Vec::new();
+    for (file, features) in training {
+        match by_user.iter_mut().find(|(u, _)| *u == file.user) {
+            Some((_, rows)) => append_rows(rows, &features)?,
+            None => by_user.push((file.user.clone(), features)),
+        }
+    }
+    info!(users = by_user.len(), "fitting per-user models");
+    let models = fit_models(&by_user, params)?;
+
+    let labels = balabit::load_labels(&dir.join(balabit::LABELS_FILE))?;
+    let test = labelled_test_sessions(dir, &labels)?;
+    let (test, test_parse, test_segments) = featurise(&test, &params.segment)?;
+    let sessions = test
+        .par_iter()
+        .map(|(file, features)| {
+            let Some(model) = models.get(&file.user) else {
+                return Err(Error::DatasetShape {
+                    dataset: balabit::NAME.into(),
+                    problem: format!("test user {} has no training sessions", file.user),
+                });
+            };
+            let mut probabilities = Vec::with_capacity(features.nrows());
+            let mut one_class = Vec::with_capacity(features.nrows());
+            for row in features.rows() {
+                let row = row.to_vec();
+                probabilities.push(model.forest.predict_proba(&row)?);
+                one_class.push(model.one_class.score(&row)?);
+            }
+            Ok(SessionScore {
+                user: file.user.clone(),
+                session: file.session.clone(),
+                illegal: labels.get(&file.session).copied().unwrap_or_default(),
+                actions: features.nrows(),
+                probabilities,
+                one_class,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    summarise(
+        params,
+        &models,
+        sessions,
+        [training_parse, test_parse],
+        [training_segments, test_segments],
+    )
+}
+
+#[derive(Debug)]
+struct UserModel {
+    forest: RandomForest,
+    one_class: RobustZ,
+    training_actions: usize,
+    /// Mean and standard deviation of the out-of-bag smoothed log odds of the other users'
+    /// training actions (the Z-norm statistics).
+    impostor_mean: f64,
+    impostor_sd: f64,
+}
+
+type Featurised = (Vec<(SessionFile, Array2<f64>)>, ParseStats, SegmentStats);
+
+/// Parses, segments and featurises sessions in parallel.
+fn featurise(files: &[SessionFile], params: &SegmentParams) -> Result<Featurised> {
+    let done = files
+        .par_iter()
+        .map(|file| {
+            let session = balabit::load_session(&file.path)?;
+            let (actions, stats) = segment(&session.events, &session.breaks, params)?;
+            let mut features = Array2::zeros((actions.len(), N_FEATURES));
+            for (mut row, action) in features.rows_mut().into_iter().zip(&actions) {
+                row.assign(&ndarray::ArrayView1::from(&action_features(action)));
+            }
+            Ok((file.clone(), features, session.stats, stats))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut parse = ParseStats::default();
+    let mut segments = SegmentStats::default();
+    let mut out = Vec::with_capacity(done.len());
+    for (file, features, p, s) in done {
+        parse += p;
+        segments += s;
+        out.push((file, features));
+    }
+    Ok((out, parse, segments))
+}
+
+fn append_rows(rows: &mut Array2<f64>, more: &Array2<f64>) -> Result<()> {
+    *rows = ndarray::concatenate(ndarray::Axis(0), &[rows.view(), more.view()])
+        .map_err(|e| Error::training(format!("joining action features: {e}")))?;
+    Ok(())
+}
+
+/// Fits each user's forest and one-class model.
+fn fit_models(
+    by_user: &[(String, Array2<f64>)],
+    params: &BalabitParams,
+) -> Result<HashMap<String, UserModel>> {
+    let mut models = HashMap::new();
+    for (index, (user, positives)) in by_user.iter().enumerate() {
+        let others: Vec<&Array2<f64>> = by_user
+            .iter()
+            .filter(|(u, _)| u != user)
+            .map(|(_, x)| x)
+            .collect();
+        if others.is_empty() || positives.nrows() < 2 {
+            return Err(Error::DatasetShape {
+                dataset: balabit::NAME.into(),
+                problem: format!(
+                    "user {user} has {} training actions and {} other users; the two-class \
+                     model needs at least 2 actions and one other user",
+                    positives.nrows(),
+                    others.len()
+                ),
+            });
+        }
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed ^ index as u64);
+        let share = positives.nrows().div_ceil(others.len());
+        let mut rows: Vec<ndarray::ArrayView1<'_, f64>> = positives.rows().into_iter().collect();
+        let mut labels = vec![true; rows.len()];
+        for other in &others {
+            let take = share.min(other.nrows());
+            for i in sample(&mut rng, other.nrows(), take) {
+                rows.push(other.row(i));
+                labels.push(false);
+            }
+        }
+        let x = ndarray::stack(ndarray::Axis(0), &rows)
+            .map_err(|e| Error::training(format!("stacking training rows: {e}")))?;
+        let (forest, out_of_bag) = params.forest.fit_out_of_bag(x.view(), &labels)?;
+        let impostor: Vec<f64> = out_of_bag
+            .iter()
+            .zip(&labels)
+            .filter(|(_, genuine)| !**genuine)
+            .map(|(&p, _)| smoothed_log_odds(p, params.forest.n_trees))
+            .collect();
+        let (impostor_mean, impostor_sd) = crate::evaluation::metrics::mean_sd(&impostor);
+        let one_class = RobustZ::fit(positives.view())?;
+        models.insert(
+            user.clone(),
+            UserModel {
+                forest,
+                one_class,
+                training_actions: positives.nrows(),
+                impostor_mean,
+                impostor_sd: impostor_sd.max(f64::EPSILON),
+            },
+        );
+    }
+    Ok(models)
+}
+
+/// Test session files that have a public label, checked against the label file.
+fn labelled_test_sessions(dir: &Path, labels: &HashMap<String, bool>) -> Result<Vec<SessionFile>> {
+    let all = balabit::list_sessions(&dir.join(balabit::TEST_DIR))?;
+    let labelled: Vec<SessionFile> = all
+        .into_iter()
+        .filter(|f| labels.contains_key(&f.session))
+        .collect();
+    if labelled.len() != labels.len() {
+        return Err(Error::DatasetShape {
+            dataset: balabit::NAME.into(),
+            problem: format!(
+                "{} sessions are labelled but {} of them were found under {}; fetch the \
+                 missing files",
+                labels.len(),
+                labelled.len(),
+                balabit::TEST_DIR
+            ),
+        });
+    }
+    Ok(labelled)
+}
+
+/// Smoothed mean log odds of a session's first `k` actions, as an anomaly score; the neutral
+/// score 0 when the session has no action.
+fn decision_score(s: &SessionScore, k: Option<usize>, trees: usize, agg: SessionAggregate) -> f64 {
+    let k = k.unwrap_or(usize::MAX).min(s.probabilities.len());
+    let neutral = match agg {
+        SessionAggregate::MeanProbability => 0.5,
+        _ => 0.0,
+    };
+    session_score(&s.probabilities[..k], trees, agg).unwrap_or(neutral)
+}
+
+/// Splits scores into genuine and impostor lists.
+fn split<'a>(
+    sessions: impl Iterator<Item = &'a SessionScore>,
+    score: impl Fn(&SessionScore) -> f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    for s in sessions {
+        if s.illegal {
+            &mut impostor
+        } else {
+            &mut genuine
+        }
+        .push(score(s));
+    }
+    (genuine, impostor)
+}
+
+fn auc_eer(genuine: &[f64], impostor: &[f64]) -> Result<AucEer> {
+    let rates = error_rates(genuine, impostor)?;
+    Ok(AucEer {
+        auc: rates.auc,
+        eer: rates.eer,
+    })
+}
+
+fn summarise(
+    params: &BalabitParams,
+    models: &HashMap<String, UserModel>,
+    sessions: Vec<SessionScore>,
+    [training_parse, test_parse]: [ParseStats; 2],
+    [training_segments, test_segments]: [SegmentStats; 2],
+) -> Result<BalabitReport> {
+    let trees = params.forest.n_trees;
+    let log_odds = SessionAggregate::MeanLogOdds;
+    let mean_p = SessionAggregate::MeanProbability;
+    let (genuine, impostor) = split(sessions.iter(), |s| {
+        decision_score(s, None, trees, log_odds)
+    });
+    if genuine.is_empty() || impostor.is_empty() {
+        return Err(Error::DatasetShape {
+            dataset: balabit::NAME.into(),
+            problem: format!(
+                "{} genuine and {} impostor labelled sessions; both are needed",
+                genuine.len(),
+                impostor.len()
+            ),
+        });
+    }
+    let session = auc_eer(&genuine, &impostor)?;
+    let (g, i) = split(sessions.iter(), |s| decision_score(s, None, trees, mean_p));
+    let session_mean_probability = auc_eer(&g, &i)?;
+    let (g, i) = split(sessions.iter(), |s| {
+        let model = &models[&s.user];
+        let mean_log_odds = -decision_score(s, None, trees, log_odds);
+        -(mean_log_odds - model.impostor_mean) / model.impostor_sd
+    });
+    let session_znorm = auc_eer(&g, &i)?;
+
+    let mut action_genuine = Vec::new();
+    let mut action_impostor = Vec::new();
+    for s in &sessions {
+        let target = if s.illegal {
+            &mut action_impostor
+        } else {
+            &mut action_genuine
+        };
+        target.extend(s.probabilities.iter().map(|p| 1.0 - p));
+    }
+    let action_auc = auc(&action_genuine, &action_impostor);
+
+    let (g, i) = split(sessions.iter(), |s| {
+        if s.one_class.is_empty() {
+            0.0
+        } else {
+            s.one_class.iter().sum::<f64>() / s.one_class.len() as f64
+        }
+    });
+    let one_class = auc_eer(&g, &i)?;
+
+    let sizes = params.decision_sizes.iter().map(|&k| Some(k)).chain([None]);
+    let by_decision_size = sizes
+        .map(|k| {
+            let (g, i) = split(sessions.iter(), |s| decision_score(s, k, trees, log_odds));
+            let (gp, ip) = split(sessions.iter(), |s| decision_score(s, k, trees, mean_p));
+            DecisionSizeResult {
+                actions: k,
+                auc_mean_log_odds: auc(&g, &i),
+                auc_mean_probability: auc(&gp, &ip),
+            }
+        })
+        .collect();
+
+    let mut users: Vec<&String> = models.keys().collect();
+    users.sort();
+    let mut per_user = Vec::new();
+    for user in users {
+        let mine = || sessions.iter().filter(|s| &s.user == user);
+        let (g, i) = split(mine(), |s| decision_score(s, None, trees, log_odds));
+        let session = if g.is_empty() || i.is_empty() {
+            AucEer {
+                auc: f64::NAN,
+                eer: f64::NAN,
+            }
+        } else {
+            auc_eer(&g, &i)?
+        };
+        per_user.push(UserResult {
+            user: user.clone(),
+            training_actions: models[user].training_actions,
+            genuine_sessions: g.len(),
+            impostor_sessions: i.len(),
+            session,
+        });
+    }
+    Ok(BalabitReport {
+        protocol: PROTOCOL,
+        params: params.clone(),
+        training_parse,
+        test_parse,
+        training_segments,
+        test_segments,
+        session_auc: session.auc,
+        session_eer: session.eer,
+        session_mean_probability,
+        session_znorm,
+        action_auc,
+        one_class,
+        by_decision_size,
+        per_user,
+        sessions_without_actions: sessions.iter().filter(|s| s.actions == 0).count(),
+        sessions,
+    })
+}
+
+impl BalabitReport {
+    /// Genuine and impostor session scores (mean log odds, all actions) for plots and score
+    /// files.
+    pub fn session_scores(&self) -> (Vec<f64>, Vec<f64>) {
+        let trees = self.params.forest.n_trees;
+        split(self.sessions.iter(), |s| {
+            decision_score(s, None, trees, SessionAggregate::MeanLogOdds)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

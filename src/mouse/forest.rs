@@ -1,0 +1,414 @@
+//! A two-class random forest of CART trees (Breiman, "Random Forests", Machine Learning 45,
+//! 2001): each tree grows on a bootstrap sample, each split considers a random subset of the
+//! features and maximises the decrease of Gini impurity, and the forest's output is the mean
+//! of the trees' leaf class fractions.
+//!
+//! Written here rather than taken from linfa-ensemble because linfa-ensemble 0.8's
+//! `RandomForest` implements no serde traits, so a fitted model could not be stored with a
+//! user's profile. This forest serialises with serde (postcard in the tests) and grows its
+//! trees in parallel with rayon.
+//!
+//! Splits are searched over at most [`ForestParams::max_bins`] quantile cut points per feature,
+//! computed once on the training data, as histogram-based tree learners such as LightGBM do:
+//! each node then costs one pass over its samples per candidate feature instead of a sort.
+//! Thresholds are stored as feature values, so prediction works on raw feature vectors.
+
+use ndarray::ArrayView2;
+use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Forest hyper-parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ForestParams {
+    /// Number of trees.
+    pub n_trees: usize,
+    /// Maximum depth of a tree (the root is depth 0).
+    pub max_depth: usize,
+    /// Minimum number of bootstrap samples in a leaf.
+    pub min_samples_leaf: usize,
+    /// Features tried per split; `None` means the square root of the feature count, rounded.
+    pub max_features: Option<usize>,
+    /// Maximum number of bins per feature (2 to 256).
+    pub max_bins: usize,
+    /// Seed of the bootstrap and feature sampling; equal seeds give equal forests.
+    pub seed: u64,
+}
+
+impl Default for ForestParams {
+    fn default() -> Self {
+        ForestParams {
+            n_trees: 100,
+            max_depth: 24,
+            min_samples_leaf: 1,
+            max_features: None,
+            max_bins: 64,
+            seed: 0x6b69_6e65,
+        }
+    }
+}
+
+/// A fitted forest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RandomForest {
+    n_features: usize,
+    trees: Vec<Tree>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Tree {
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+enum Node {
+    /// Fraction of positive bootstrap samples in the leaf.
+    Leaf(f64),
+    /// Samples with `x[feature] <= threshold` go to `left`, the others to `right`.
+    Split {
+        feature: u32,
+        threshold: f64,
+        left: u32,
+        right: u32,
+    },
+}
+
+impl ForestParams {
+    /// Validates the hyper-parameters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] when a count is 0 or `max_bins` is outside 2..=256.
+    pub fn check(&self) -> Result<()> {
+        let positive = [
+            ("n_trees", self.n_trees),
+            ("max_depth", self.max_depth),
+            ("min_samples_leaf", self.min_samples_leaf),
+            ("max_features", self.max_features.unwrap_or(1)),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(Error::InvalidParameter {
+                    name,
+                    value: "0".into(),
+                    expected: "at least 1",
+                });
+            }
+        }
+        if !(2..=256).contains(&self.max_bins) {
+            return Err(Error::InvalidParameter {
+                name: "max_bins",
+                value: self.max_bins.to_string(),
+                expected: "2 to 256",
+            });
+        }
+        Ok(())
+    }
+
+    /// Fits a forest on the rows of `x` with labels `y` (`true` = positive class).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`ForestParams::check`]; [`Error::InvalidTrainingData`] when `x` has no
+    /// rows or columns, `y` has a different length, a value is not finite, or one class is
+    /// missing.
+    pub fn fit(&self, x: ArrayView2<'_, f64>, y: &[bool]) -> Result<RandomForest> {
+        Ok(self.fit_in_bag(x, y)?.0)
+    }
+
+    /// Fits a forest as [`ForestParams::fit`] does and also returns each training row's
+    /// out-of-bag probability: the mean over the trees whose bootstrap sample left the row
+    /// out. This is an honest estimate of how the forest scores unseen rows like it, without a
+    /// held-out set. A row that every tree sampled (probability about `0.632^n_trees`) gets the
+    /// whole forest's probability.
+    ///
+    /// # Errors
+    ///
+    /// As [`ForestParams::fit`].
+    pub fn fit_out_of_bag(
+        &self,
+        x: ArrayView2<'_, f64>,
+        y: &[bool],
+    ) -> Result<(RandomForest, Vec<f64>)> {
+        let (forest, in_bag) = self.fit_in_bag(x, y)?;
+        let out_of_bag = x
+            .rows()
+            .into_iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let row = row.to_vec();
+                let (mut sum, mut count) = (0.0, 0usize);
+                for (tree, bag) in forest.trees.iter().zip(&in_bag) {
+                    if !bag[i] {
+                        sum += tree.predict(&row);
+                        count += 1;
+                    }
+                }
+                if count == 0 {
+                    forest.trees.iter().map(|t| t.predict(&row)).sum::<f64>()
+                        / forest.trees.len() as f64
+                } else {
+                    sum / count as f64
+                }
+            })
+            .collect();
+        Ok((forest, out_of_bag))
+    }
+
+    /// Fits the forest and returns, per tree, which rows its bootstrap sample drew.
+    fn fit_in_bag(
+        &self,
+        x: ArrayView2<'_, f64>,
+        y: &[bool],
+    ) -> Result<(RandomForest, Vec<Vec<bool>>)> {
+        self.check()?;
+        let (n, d) = x.dim();
+        if n == 0 || d == 0 {
+            return Err(Error::training(format!(
+                "{n} rows and {d} features; need at least one of each"
+            )));
+        }
+        if y.len() != n {
+            return Err(Error::training(format!("{n} rows but {} labels", y.len())));
+        }
+        if let Some(((row, col), v)) = x.indexed_iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::training(format!("row {row} feature {col} is {v}")));
+        }
+        let positives = y.iter().filter(|&&label| label).count();
+        if positives == 0 || positives == n {
+            return Err(Error::training(format!(
+                "{positives} of {n} rows are positive; a two-class forest needs both classes"
+            )));
+        }
+        let binned = Binned::new(x, self.max_bins);
+        let max_features = self
+            .max_features
+            .unwrap_or_else(|| ((d as f64).sqrt().round() as usize).max(1))
+            .min(d);
+        let (trees, in_bag) = (0..self.n_trees)
+            .into_par_iter()
+            .map(|t| {
+                let seed = self.seed ^ (t as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+                grow(&binned, y, self, max_features, &mut rng)
+            })
+            .unzip();
+        Ok((
+            RandomForest {
+                n_features: d,
+                trees,
+            },
+            in_bag,
+        ))
+    }
+}
+
+impl RandomForest {
+    /// Number of features the forest was fitted on.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Number of trees.
+    pub fn n_trees(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// Estimates the probability that `row` belongs to the positive class, as the mean over
+    /// trees of the positive fraction in the leaf that `row` falls into.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DimensionMismatch`] when `row` has the wrong length and
+    /// [`Error::NonFiniteFeature`] when a value is NaN or infinite.
+    pub fn predict_proba(&self, row: &[f64]) -> Result<f64> {
+        if row.len() != self.n_features {
+            return Err(Error::DimensionMismatch {
+                expected: self.n_features,
+                actual: row.len(),
+            });
+        }
+        if let Some((index, &value)) = row.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::NonFiniteFeature { index, value });
+        }
+        let sum: f64 = self.trees.iter().map(|t| t.predict(row)).sum();
+        Ok(sum / self.trees.len() as f64)
+    }
+}
+
+impl Tree {
+    fn predict(&self, row: &[f64]) -> f64 {
+        let mut index = 0;
+        loop {
+            match self.nodes[index] {
+                Node::Leaf(p) => return p,
+                Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                } => {
+                    index = if row[feature as usize] <= threshold {
+                        left
+                    } else {
+                        right
+                    } as usize;
+                }
+            }
+        }
+    }
+}
+
+/// Training data as bin codes, column by column.
+#[derive(Debug)]
+struct Binned {
+    n_rows: usize,
+    /// `codes[f * n_rows + i]` is the bin of row `i` in feature `f`.
+    codes: Vec<u8>,
+    /// Per feature, ascending thresholds: code `c` means `cuts[c - 1] < x <= cuts[c]`.
+    cuts: Vec<Vec<f64>>,
+}
+
+impl Binned {
+    fn new(x: ArrayView2<'_, f64>, max_bins: usize) -> Self {
+        let (n, d) = x.dim();
+        let mut codes = Vec::with_capacity(n * d);
+        let mut cuts = Vec::with_capacity(d);
+        for column in x.columns() {
+            let mut sorted: Vec<f64> = column.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            let max = sorted[n - 1];
+            let mut feature_cuts: Vec<f64> = (1..max_bins)
+                .map(|k| sorted[(k * n / max_bins).min(n - 1)])
+                .filter(|&c| c < max)
+                .collect();
+            feature_cuts.dedup();
+            codes.extend(
+                column
+                    .iter()
+                    .map(|&v| feature_cuts.partition_point(|&c| c < v) as u8),
+            );
+            cuts.push(feature_cuts);
+        }
+        Binned {
+            n_rows: n,
+            codes,
+            cuts,
+        }
+    }
+
+    fn column(&self, feature: usize) -> &[u8] {
+        &self.codes[feature * self.n_rows..(feature + 1) * self.n_rows]
+    }
+}
+
+/// Grows one tree on a bootstrap sample, depth-first with an explicit stack, and returns it
+/// with the sample's membership mask.
+fn grow(
+    data: &Binned,
+    y: &[bool],
+    params: &ForestParams,
+    max_features: usize,
+    rng: &mut Xoshiro256PlusPlus,
+) -> (Tree, Vec<bool>) {
+    let n = data.n_rows;
+    let mut rows: Vec<u32> = (0..n).map(|_| rng.gen_range(0..n) as u32).collect();
+    let mut in_bag = vec![false; n];
+    for &r in &rows {
+        in_bag[r as usize] = true;
+    }
+    let mut nodes = vec![Node::Leaf(0.0)];
+    let mut stack = vec![(0usize, 0usize, n, 0usize)];
+    let min_leaf = params.min_samples_leaf;
+    while let Some((id, start, end, depth)) = stack.pop() {
+        let slice = &mut rows[start..end];
+        let size = slice.len();
+        let positives = slice.iter().filter(|&&r| y[r as usize]).count();
+        let leaf = Node::Leaf(positives as f64 / size as f64);
+        if depth >= params.max_depth || size < 2 * min_leaf || positives == 0 || positives == size {
+            nodes[id] = leaf;
+            continue;
+        }
+        let d = data.cuts.len();
+        let candidates = sample(rng, d, max_features);
+        let Some((feature, bin)) =
+            best_split(data, y, slice, candidates.iter(), min_leaf, positives)
+        else {
+            nodes[id] = leaf;
+            continue;
+        };
+        let codes = data.column(feature);
+        let mut mid = 0;
+        for i in 0..size {
+            if codes[slice[i] as usize] as usize <= bin {
+                slice.swap(i, mid);
+                mid += 1;
+            }
+        }
+        let left = nodes.len();
+        nodes.push(Node::Leaf(0.0));
+        nodes.push(Node::Leaf(0.0));
+        nodes[id] = Node::Split {
+            feature: feature as u32,
+            threshold: data.cuts[feature][bin],
+            left: left as u32,
+            right: left as u32 + 1,
+        };
+        stack.push((left, start, start + mid, depth + 1));
+        stack.push((left + 1, start + mid, end, depth + 1));
+    }
+    (Tree { nodes }, in_bag)
+}
+
+/// Finds the feature and bin (`code <= bin` goes left) with the largest Gini decrease, if any
+/// split leaves at least `min_leaf` samples on each side and lowers the impurity.
+fn best_split(
+    data: &Binned,
+    y: &[bool],
+    rows: &[u32],
+    candidates: impl Iterator<Item = usize>,
+    min_leaf: usize,
+    positives: usize,
+) -> Option<(usize, usize)> {
+    let size = rows.len() as f64;
+    let positives = positives as f64;
+    // Minimising weighted Gini impurity is maximising Σ_children (p² + q²) / n.
+    let parent = (positives.powi(2) + (size - positives).powi(2)) / size;
+    let mut best: Option<(f64, usize, usize)> = None;
+    for feature in candidates {
+        let bins = data.cuts[feature].len() + 1;
+        if bins < 2 {
+            continue;
+        }
+        let codes = data.column(feature);
+        let mut total = [0u32; 256];
+        let mut positive = [0u32; 256];
+        for &r in rows {
+            let code = codes[r as usize] as usize;
+            total[code] += 1;
+            positive[code] += u32::from(y[r as usize]);
+        }
+        let (mut left_n, mut left_p) = (0.0, 0.0);
+        for bin in 0..bins - 1 {
+            left_n += f64::from(total[bin]);
+            left_p += f64::from(positive[bin]);
+            let (right_n, right_p) = (size - left_n, positives - left_p);
+            if left_n < min_leaf as f64 || right_n < min_leaf as f64 {
+                continue;
+            }
+            let purity = (left_p.powi(2) + (left_n - left_p).powi(2)) / left_n
+                + (right_p.powi(2) + (right_n - right_p).powi(2)) / right_n;
+            if purity > parent + 1e-12 && best.is_none_or(|(b, _, _)| purity > b) {
+                best = Some((purity, feature, bin));
+            }
+        }
+    }
+    best.map(|(_, feature, bin)| (feature, bin))
+}
+
+#[cfg(test)]
+mod tests;

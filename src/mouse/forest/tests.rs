@@ -1,0 +1,217 @@
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use super::*;
+
+/// Two Gaussian-ish blobs in 5 dimensions; class `true` is shifted by `shift` in feature 2.
+fn blobs(n: usize, shift: f64, seed: u64) -> (Array2<f64>, Vec<bool>) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut x = Array2::zeros((n, 5));
+    let mut y = Vec::with_capacity(n);
+    for i in 0..n {
+        let label = i % 2 == 0;
+        for j in 0..5 {
+            let noise: f64 = (0..4).map(|_| rng.gen_range(-1.0..1.0)).sum();
+            x[[i, j]] = noise + if label && j == 2 { shift } else { 0.0 };
+        }
+        y.push(label);
+    }
+    (x, y)
+}
+
+#[test]
+fn separates_shifted_blobs() -> Result<()> {
+    let (x, y) = blobs(400, 6.0, 1);
+    let forest = ForestParams {
+        n_trees: 30,
+        ..ForestParams::default()
+    }
+    .fit(x.view(), &y)?;
+    let (test, labels) = blobs(200, 6.0, 2);
+    let correct = test
+        .rows()
+        .into_iter()
+        .zip(&labels)
+        .filter(|(row, label)| {
+            let p = forest
+                .predict_proba(row.as_slice().unwrap_or(&[]))
+                .unwrap_or(f64::NAN);
+            (p > 0.5) == **label
+        })
+        .count();
+    assert!(correct >= 195, "{correct} of 200 correct");
+    Ok(())
+}
+
+#[test]
+fn noise_gives_middling_probabilities() -> Result<()> {
+    let (x, y) = blobs(400, 0.0, 3);
+    let forest = ForestParams {
+        n_trees: 50,
+        ..ForestParams::default()
+    }
+    .fit(x.view(), &y)?;
+    let (test, _) = blobs(100, 0.0, 4);
+    let mean: f64 = test
+        .rows()
+        .into_iter()
+        .map(|r| forest.predict_proba(&r.to_vec()))
+        .sum::<Result<f64>>()?
+        / 100.0;
+    assert!((0.3..0.7).contains(&mean), "mean probability {mean}");
+    Ok(())
+}
+
+#[test]
+fn same_seed_same_forest_and_round_trip() -> Result<()> {
+    let (x, y) = blobs(100, 2.0, 5);
+    let params = ForestParams {
+        n_trees: 8,
+        ..ForestParams::default()
+    };
+    let a = params.fit(x.view(), &y)?;
+    let b = params.fit(x.view(), &y)?;
+    assert_eq!(a, b);
+    let other = ForestParams { seed: 7, ..params }.fit(x.view(), &y)?;
+    assert_ne!(a, other);
+    let bytes = postcard::to_allocvec(&a).map_err(|e| Error::training(e.to_string()))?;
+    let back: RandomForest =
+        postcard::from_bytes(&bytes).map_err(|e| Error::training(e.to_string()))?;
+    assert_eq!(back, a);
+    for row in x.rows() {
+        let row = row.to_vec();
+        assert_eq!(back.predict_proba(&row)?, a.predict_proba(&row)?);
+    }
+    Ok(())
+}
+
+#[test]
+fn probabilities_in_unit_interval() -> Result<()> {
+    let (x, y) = blobs(60, 1.0, 6);
+    let forest = ForestParams {
+        n_trees: 5,
+        min_samples_leaf: 3,
+        ..ForestParams::default()
+    }
+    .fit(x.view(), &y)?;
+    for row in x.rows() {
+        let p = forest.predict_proba(&row.to_vec())?;
+        assert!((0.0..=1.0).contains(&p), "{p}");
+    }
+    Ok(())
+}
+
+#[test]
+fn bad_training_data_rejected() {
+    let params = ForestParams::default();
+    let x = Array2::from_shape_vec((2, 1), vec![0.0, 1.0]).unwrap_or_default();
+    let cases: Vec<(Array2<f64>, Vec<bool>)> = vec![
+        (Array2::zeros((0, 3)), vec![]),
+        (x.clone(), vec![true]),
+        (x.clone(), vec![true, true]),
+        (
+            Array2::from_shape_vec((2, 1), vec![0.0, f64::NAN]).unwrap_or_default(),
+            vec![true, false],
+        ),
+    ];
+    for (x, y) in cases {
+        assert!(
+            matches!(
+                params.fit(x.view(), &y),
+                Err(Error::InvalidTrainingData { .. })
+            ),
+            "{x:?} {y:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_params_rejected() {
+    for p in [
+        ForestParams {
+            n_trees: 0,
+            ..ForestParams::default()
+        },
+        ForestParams {
+            max_depth: 0,
+            ..ForestParams::default()
+        },
+        ForestParams {
+            min_samples_leaf: 0,
+            ..ForestParams::default()
+        },
+        ForestParams {
+            max_features: Some(0),
+            ..ForestParams::default()
+        },
+        ForestParams {
+            max_bins: 1,
+            ..ForestParams::default()
+        },
+        ForestParams {
+            max_bins: 257,
+            ..ForestParams::default()
+        },
+    ] {
+        assert!(
+            matches!(p.check(), Err(Error::InvalidParameter { .. })),
+            "{p:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_sample_rejected() -> Result<()> {
+    let (x, y) = blobs(20, 1.0, 8);
+    let forest = ForestParams {
+        n_trees: 2,
+        ..ForestParams::default()
+    }
+    .fit(x.view(), &y)?;
+    assert!(matches!(
+        forest.predict_proba(&[0.0; 3]),
+        Err(Error::DimensionMismatch {
+            expected: 5,
+            actual: 3
+        })
+    ));
+    assert!(matches!(
+        forest.predict_proba(&[0.0, 0.0, f64::INFINITY, 0.0, 0.0]),
+        Err(Error::NonFiniteFeature { index: 2, .. })
+    ));
+    Ok(())
+}
+
+#[test]
+fn out_of_bag_is_honest_on_noise() -> Result<()> {
+    // Labels carry no signal, so in-sample probabilities are overfitted but out-of-bag ones
+    // should hover around one half.
+    let (x, y) = blobs(300, 0.0, 9);
+    let (forest, oob) = ForestParams {
+        n_trees: 40,
+        ..ForestParams::default()
+    }
+    .fit_out_of_bag(x.view(), &y)?;
+    assert_eq!(oob.len(), 300);
+    let in_sample: f64 = x
+        .rows()
+        .into_iter()
+        .zip(&y)
+        .map(|(r, &label)| {
+            forest
+                .predict_proba(&r.to_vec())
+                .map(|p| if label { p } else { 1.0 - p })
+        })
+        .sum::<Result<f64>>()?
+        / 300.0;
+    let honest: f64 = oob
+        .iter()
+        .zip(&y)
+        .map(|(&p, &label)| if label { p } else { 1.0 - p })
+        .sum::<f64>()
+        / 300.0;
+    assert!(in_sample > 0.75, "in-sample {in_sample}");
+    assert!((0.35..0.65).contains(&honest), "out-of-bag {honest}");
+    Ok(())
+}
