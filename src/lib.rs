@@ -31,6 +31,7 @@ pub mod detectors;
 mod error;
 pub mod evaluation;
 pub mod events;
+pub mod freetext;
 pub mod keystroke;
 mod linalg;
 
