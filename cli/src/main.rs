@@ -3,6 +3,7 @@
 
 mod data;
 mod fixed_text;
+mod freetext;
 mod plots;
 
 use std::path::PathBuf;
@@ -40,7 +41,7 @@ enum Command {
 #[derive(Debug, Args)]
 struct ReplayArgs {
     /// Dataset to replay: dsl2009, bksd-password-en, bksd-password-ar, bksd-phrase-en,
-    /// bksd-phrase-ar
+    /// bksd-phrase-ar, aalto
     #[arg(default_value = "dsl2009")]
     dataset: String,
 
@@ -60,11 +61,18 @@ struct ReplayArgs {
     /// input format)
     #[arg(long, value_name = "DIR")]
     scores: Option<PathBuf>,
+
+    /// Free-text datasets only: number of sentences each participant enrols on
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    enrol_sentences: usize,
 }
 
 /// Sends a replay to the module that handles the dataset's modality.
 fn replay(root: &std::path::Path, args: ReplayArgs) -> anyhow::Result<()> {
-    fixed_text::run(root, args)
+    match args.dataset.as_str() {
+        "aalto" | kinetype::datasets::aalto::NAME => freetext::run(root, args),
+        _ => fixed_text::run(root, args),
+    }
 }
 
 fn main() -> ExitCode {

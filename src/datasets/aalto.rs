@@ -240,6 +240,10 @@ fn integer<T: std::str::FromStr>(
     })
 }
 
+/// One event of a row: time in microseconds, row index within its sentence, whether it is the
+/// release, and the key code.
+type RowEvent = (i64, usize, bool, u32);
+
 /// Parses one decompressed participant file; `path` is used in error messages only.
 ///
 /// # Errors
@@ -264,8 +268,7 @@ pub fn parse(reader: impl Read, path: &Path) -> Result<(AaltoParticipant, AaltoS
     let cols = columns(header, path)?;
     let mut id: Option<u32> = None;
     let mut skips = AaltoSkips::default();
-    // Sentences in order of first appearance, each with (time, row, is_release, code).
-    let mut sections: Vec<(u64, Vec<(i64, usize, bool, u32)>)> = Vec::new();
+    let mut sections: Vec<(u64, Vec<RowEvent>)> = Vec::new();
     for (offset, line_text) in lines.enumerate() {
         let line = offset as u64 + 2;
         if line_text.trim().is_empty() {

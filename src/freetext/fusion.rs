@@ -83,13 +83,14 @@ impl Fusion {
                     .collect()
             };
             let eer = error_rates(&fuse(genuine, ng), &fuse(impostor, ni)).map(|r| r.eer);
-            if let Ok(eer) = eer {
-                if eer < best.fit_eer {
-                    best = Fusion {
-                        fit_eer: eer,
-                        ..candidate
-                    };
-                }
+            // Scores were checked for NaN and emptiness above, so the rates exist.
+            if let Ok(eer) = eer
+                && eer < best.fit_eer
+            {
+                best = Fusion {
+                    fit_eer: eer,
+                    ..candidate
+                };
             }
         });
         Ok(best)

@@ -95,7 +95,7 @@ pub(crate) fn r_measure(pairs: &[(f64, f64)]) -> Option<f64> {
     let a = ranks(|p| p.0);
     let b = ranks(|p| p.1);
     let disorder: usize = a.iter().zip(&b).map(|(x, y)| x.abs_diff(*y)).sum();
-    let max = if n % 2 == 0 {
+    let max = if n.is_multiple_of(2) {
         n * n / 2
     } else {
         (n * n - 1) / 2

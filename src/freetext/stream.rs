@@ -182,11 +182,11 @@ impl<'m, D: AdditiveDetector + ?Sized> StreamingScorer<'m, D> {
             self.sums.push_back((sum, n));
             self.total += sum;
             self.count += u64::from(n);
-            if self.sums.len() > self.window {
-                if let Some((s, c)) = self.sums.pop_front() {
-                    self.total -= s;
-                    self.count -= u64::from(c);
-                }
+            if self.sums.len() > self.window
+                && let Some((s, c)) = self.sums.pop_front()
+            {
+                self.total -= s;
+                self.count -= u64::from(c);
             }
         }
     }
