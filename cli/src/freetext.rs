@@ -2,8 +2,8 @@
 //!
 //! Protocol. Participants are split into two folds by position in id order (even, odd). For a
 //! participant in one fold, the background population of the likelihood-ratio detector and the
-//! fusion weights come only from the other fold, and impostors come only from the same fold, so
-//! no person whose data shaped the model appears as an impostor or a genuine user. Each
+//! fusion weights come only from the other fold. Impostors come only from the same fold. So no
+//! person whose data shaped the model appears as an impostor or a genuine user. Each
 //! participant enrols on their first G sentences. Genuine tests are their remaining sentences;
 //! impostor tests are one attempt from every other participant of the fold, built from that
 //! participant's sentences starting at sentence G. Test lengths: one sentence, and windows of
@@ -49,7 +49,7 @@ impl Length {
         }
     }
 
-    /// The attempt that starts at sentence `start`, or `None` when too few keys follow.
+    /// Builds the attempt that starts at sentence `start`, or `None` when too few keys follow.
     fn attempt(self, sentences: &[Vec<Keystroke>], start: usize) -> Option<Vec<Keystroke>> {
         match self {
             Length::Sentence => sentences.get(start).cloned(),

@@ -248,9 +248,9 @@ type RowEvent = (i64, usize, bool, u32);
 ///
 /// # Errors
 ///
-/// [`Error::Parse`] for an empty file, a missing header column, a line with too few fields, a
-/// field that is not a whole number, a `KEYCODE` above 255, a timestamp too large to convert
-/// to microseconds, or a `PARTICIPANT_ID` that differs from the first row's.
+/// [`Error::Parse`] for an empty file, a missing header column or a line with too few fields.
+/// Also for a field that is not a whole number, a `KEYCODE` above 255, a timestamp too large
+/// for microseconds, or a `PARTICIPANT_ID` that differs from the first row's.
 pub fn parse(reader: impl Read, path: &Path) -> Result<(AaltoParticipant, AaltoSkips)> {
     let content = read_all(reader, path)?;
     let text = std::str::from_utf8(&content).map_err(|e| {

@@ -24,11 +24,11 @@ use crate::events::{KeyAction, KeyEvent};
 /// Limits that separate typing timings from pauses and stuck keys.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ExtractConfig {
-    /// Longest plausible hold in microseconds; a longer hold is a stuck key or a pause.
+    /// Maximum plausible hold in microseconds; a longer hold is a stuck key or a pause.
     /// Default 2 s: in the Aalto 136M subset the median hold is 102 ms and 163 of 368,313 holds
     /// exceed 2 s, up to 44 s.
     pub max_hold_us: i64,
-    /// Longest press-to-press latency in microseconds that still counts as a digraph; a longer
+    /// Maximum press-to-press latency in microseconds that still counts as a digraph; a longer
     /// gap is a pause. Default 2 s.
     pub max_gap_us: i64,
 }
@@ -143,7 +143,7 @@ pub fn keystrokes(events: &[KeyEvent], config: &ExtractConfig) -> (Vec<Keystroke
     (out, anomalies)
 }
 
-/// Which timing an [`Observation`] is.
+/// Timing kind of an [`Observation`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum TimingKind {
@@ -208,7 +208,7 @@ fn observation(secret: &KeySecret, kind: TimingKind, codes: &[u32], micros: i64)
 /// and the trigraph with `i-2`, skipping any that span a pause or need a missing release.
 ///
 /// Both the batch and the streaming paths call this, so they agree by construction on what a
-/// timing is; they differ in how keystrokes are paired and windowed.
+/// timing is. They differ only in how keystrokes are paired and windowed.
 pub(crate) fn push_observations(
     keys: &[Keystroke],
     i: usize,

@@ -7,9 +7,9 @@ use crate::evaluation::metrics::error_rates;
 
 /// A fitted score fusion: `sum_i w_i (s_i - location_i) / scale_i`.
 ///
-/// Locations and scales come from the impostor scores of the fitting set (median and
-/// interquartile range), and the weights are a grid search over the simplex in steps of 0.1,
-/// keeping the weights with the lowest pooled EER on the fitting set. Fit it on scores that
+/// Locations and scales are the median and interquartile range of the fitting set's impostor
+/// scores. The weights come from a grid search over the simplex in steps of 0.1, which keeps
+/// the weights with the lowest pooled EER on the fitting set. Fit it on scores that
 /// are disjoint from the ones it will fuse.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fusion {
@@ -23,7 +23,7 @@ pub struct Fusion {
     pub fit_eer: f64,
 }
 
-/// Grid step of the weight search.
+/// Number of grid steps per unit weight in the weight search (step 0.1).
 const STEPS: usize = 10;
 
 impl Fusion {

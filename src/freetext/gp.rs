@@ -16,7 +16,7 @@ use super::ngraph::{check_fingerprint, check_samples};
 use crate::detectors::Detector;
 use crate::error::Result;
 
-/// Which Gunetti-Picardi measure a [`GunettiPicardi`] model scores with.
+/// Gunetti-Picardi measure used by a [`GunettiPicardi`] model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GpMeasure {
     /// Relative measure: normalised rank disorder of the shared n-graphs' durations.
@@ -74,7 +74,7 @@ fn shared(reference: &HashedMap<f64>, sample: &HashedMap<f64>) -> Vec<(f64, f64)
     keys.iter().map(|k| (reference[k], sample[k])).collect()
 }
 
-/// R measure of paired durations: the sum over n-graphs of the distance between their ranks
+/// Computes the R measure of paired durations: the sum over n-graphs of the distance between their ranks
 /// in the two orderings, divided by the maximum possible sum (`n^2 / 2` for even `n`,
 /// `(n^2 - 1) / 2` for odd). `None` with fewer than two shared n-graphs.
 pub(crate) fn r_measure(pairs: &[(f64, f64)]) -> Option<f64> {
@@ -103,7 +103,7 @@ pub(crate) fn r_measure(pairs: &[(f64, f64)]) -> Option<f64> {
     Some(disorder as f64 / max as f64)
 }
 
-/// A measure of paired durations: one minus the fraction of pairs whose larger duration is at
+/// Computes the A measure of paired durations: one minus the fraction of pairs whose larger duration is at
 /// most `A_RATIO` times the smaller. `None` without shared n-graphs.
 pub(crate) fn a_measure(pairs: &[(f64, f64)]) -> Option<f64> {
     if pairs.is_empty() {

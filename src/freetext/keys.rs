@@ -3,7 +3,7 @@
 //! Free-text models must not store what was typed. Every n-graph is stored under a 64-bit
 //! SipHash-1-3 of its key codes, keyed with a 128-bit per-deployment secret. The key space is
 //! small (about 100 keys, so about 10^6 trigraphs), so an unkeyed hash could be inverted by
-//! enumeration; with a secret that never leaves the deployment's configuration it cannot.
+//! enumeration. With a secret that never leaves the deployment's configuration it cannot.
 //! The secret itself is never serialised into a model: models keep only its fingerprint, so
 //! scoring with a different secret is detected.
 
@@ -33,7 +33,7 @@ impl KeySecret {
         KeySecret(rand::random())
     }
 
-    /// A public 64-bit identifier of the secret: the keyed hash of a fixed tag that no n-graph
+    /// Returns a public 64-bit identifier of the secret: the keyed hash of a fixed tag that no n-graph
     /// uses. It lets a model check that samples were hashed with its secret.
     pub fn fingerprint(&self) -> u64 {
         let mut h = SipHasher13::new_with_key(&self.0);
@@ -74,8 +74,8 @@ pub(crate) fn is_correction(code: u32) -> bool {
     matches!(code, 8 | 46)
 }
 
-/// A hasher for keys that are already uniform 64-bit hashes, so hashing them again would only
-/// cost time; the std `HashMap` default (SipHash) was the largest cost of a model lookup.
+/// A hasher for keys that are already uniform 64-bit hashes. Hashing them again with the std
+/// `HashMap` default (SipHash) would only add time to every model lookup.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct PassThrough(u64);
 

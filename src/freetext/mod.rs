@@ -10,6 +10,40 @@
 //! - [`StreamingScorer`] updates a windowed score one event at a time.
 //!
 //! Key identities are stored only as keyed hashes; see [`KeySecret`].
+//!
+//! # Example
+//!
+//! Enrol on one stretch of typing, then score new typing event by event:
+//!
+//! ```
+//! use kinetype::events::KeyEvent;
+//! use kinetype::freetext::{
+//!     ExtractConfig, FreeTextSample, KeySecret, NgraphRobust, StreamingScorer,
+//! };
+//!
+//! // Browser key codes of "HELLO THERE", one key every 180 ms, each held 90 ms.
+//! let typing = |start_us: i64| -> Vec<KeyEvent> {
+//!     let mut events = Vec::new();
+//!     for (i, code) in [72, 69, 76, 76, 79, 32, 84, 72, 69, 82, 69].into_iter().enumerate() {
+//!         let t = start_us + i as i64 * 180_000;
+//!         events.push(KeyEvent::press(code, t));
+//!         events.push(KeyEvent::release(code, t + 90_000));
+//!     }
+//!     events
+//! };
+//! let secret = KeySecret::from_bytes([42; 16]);
+//! let config = ExtractConfig::default();
+//! let (enrolment, _) = FreeTextSample::from_events(&typing(0), &secret, &config);
+//! let model = NgraphRobust::fit(&[enrolment], &secret)?;
+//!
+//! let mut stream = StreamingScorer::new(&model, secret, config, 50)?;
+//! for event in typing(10_000_000) {
+//!     stream.push(event);
+//! }
+//! let score = stream.score().expect("some keys were released");
+//! assert!(score < 0.5);
+//! # Ok::<(), kinetype::Error>(())
+//! ```
 
 mod extract;
 mod fusion;

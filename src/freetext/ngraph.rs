@@ -238,8 +238,8 @@ impl NgraphRatio {
     }
 }
 
-/// The finest background level with enough timings, else the user's own statistics (which
-/// makes the ratio uninformative rather than wrong).
+/// Returns the finest background level with enough timings, else the user's own statistics.
+/// The fallback makes the ratio uninformative rather than wrong.
 fn prior(levels: &[Stat], user: Stat) -> (f64, f64) {
     let s = levels
         .iter()

@@ -36,6 +36,8 @@ pub struct StreamingScorer<'m, D: AdditiveDetector + ?Sized> {
     window: usize,
     pending: VecDeque<Pending>,
     /// Keys currently down: code and sequence number of their keystroke.
+    // NOTE: the per-event cost is linear in the number of keys down at once. That number is
+    // small in typing, but nothing bounds it if a client sends presses without releases.
     down: Vec<(u32, u64)>,
     /// Sequence number of `pending[0]`.
     first_seq: u64,
@@ -99,8 +101,8 @@ impl<'m, D: AdditiveDetector + ?Sized> StreamingScorer<'m, D> {
             return;
         }
         self.last_time = Some(t);
-        // Keys held past the limit stop blocking the window; they stay down so that a later
-        // press of the same key is still an auto-repeat, as in the batch pairing.
+        // Keys held past the limit stop blocking the window. They stay down, so a later press of
+        // the same key is still an auto-repeat, as in the batch pairing.
         for &(_, seq) in &self.down {
             // A key that expired may already have left `pending` while still down.
             let Some(p) = seq
@@ -191,7 +193,7 @@ impl<'m, D: AdditiveDetector + ?Sized> StreamingScorer<'m, D> {
         }
     }
 
-    /// Current score, or `None` while the window holds no timing.
+    /// Current score, or `None` while the window contains no timing.
     pub fn score(&self) -> Option<f64> {
         (self.count > 0).then(|| self.total / self.count as f64)
     }

@@ -78,7 +78,7 @@ impl Table {
         }
     }
 
-    /// The finest level with at least `min_count` timings for this observation.
+    /// Looks up the finest level with at least `min_count` timings for this observation.
     #[inline]
     pub(crate) fn lookup(&self, o: &Observation, min_count: u32) -> Stat {
         if let Some(s) = self.exact.get(&o.ngraph).filter(|s| s.n >= min_count) {

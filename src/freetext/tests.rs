@@ -73,7 +73,7 @@ fn saved_models_contain_no_typed_text() {
             assert!(!contains(bytes, word.as_bytes()), "model contains `{word}`");
         }
         // postcard writes small integers as single bytes, so key codes in clear would show
-        // up as the text's bytes; check every trigram of the text, and the secret itself.
+        // up as the text's bytes. Check every trigram of the text, and the secret itself.
         for tri in TEXT.as_bytes().windows(3) {
             assert!(
                 !contains(bytes, tri),
