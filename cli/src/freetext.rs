@@ -432,3 +432,43 @@ fn write_scores(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sentence(keys: usize, start_us: i64) -> Vec<Keystroke> {
+        (0..keys)
+            .map(|i| Keystroke {
+                code: 65,
+                press_us: start_us + i as i64 * 1000,
+                release_us: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn key_window_concatenates_and_truncates() {
+        let sentences = vec![
+            sentence(60, 0),
+            sentence(60, 1_000_000),
+            sentence(60, 2_000_000),
+        ];
+        let window = Length::Keys(100)
+            .attempt(&sentences, 0)
+            .expect("120 keys follow");
+        assert_eq!(window.len(), 100);
+        assert_eq!(window[60].press_us, 1_000_000);
+    }
+
+    #[test]
+    fn key_window_too_short_is_none() {
+        let sentences = vec![sentence(60, 0), sentence(30, 1_000_000)];
+        assert!(Length::Keys(100).attempt(&sentences, 0).is_none());
+        assert!(Length::Keys(100).attempt(&sentences, 5).is_none());
+        assert_eq!(
+            Length::Sentence.attempt(&sentences, 1).map(|s| s.len()),
+            Some(30)
+        );
+    }
+}
