@@ -188,9 +188,6 @@ pub struct Observation {
     pub value_ms: f64,
 }
 
-/// Tag bit that separates class-level hashes from exact n-graph hashes.
-const CLASS_TAG: u8 = 0x80;
-
 fn observation(secret: &KeySecret, kind: TimingKind, codes: &[u32], micros: i64) -> Observation {
     let mut classes = [0u32; 3];
     for (c, &code) in classes.iter_mut().zip(codes) {
@@ -198,7 +195,7 @@ fn observation(secret: &KeySecret, kind: TimingKind, codes: &[u32], micros: i64)
     }
     Observation {
         ngraph: secret.hash(kind as u8, codes),
-        class: secret.hash(kind as u8 | CLASS_TAG, &classes[..codes.len()]),
+        class: secret.class_hash(kind as u8, &classes[..codes.len()]),
         kind,
         value_ms: micros as f64 / 1000.0,
     }

@@ -8,12 +8,35 @@
 //! scoring with a different secret is detected.
 
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use siphasher::sip::SipHasher13;
 
 /// A 128-bit secret that keys the n-graph hashes of one deployment.
-#[derive(Clone, PartialEq, Eq)]
-pub struct KeySecret([u8; 16]);
+#[derive(Clone)]
+pub struct KeySecret {
+    key: [u8; 16],
+    /// Hashes of every key-class n-graph, precomputed because there are only a few hundred of
+    /// them and they are needed for every timing; see [`KeySecret::class_hash`].
+    classes: Arc<[u64]>,
+}
+
+impl PartialEq for KeySecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for KeySecret {}
+
+/// Number of key classes that [`key_class`] returns.
+const CLASSES: usize = 7;
+/// Tag bit that separates class-level hashes from exact n-graph hashes.
+pub(crate) const CLASS_TAG: u8 = 0x80;
+/// Tags (timing kinds) that class hashes are precomputed for.
+const TAGS: usize = 6;
+/// Class n-graphs of one to three keys per tag: 7 + 49 + 343.
+const PER_TAG: usize = CLASSES + CLASSES * CLASSES + CLASSES * CLASSES * CLASSES;
 
 impl std::fmt::Debug for KeySecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -24,19 +47,38 @@ impl std::fmt::Debug for KeySecret {
 impl KeySecret {
     /// Wraps 16 secret bytes, for example read from the deployment's configuration.
     pub fn from_bytes(bytes: [u8; 16]) -> Self {
-        KeySecret(bytes)
+        let mut secret = KeySecret {
+            key: bytes,
+            classes: Arc::from(Vec::new()),
+        };
+        let mut table = Vec::with_capacity(TAGS * PER_TAG);
+        for tag in 0..TAGS as u8 {
+            for len in 1..=3u32 {
+                for index in 0..(CLASSES as u32).pow(len) {
+                    let mut classes = [0u32; 3];
+                    let mut rest = index;
+                    for c in classes[..len as usize].iter_mut().rev() {
+                        *c = rest % CLASSES as u32;
+                        rest /= CLASSES as u32;
+                    }
+                    table.push(secret.hash(tag | CLASS_TAG, &classes[..len as usize]));
+                }
+            }
+        }
+        secret.classes = Arc::from(table);
+        secret
     }
 
     /// Draws a fresh secret from the operating system's random source (through `rand`'s
     /// thread-local generator, which is seeded from it).
     pub fn generate() -> Self {
-        KeySecret(rand::random())
+        Self::from_bytes(rand::random())
     }
 
     /// Returns a public 64-bit identifier of the secret: the keyed hash of a fixed tag that no n-graph
     /// uses. It lets a model check that samples were hashed with its secret.
     pub fn fingerprint(&self) -> u64 {
-        let mut h = SipHasher13::new_with_key(&self.0);
+        let mut h = SipHasher13::new_with_key(&self.key);
         h.write(b"kinetype-fingerprint");
         h.finish()
     }
@@ -44,12 +86,39 @@ impl KeySecret {
     /// Hashes an n-graph: a tag that separates feature kinds and levels, then the codes.
     #[inline]
     pub(crate) fn hash(&self, tag: u8, codes: &[u32]) -> u64 {
-        let mut h = SipHasher13::new_with_key(&self.0);
+        let mut h = SipHasher13::new_with_key(&self.key);
         h.write_u8(tag);
         for &c in codes {
             h.write_u32(c);
         }
         h.finish()
+    }
+}
+
+impl KeySecret {
+    /// Returns `hash(tag | CLASS_TAG, classes)` from the precomputed table, for a tag below 6
+    /// and one to three classes from [`key_class`]; other input is hashed directly.
+    #[inline]
+    pub(crate) fn class_hash(&self, tag: u8, classes: &[u32]) -> u64 {
+        let len = classes.len();
+        if usize::from(tag) >= TAGS || !(1..=3).contains(&len) {
+            return self.hash(tag | CLASS_TAG, classes);
+        }
+        let offset = match len {
+            1 => 0,
+            2 => CLASSES,
+            _ => CLASSES + CLASSES * CLASSES,
+        };
+        let index = classes
+            .iter()
+            .fold(0usize, |acc, &c| acc * CLASSES + c as usize);
+        match self
+            .classes
+            .get(usize::from(tag) * PER_TAG + offset + index)
+        {
+            Some(&h) => h,
+            None => self.hash(tag | CLASS_TAG, classes),
+        }
     }
 }
 
@@ -113,6 +182,16 @@ mod tests {
         let s = KeySecret::from_bytes([7; 16]);
         assert_ne!(s.hash(0, &[65, 66]), s.hash(1, &[65, 66]));
         assert_ne!(s.hash(0, &[65, 66]), s.hash(0, &[66, 65]));
+    }
+
+    #[test]
+    fn class_table_matches_direct_hash() {
+        let s = KeySecret::from_bytes([4; 16]);
+        for tag in 0..6u8 {
+            for classes in [&[0u32][..], &[6], &[3, 4], &[6, 0], &[1, 2, 3], &[6, 6, 6]] {
+                assert_eq!(s.class_hash(tag, classes), s.hash(tag | CLASS_TAG, classes));
+            }
+        }
     }
 
     #[test]
