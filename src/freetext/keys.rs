@@ -17,7 +17,7 @@ use siphasher::sip::SipHasher13;
 pub struct KeySecret {
     key: [u8; 16],
     /// Hashes of every key-class n-graph, precomputed because there are only a few hundred of
-    /// them and they are needed for every timing; see [`KeySecret::class_hash`].
+    /// them and every timing needs one. [`KeySecret::class_hash`] reads it.
     classes: Arc<[u64]>,
 }
 
