@@ -126,6 +126,18 @@ pub enum Error {
         /// Hex digest of the file.
         actual: String,
     },
+
+    /// A free-text sample or background was hashed with a different key secret than the model.
+    #[error(
+        "key secret mismatch: the model uses secret fingerprint {model:016x} but the input was \
+         hashed with {sample:016x}; extract samples with the model's secret"
+    )]
+    KeySecretMismatch {
+        /// Fingerprint of the model's secret.
+        model: u64,
+        /// Fingerprint of the secret the input was hashed with.
+        sample: u64,
+    },
 }
 
 /// What is wrong with a key event sequence.

@@ -35,6 +35,7 @@ pub mod detectors;
 mod error;
 pub mod evaluation;
 pub mod events;
+pub mod freetext;
 pub mod keystroke;
 mod linalg;
 pub mod mouse;

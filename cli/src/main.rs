@@ -4,6 +4,7 @@
 mod data;
 mod families;
 mod fixed_text;
+mod freetext;
 mod mouse;
 mod plots;
 
@@ -55,7 +56,7 @@ enum Command {
 #[derive(Debug, Args)]
 struct ReplayArgs {
     /// Dataset to replay: dsl2009, bksd-password-en, bksd-password-ar, bksd-phrase-en,
-    /// bksd-phrase-ar, balabit
+    /// bksd-phrase-ar, balabit, aalto
     #[arg(default_value = "dsl2009")]
     dataset: String,
 
@@ -85,14 +86,18 @@ struct ReplayArgs {
     /// (the rows the protocol uses as impostor attempts) or `all`
     #[arg(long, default_value = "impostor", value_name = "ROWS")]
     background_rows: String,
+    /// Free-text datasets only: number of sentences each participant enrols on
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    enrol_sentences: usize,
 }
 
 /// Sends a replay to the module that handles the dataset's modality.
 fn replay(root: &std::path::Path, args: ReplayArgs) -> anyhow::Result<()> {
-    if args.dataset == kinetype::datasets::balabit::NAME {
-        return mouse::run(root, args);
+    match args.dataset.as_str() {
+        kinetype::datasets::balabit::NAME => mouse::run(root, args),
+        "aalto" | kinetype::datasets::aalto::NAME => freetext::run(root, args),
+        _ => fixed_text::run(root, args),
     }
-    fixed_text::run(root, args)
 }
 
 fn main() -> ExitCode {

@@ -24,7 +24,16 @@ pub(crate) fn write_fixed_text(
     Ok(())
 }
 
-type Curve = (String, Vec<(f64, f64)>);
+/// Writes `<dataset>-roc.svg` and `<dataset>-det.svg` from ready curves of
+/// (false-alarm rate, miss rate) points, such as pooled ROCs.
+pub(crate) fn write_pooled(dir: &Path, dataset: &str, curves: &[Curve]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    roc(&dir.join(format!("{dataset}-roc.svg")), dataset, curves)?;
+    det(&dir.join(format!("{dataset}-det.svg")), dataset, curves)?;
+    Ok(())
+}
+
+pub(crate) type Curve = (String, Vec<(f64, f64)>);
 
 fn roc(path: &Path, dataset: &str, curves: &[Curve]) -> Result<()> {
     let root = SVGBackend::new(path, (900, 700)).into_drawing_area();

@@ -3,6 +3,7 @@
 //! Loaders read local files only; downloading is the command-line tool's job. Each loader
 //! checks the header by column name and reports malformed input with the file, line and column.
 
+pub mod aalto;
 pub mod balabit;
 pub mod bksd;
 pub mod catalog;

@@ -53,7 +53,12 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
             partial[lane] += x[lane] * y[lane];
         }
     }
-    let tail: f64 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f64 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     (partial[0] + partial[1]) + (partial[2] + partial[3]) + tail
 }
 

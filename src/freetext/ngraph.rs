@@ -1,0 +1,308 @@
+//! Two per-n-graph statistical detectors: a robust distance with back-off to key classes, and
+//! a likelihood ratio of the user's model against a background population.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::extract::{FreeTextSample, Observation, TimingKind};
+use super::keys::{HashedMap, KeySecret};
+use super::table::{Stat, Table};
+use crate::detectors::Detector;
+use crate::error::{Error, Result};
+
+/// A free-text model whose score is the mean of independent per-timing contributions, so a
+/// window of timings can be scored incrementally.
+pub trait AdditiveDetector: Send + Sync {
+    /// Fingerprint of the secret the model's n-graphs were hashed with.
+    fn secret_fingerprint(&self) -> u64;
+
+    /// Anomaly contribution of one timing; higher is more anomalous.
+    fn contribution(&self, observation: &Observation) -> f64;
+}
+
+/// Checks that a sample was hashed with the model's secret.
+pub(crate) fn check_fingerprint(model: u64, sample: u64) -> Result<()> {
+    if model != sample {
+        return Err(secret_mismatch(model, sample));
+    }
+    Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn secret_mismatch(model: u64, sample: u64) -> Error {
+    Error::KeySecretMismatch { model, sample }
+}
+
+/// Mean contribution over a sample's timings; a sample without timings is scored as maximally
+/// anomalous by the caller's convention, here the model's `empty` value.
+pub(crate) fn mean_contribution<D: AdditiveDetector + ?Sized>(
+    model: &D,
+    sample: &FreeTextSample,
+    empty: f64,
+) -> Result<f64> {
+    check_fingerprint(model.secret_fingerprint(), sample.secret_fingerprint)?;
+    if sample.observations.is_empty() {
+        return Ok(empty);
+    }
+    let sum: f64 = sample
+        .observations
+        .iter()
+        .map(|o| model.contribution(o))
+        .sum();
+    Ok(sum / sample.observations.len() as f64)
+}
+
+/// Floor on a scale in milliseconds: browser timers have 1 ms resolution, so a spread below a
+/// few ms is quantisation, not consistency.
+const MIN_SCALE_MS: f64 = 4.0;
+
+/// Robust per-n-graph distance.
+///
+/// For each timing, the model uses the finest level with at least `min_count` enrolment
+/// timings (exact n-graph, then key-class n-graph, then timing kind) and adds
+/// `min(|x - median| / scale, cap)`, where `scale` is the mean absolute deviation floored at
+/// 4 ms. The score is the mean over the sample's timings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NgraphRobust {
+    fingerprint: u64,
+    table: Table,
+    min_count: u32,
+    cap: f64,
+}
+
+impl NgraphRobust {
+    /// Default back-off threshold: an n-graph needs this many enrolment timings to be used.
+    pub const MIN_COUNT: u32 = 3;
+    /// Default cap on one timing's contribution, so one outlier cannot dominate the mean.
+    pub const CAP: f64 = 5.0;
+
+    /// Fits the model on a user's enrolment samples.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTrainingData`] when there are no timings, or
+    /// [`Error::KeySecretMismatch`] when a sample was hashed with another secret.
+    pub fn fit(samples: &[FreeTextSample], secret: &KeySecret) -> Result<Self> {
+        check_samples(samples, secret)?;
+        Ok(NgraphRobust {
+            fingerprint: secret.fingerprint(),
+            table: Table::fit(samples),
+            min_count: Self::MIN_COUNT,
+            cap: Self::CAP,
+        })
+    }
+}
+
+pub(crate) fn check_samples(samples: &[FreeTextSample], secret: &KeySecret) -> Result<()> {
+    for s in samples {
+        check_fingerprint(secret.fingerprint(), s.secret_fingerprint)?;
+    }
+    if samples.iter().all(|s| s.observations.is_empty()) {
+        return Err(Error::training("the enrolment samples contain no timings"));
+    }
+    Ok(())
+}
+
+impl AdditiveDetector for NgraphRobust {
+    fn secret_fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    #[inline]
+    fn contribution(&self, o: &Observation) -> f64 {
+        let s = self.table.lookup(o, self.min_count);
+        if s.n == 0 {
+            return self.cap;
+        }
+        ((o.value_ms - s.median).abs() / s.spread.max(MIN_SCALE_MS)).min(self.cap)
+    }
+}
+
+impl Detector<FreeTextSample> for NgraphRobust {
+    fn score(&self, sample: &FreeTextSample) -> Result<f64> {
+        mean_contribution(self, sample, self.cap)
+    }
+}
+
+/// Timing statistics of a population disjoint from the users being scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Background {
+    fingerprint: u64,
+    table: Table,
+}
+
+impl Background {
+    /// Fits the background on samples of other people.
+    ///
+    /// # Errors
+    ///
+    /// As [`NgraphRobust::fit`].
+    pub fn fit(samples: &[FreeTextSample], secret: &KeySecret) -> Result<Self> {
+        check_samples(samples, secret)?;
+        Ok(Background {
+            fingerprint: secret.fingerprint(),
+            table: Table::fit(samples),
+        })
+    }
+}
+
+/// Laplace location and scale of a timing under the user's and the background's model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Pair {
+    user_median: f64,
+    user_scale: f64,
+    background_median: f64,
+    background_scale: f64,
+}
+
+impl Pair {
+    #[inline]
+    fn log_ratio(&self, x: f64, clip: f64) -> f64 {
+        // log p_bg(x) - log p_user(x) for Laplace densities.
+        let bg = -(2.0 * self.background_scale).ln()
+            - (x - self.background_median).abs() / self.background_scale;
+        let user = -(2.0 * self.user_scale).ln() - (x - self.user_median).abs() / self.user_scale;
+        (bg - user).clamp(-clip, clip)
+    }
+}
+
+/// Likelihood ratio of a background population's model against the user's.
+///
+/// Each timing gets a Laplace density under the background (finest level with at least
+/// `MIN_BACKGROUND` timings) and under the user. The user's parameters are the background's
+/// adapted to the user's enrolment timings by maximum a posteriori weighting, as in GMM-UBM
+/// speaker verification: `(n * user + r * background) / (n + r)` with relevance `r`. An
+/// n-graph the user never typed keeps the background's shape, shifted by the user's offset
+/// at the key-class level. The contribution is `log p_bg(x) - log p_user(x)`, clipped to
+/// +-`clip`, and the score is its mean.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NgraphRatio {
+    fingerprint: u64,
+    background: Arc<Background>,
+    exact: HashedMap<Pair>,
+    class: HashedMap<Pair>,
+    kind: [Pair; TimingKind::COUNT],
+    clip: f64,
+}
+
+impl NgraphRatio {
+    /// Relevance factor of the MAP adaptation, in timings.
+    pub const RELEVANCE: f64 = 2.0;
+    /// Timings a background level needs before it is used.
+    pub const MIN_BACKGROUND: u32 = 5;
+    /// Clip on one timing's log-likelihood ratio.
+    pub const CLIP: f64 = 4.0;
+
+    /// Fits the user's model against a background fitted with the same secret.
+    ///
+    /// # Errors
+    ///
+    /// As [`NgraphRobust::fit`]; also [`Error::KeySecretMismatch`] when the background used
+    /// another secret.
+    pub fn fit(
+        samples: &[FreeTextSample],
+        secret: &KeySecret,
+        background: Arc<Background>,
+    ) -> Result<Self> {
+        check_samples(samples, secret)?;
+        check_fingerprint(secret.fingerprint(), background.fingerprint)?;
+        let user = Table::fit(samples);
+        let bg = &background.table;
+        let kind: [Pair; TimingKind::COUNT] =
+            std::array::from_fn(|k| adapt(user.kind[k], prior(&[bg.kind[k]], user.kind[k])));
+        let mut class: HashedMap<Pair> = HashedMap::default();
+        let mut exact: HashedMap<Pair> = HashedMap::default();
+        for o in samples.iter().flat_map(|s| &s.observations) {
+            let k = bg.kind[o.kind as usize];
+            let bg_class = bg.class.get(&o.class).copied().unwrap_or(Stat::EMPTY);
+            class.entry(o.class).or_insert_with(|| {
+                let u = user.class[&o.class];
+                adapt(u, prior(&[bg_class, k], u))
+            });
+            exact.entry(o.ngraph).or_insert_with(|| {
+                let u = user.exact[&o.ngraph];
+                let bg_exact = bg.exact.get(&o.ngraph).copied().unwrap_or(Stat::EMPTY);
+                adapt(u, prior(&[bg_exact, bg_class, k], u))
+            });
+        }
+        Ok(NgraphRatio {
+            fingerprint: secret.fingerprint(),
+            background,
+            exact,
+            class,
+            kind,
+            clip: Self::CLIP,
+        })
+    }
+}
+
+/// Returns the finest background level with enough timings, else the user's own statistics.
+/// The fallback makes the ratio uninformative rather than wrong.
+fn prior(levels: &[Stat], user: Stat) -> (f64, f64) {
+    let s = levels
+        .iter()
+        .find(|s| s.n >= NgraphRatio::MIN_BACKGROUND)
+        .copied()
+        .unwrap_or(user);
+    (s.median, s.spread.max(MIN_SCALE_MS))
+}
+
+/// MAP-adapts a background prior `(median, scale)` toward a user's statistics.
+fn adapt(user: Stat, (bm, bs): (f64, f64)) -> Pair {
+    let n = f64::from(user.n);
+    let r = NgraphRatio::RELEVANCE;
+    let um = (n * user.median + r * bm) / (n + r);
+    let us = ((n * user.spread + r * bs) / (n + r)).max(MIN_SCALE_MS);
+    Pair {
+        user_median: um,
+        user_scale: us,
+        background_median: bm,
+        background_scale: bs,
+    }
+}
+
+impl AdditiveDetector for NgraphRatio {
+    fn secret_fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    #[inline]
+    fn contribution(&self, o: &Observation) -> f64 {
+        if let Some(p) = self.exact.get(&o.ngraph) {
+            return p.log_ratio(o.value_ms, self.clip);
+        }
+        let coarse = self
+            .class
+            .get(&o.class)
+            .unwrap_or(&self.kind[o.kind as usize]);
+        let bg = &self.background.table;
+        match bg
+            .exact
+            .get(&o.ngraph)
+            .filter(|s| s.n >= Self::MIN_BACKGROUND)
+        {
+            // The user never typed this n-graph: keep the population's shape for it, shifted
+            // by how far the user sits from the population at the coarser level.
+            Some(s) => {
+                let bm = s.median;
+                let bs = s.spread.max(MIN_SCALE_MS);
+                let shifted = Pair {
+                    user_median: bm + coarse.user_median - coarse.background_median,
+                    user_scale: bs * coarse.user_scale / coarse.background_scale,
+                    background_median: bm,
+                    background_scale: bs,
+                };
+                shifted.log_ratio(o.value_ms, self.clip)
+            }
+            None => coarse.log_ratio(o.value_ms, self.clip),
+        }
+    }
+}
+
+impl Detector<FreeTextSample> for NgraphRatio {
+    fn score(&self, sample: &FreeTextSample) -> Result<f64> {
+        mean_contribution(self, sample, self.clip)
+    }
+}

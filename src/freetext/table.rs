@@ -1,0 +1,106 @@
+//! Per-n-graph timing statistics at three levels: exact n-graph, key-class n-graph, and timing
+//! kind. Shared by the statistical detectors.
+
+use serde::{Deserialize, Serialize};
+
+use super::extract::{FreeTextSample, Observation, TimingKind};
+use super::keys::HashedMap;
+
+/// Robust location and scale of one group of timings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Stat {
+    /// Number of timings.
+    pub(crate) n: u32,
+    /// Median in milliseconds.
+    pub(crate) median: f64,
+    /// Mean absolute deviation from the median in milliseconds (the maximum-likelihood
+    /// Laplace scale), before any floor.
+    pub(crate) spread: f64,
+}
+
+impl Stat {
+    pub(crate) const EMPTY: Stat = Stat {
+        n: 0,
+        median: 0.0,
+        spread: 0.0,
+    };
+
+    /// Computes the statistics of `values`, reordering them.
+    pub(crate) fn of(values: &mut [f64]) -> Stat {
+        if values.is_empty() {
+            return Stat::EMPTY;
+        }
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+        let spread = values.iter().map(|v| (v - median).abs()).sum::<f64>() / n as f64;
+        Stat {
+            n: n as u32,
+            median,
+            spread,
+        }
+    }
+}
+
+/// Statistics of a set of samples at the three levels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Table {
+    pub(crate) exact: HashedMap<Stat>,
+    pub(crate) class: HashedMap<Stat>,
+    pub(crate) kind: [Stat; TimingKind::COUNT],
+}
+
+impl Table {
+    pub(crate) fn fit<'a>(samples: impl IntoIterator<Item = &'a FreeTextSample>) -> Table {
+        let mut exact: HashedMap<Vec<f64>> = HashedMap::default();
+        let mut class: HashedMap<Vec<f64>> = HashedMap::default();
+        let mut kind: [Vec<f64>; TimingKind::COUNT] = Default::default();
+        for sample in samples {
+            for o in &sample.observations {
+                exact.entry(o.ngraph).or_default().push(o.value_ms);
+                class.entry(o.class).or_default().push(o.value_ms);
+                kind[o.kind as usize].push(o.value_ms);
+            }
+        }
+        let reduce = |map: HashedMap<Vec<f64>>| -> HashedMap<Stat> {
+            map.into_iter()
+                .map(|(k, mut v)| (k, Stat::of(&mut v)))
+                .collect()
+        };
+        Table {
+            exact: reduce(exact),
+            class: reduce(class),
+            kind: kind.map(|mut v| Stat::of(&mut v)),
+        }
+    }
+
+    /// Looks up the finest level with at least `min_count` timings for this observation.
+    #[inline]
+    pub(crate) fn lookup(&self, o: &Observation, min_count: u32) -> Stat {
+        if let Some(s) = self.exact.get(&o.ngraph).filter(|s| s.n >= min_count) {
+            return *s;
+        }
+        if let Some(s) = self.class.get(&o.class).filter(|s| s.n >= min_count) {
+            return *s;
+        }
+        self.kind[o.kind as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_median_and_spread() {
+        let s = Stat::of(&mut [3.0, 1.0, 2.0, 10.0]);
+        assert_eq!(s.n, 4);
+        assert_eq!(s.median, 2.5);
+        assert_eq!(s.spread, (1.5 + 0.5 + 0.5 + 7.5) / 4.0);
+        assert_eq!(Stat::of(&mut []), Stat::EMPTY);
+    }
+}

@@ -1,0 +1,220 @@
+//! Tests across the free-text detectors: privacy of saved models, detector behaviour on
+//! synthetic typists, and streaming against batch scoring.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use super::*;
+use crate::Error;
+use crate::detectors::Detector;
+use crate::events::KeyEvent;
+
+const TEXT: &str = "THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG";
+
+fn secret() -> KeySecret {
+    KeySecret::from_bytes(*b"0123456789abcdef")
+}
+
+/// Browser keyCodes of upper-case text: letters are their ASCII codes, space is 32.
+fn codes(text: &str) -> Vec<u32> {
+    text.bytes().map(u32::from).collect()
+}
+
+/// Events of a synthetic typist whose hold and latency depend on the key code through `speed`.
+fn type_text(text: &str, speed: f64, seed: u64) -> Vec<KeyEvent> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut t = 1_000_000i64;
+    let mut events = Vec::new();
+    for code in codes(text) {
+        let per_key = (f64::from(code % 7) * 15.0 + 60.0) * speed;
+        let hold = (per_key + rng.gen_range(-10.0..10.0)) as i64 * 1000;
+        let gap = (per_key * 1.5 + rng.gen_range(-15.0..15.0)) as i64 * 1000;
+        events.push(KeyEvent::press(code, t));
+        events.push(KeyEvent::release(code, t + hold));
+        t += gap;
+    }
+    events
+}
+
+fn sample(events: &[KeyEvent]) -> FreeTextSample {
+    FreeTextSample::from_events(events, &secret(), &ExtractConfig::default()).0
+}
+
+fn enrolment(speed: f64) -> Vec<FreeTextSample> {
+    (0..5).map(|s| sample(&type_text(TEXT, speed, s))).collect()
+}
+
+fn background() -> Arc<Background> {
+    let others: Vec<FreeTextSample> = (0..20)
+        .map(|s| sample(&type_text(TEXT, 0.6 + 0.05 * s as f64, 100 + s)))
+        .collect();
+    Arc::new(Background::fit(&others, &secret()).expect("background has timings"))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn saved_models_contain_no_typed_text() {
+    let samples = enrolment(1.0);
+    let robust = postcard::to_allocvec(&NgraphRobust::fit(&samples, &secret()).expect("fit"))
+        .expect("serialise");
+    let ratio = NgraphRatio::fit(&samples, &secret(), background()).expect("fit");
+    let ratio = postcard::to_allocvec(&ratio).expect("serialise");
+    let gp = GunettiPicardi::fit(&samples, &secret(), GpMeasure::Relative).expect("fit");
+    let gp = postcard::to_allocvec(&gp).expect("serialise");
+    for bytes in [&robust, &ratio, &gp] {
+        assert!(bytes.len() > 100);
+        for word in ["QUICK", "BROWN", "JUMPS", "LAZY", "quick", "the"] {
+            assert!(!contains(bytes, word.as_bytes()), "model contains `{word}`");
+        }
+        // postcard writes small integers as single bytes, so key codes in clear would show
+        // up as the text's bytes. Check every trigram of the text, and the secret itself.
+        for tri in TEXT.as_bytes().windows(3) {
+            assert!(
+                !contains(bytes, tri),
+                "model contains {:?}",
+                std::str::from_utf8(tri)
+            );
+        }
+        assert!(!contains(bytes, b"0123456789abcdef"));
+    }
+}
+
+#[test]
+fn detectors_rank_genuine_below_impostor() {
+    let samples = enrolment(1.0);
+    let genuine = sample(&type_text(TEXT, 1.0, 50));
+    let impostor = sample(&type_text(TEXT, 0.6, 51));
+    let bg = background();
+    let detectors: Vec<(&str, Box<dyn Detector<FreeTextSample>>)> = vec![
+        (
+            "gp-r",
+            Box::new(GunettiPicardi::fit(&samples, &secret(), GpMeasure::Relative).unwrap()),
+        ),
+        (
+            "gp-a",
+            Box::new(GunettiPicardi::fit(&samples, &secret(), GpMeasure::Absolute).unwrap()),
+        ),
+        (
+            "robust",
+            Box::new(NgraphRobust::fit(&samples, &secret()).unwrap()),
+        ),
+        (
+            "ratio",
+            Box::new(NgraphRatio::fit(&samples, &secret(), bg).unwrap()),
+        ),
+    ];
+    for (name, d) in &detectors {
+        let g = d.score(&genuine).expect("same secret");
+        let i = d.score(&impostor).expect("same secret");
+        assert!(g < i, "{name}: genuine {g} >= impostor {i}");
+    }
+}
+
+#[test]
+fn other_secret_is_rejected() {
+    let model = NgraphRobust::fit(&enrolment(1.0), &secret()).expect("fit");
+    let other = KeySecret::from_bytes([3; 16]);
+    let (s, _) =
+        FreeTextSample::from_events(&type_text(TEXT, 1.0, 9), &other, &ExtractConfig::default());
+    assert!(matches!(
+        model.score(&s),
+        Err(Error::KeySecretMismatch { .. })
+    ));
+    let stream = StreamingScorer::new(&model, other, ExtractConfig::default(), 10);
+    assert!(matches!(stream, Err(Error::KeySecretMismatch { .. })));
+}
+
+#[test]
+fn fit_rejects_samples_without_timings() {
+    let empty = FreeTextSample::from_events(&[], &secret(), &ExtractConfig::default()).0;
+    assert!(matches!(
+        NgraphRobust::fit(&[empty], &secret()),
+        Err(Error::InvalidTrainingData { .. })
+    ));
+}
+
+#[test]
+fn stream_rejects_zero_window() {
+    let model = NgraphRobust::fit(&enrolment(1.0), &secret()).expect("fit");
+    let s = StreamingScorer::new(&model, secret(), ExtractConfig::default(), 0);
+    assert!(matches!(
+        s,
+        Err(Error::InvalidParameter { name: "window", .. })
+    ));
+}
+
+#[test]
+fn stream_window_forgets_old_keys() {
+    let model = NgraphRobust::fit(&enrolment(1.0), &secret()).expect("fit");
+    let mut s = StreamingScorer::new(&model, secret(), ExtractConfig::default(), 5).expect("ok");
+    assert_eq!(s.score(), None);
+    for e in type_text(TEXT, 1.0, 4) {
+        s.push(e);
+    }
+    s.flush();
+    assert_eq!(s.window_keys(), 5);
+    assert!(s.score().is_some());
+}
+
+#[test]
+fn stream_drops_out_of_order_event() {
+    let model = NgraphRobust::fit(&enrolment(1.0), &secret()).expect("fit");
+    let mut s = StreamingScorer::new(&model, secret(), ExtractConfig::default(), 5).expect("ok");
+    s.push(KeyEvent::press(65, 1000));
+    s.push(KeyEvent::release(65, 500));
+    assert_eq!(s.anomalies().out_of_order, 1);
+}
+
+/// Random time-ordered event streams with rollover, repeats, orphan releases, long holds and
+/// pauses, over a few keys so that n-graphs repeat.
+fn event_stream() -> impl Strategy<Value = Vec<KeyEvent>> {
+    prop::collection::vec((0u32..6, any::<bool>(), 0i64..400_000, 0u8..20), 0..120).prop_map(
+        |steps| {
+            let mut t = 0i64;
+            steps
+                .into_iter()
+                .map(|(key, press, gap, rare)| {
+                    // One step in twenty is a long gap: a pause or a stuck key.
+                    t += if rare == 0 { 3_000_000 } else { gap };
+                    let code = [65, 66, 69, 32, 8, 16][key as usize];
+                    if press {
+                        KeyEvent::press(code, t)
+                    } else {
+                        KeyEvent::release(code, t)
+                    }
+                })
+                .collect()
+        },
+    )
+}
+
+proptest! {
+    #[test]
+    fn streaming_equals_batch(events in event_stream(), window in 1usize..40) {
+        let samples = enrolment(1.0);
+        let robust = NgraphRobust::fit(&samples, &secret()).unwrap();
+        let ratio = NgraphRatio::fit(&samples, &secret(), background()).unwrap();
+        let models: [&dyn AdditiveDetector; 2] = [&robust, &ratio];
+        let config = ExtractConfig::default();
+        for model in models {
+            let mut stream = StreamingScorer::new(model, secret(), config, window).unwrap();
+            for &e in &events {
+                stream.push(e);
+            }
+            stream.flush();
+            let batch = window_score(model, &events, &secret(), &config, window).unwrap();
+            match (stream.score(), batch) {
+                (None, None) => {}
+                (Some(a), Some(b)) => prop_assert!((a - b).abs() <= 1e-9 * (1.0 + b.abs()), "{a} vs {b}"),
+                (a, b) => prop_assert!(false, "stream {a:?} vs batch {b:?}"),
+            }
+            prop_assert_eq!(stream.anomalies(), keystrokes(&events, &config).1);
+        }
+    }
+}
