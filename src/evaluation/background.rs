@@ -17,7 +17,6 @@ use serde::Serialize;
 use super::fixed_text::{
     self, DetectorResult, Protocol, ReplayDetector, SubjectResult, SubjectSplit, split, summarise,
 };
-use super::metrics;
 use crate::datasets::FixedTextDataset;
 use crate::detectors::{BackgroundParams, OneClassParams};
 use crate::error::{Error, Result};
@@ -217,23 +216,8 @@ fn score_subject(
         // OK because every subject of a dataset has the same number of features.
         tests.append(Axis(0), rows.view()).expect("same width");
     }
-    let scores = detector
-        .fit_score(train.view(), &background, tests.view())
-        .map_err(|e| {
-            Error::training(format!(
-                "{} on subject {}: {e}",
-                detector.name(),
-                subject.id
-            ))
-        })?;
-    let (genuine, impostor) = scores.split_at(own.genuine.len());
-    let rates = metrics::error_rates(genuine, impostor)?;
-    Ok(SubjectResult {
-        subject: subject.id.clone(),
-        rates,
-        genuine_scores: genuine.to_vec(),
-        impostor_scores: impostor.to_vec(),
-    })
+    let scores = detector.fit_score(train.view(), &background, tests.view());
+    fixed_text::subject_result(&detector.name(), &subject.id, own.genuine.len(), scores)
 }
 
 /// A one-class method restricted to the first `rows` training vectors.

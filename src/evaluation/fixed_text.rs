@@ -283,19 +283,24 @@ fn score_subject(
     tests
         .append(Axis(0), pool.select(Axis(0), &others).view())
         .expect("same width");
-    let scores = detector
-        .fit_score(train.view(), tests.view())
-        .map_err(|e| {
-            Error::training(format!(
-                "{} on subject {}: {e}",
-                detector.name(),
-                subject.id
-            ))
-        })?;
-    let (genuine, impostor) = scores.split_at(split.genuine.len());
+    let scores = detector.fit_score(train.view(), tests.view());
+    subject_result(&detector.name(), &subject.id, split.genuine.len(), scores)
+}
+
+/// Splits one subject's test scores into genuine and impostor and computes its error rates;
+/// the first `genuine_count` scores are the genuine tests.
+pub(crate) fn subject_result(
+    detector: &str,
+    subject: &str,
+    genuine_count: usize,
+    scores: Result<Vec<f64>>,
+) -> Result<SubjectResult> {
+    let scores =
+        scores.map_err(|e| Error::training(format!("{detector} on subject {subject}: {e}")))?;
+    let (genuine, impostor) = scores.split_at(genuine_count.min(scores.len()));
     let rates = metrics::error_rates(genuine, impostor)?;
     Ok(SubjectResult {
-        subject: subject.id.clone(),
+        subject: subject.to_string(),
         rates,
         genuine_scores: genuine.to_vec(),
         impostor_scores: impostor.to_vec(),
