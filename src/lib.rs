@@ -9,6 +9,8 @@
 //!   anomalous.
 //! - [`evaluation`]: error-rate metrics and the benchmark protocols that replay public datasets.
 //! - [`datasets`]: loaders for the public datasets and the dataset catalog.
+//! - [`engine`]: the continuous-authentication engine: enrolment, streaming trust, decisions.
+//! - [`store`]: the versioned, checksummed model file format and atomic writes.
 //!
 //! # Example
 //!
@@ -30,10 +32,13 @@
 
 pub mod datasets;
 pub mod detectors;
+pub mod engine;
 mod error;
 pub mod evaluation;
 pub mod events;
 pub mod keystroke;
 mod linalg;
+pub mod store;
 
+pub use error::{BatchProblem, EnrolmentProblem, ModelFileProblem};
 pub use error::{Error, Result};
