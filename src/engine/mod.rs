@@ -25,7 +25,9 @@ mod clock;
 mod config;
 mod decision;
 pub mod defences;
+mod enrolment;
 mod hold_time;
+mod ingest;
 mod modality;
 mod state;
 pub mod trust;
@@ -34,7 +36,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::error::{BatchProblem, EnrolmentProblem, Error, Result};
+use crate::error::{EnrolmentProblem, Error, Result};
 use crate::store::{Header, KeyedHasher, ModelStore};
 
 pub use calibration::ScoreCalibration;
@@ -47,6 +49,7 @@ pub use modality::Modality;
 pub use state::{SideModel, UserModel};
 pub use trust::TrustParams;
 
+use ingest::validate;
 use state::{SessionState, ShardedUsers, SideSession, TrustTrack, UserState, lock};
 
 /// Hash domain of in-memory user keys.
@@ -193,18 +196,18 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         if let Some(found) = self.users.get(&key) {
             return Ok(found);
         }
-        if let Some(store) = &self.store {
-            if let Some(model) = store.load::<UserModel<K::Model, M::Model>>(user, &self.header)? {
-                tracing::debug!(user = %self.label(user), "model loaded");
-                self.reserve_user_slot()?;
-                let (entry, inserted) = self
-                    .users
-                    .get_or_insert(key, || UserState::from_model(model));
-                if !inserted {
-                    self.user_count.fetch_sub(1, Ordering::SeqCst);
-                }
-                return Ok(entry);
+        if let Some(store) = &self.store
+            && let Some(model) = store.load::<UserModel<K::Model, M::Model>>(user, &self.header)?
+        {
+            tracing::debug!(user = %self.label(user), "model loaded");
+            self.reserve_user_slot()?;
+            let (entry, inserted) = self
+                .users
+                .get_or_insert(key, || UserState::from_model(model));
+            if !inserted {
+                self.user_count.fetch_sub(1, Ordering::SeqCst);
             }
+            return Ok(entry);
         }
         Err(Error::UnknownUser {
             user: self.label(user),
@@ -313,364 +316,6 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         }
         background.push(entry);
         Ok(())
-    }
-
-    /// Ingests a batch of keyboard events of one session.
-    ///
-    /// The whole batch is validated before any of it is applied, so a rejected batch leaves
-    /// the user's state as it was.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownUser`]; [`Error::InvalidBatch`] for an empty or oversized batch, a NaN,
-    /// infinite or negative timestamp, or time going backwards within the session.
-    pub fn ingest_keyboard(&self, user: &str, session: u64, events: &[K::Event]) -> Result<()> {
-        self.ingest(
-            user,
-            session,
-            events,
-            |s| &mut s.keyboard,
-            |u| &mut u.enrolment.keyboard,
-            |m| &m.keyboard,
-            &self.keyboard,
-            self.config.fusion.keyboard,
-        )
-    }
-
-    /// Ingests a batch of mouse events of one session; see [`Engine::ingest_keyboard`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Engine::ingest_keyboard`].
-    pub fn ingest_mouse(&self, user: &str, session: u64, events: &[M::Event]) -> Result<()> {
-        self.ingest(
-            user,
-            session,
-            events,
-            |s| &mut s.mouse,
-            |u| &mut u.enrolment.mouse,
-            |m| &m.mouse,
-            &self.mouse,
-            self.config.fusion.mouse,
-        )
-    }
-
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "private helper shared by both modalities"
-    )]
-    fn ingest<X: Modality>(
-        &self,
-        user: &str,
-        session: u64,
-        events: &[X::Event],
-        side_of: impl Fn(&mut SessionState<K, M>) -> &mut SideSession<X>,
-        enrolment_of: impl Fn(&mut UserState<K, M>) -> &mut Vec<X::Action>,
-        model_of: impl Fn(&UserModel<K::Model, M::Model>) -> &SideModel<X::Model>,
-        modality: &X,
-        weight: f64,
-    ) -> Result<()> {
-        let bad = |problem| Error::InvalidBatch {
-            user: self.label(user),
-            session,
-            problem,
-        };
-        if events.is_empty() {
-            return Err(bad(BatchProblem::Empty));
-        }
-        let max = self.config.limits.max_batch_events;
-        if events.len() > max {
-            return Err(bad(BatchProblem::TooLarge {
-                len: events.len(),
-                max,
-            }));
-        }
-        let entry = self.user(user)?;
-        let mut guard = lock(&entry);
-        let state = &mut *guard;
-        let last = state
-            .sessions
-            .get_mut(&session)
-            .and_then(|s| side_of(s).last_event_us);
-        validate::<X>(events, last).map_err(bad)?;
-
-        let now = self.clock.now_us();
-        self.make_room_for(state, session);
-        let initial = self.config.trust.initial;
-        state
-            .sessions
-            .entry(session)
-            .or_insert_with(|| SessionState::new(initial, now));
-
-        let mut actions = Vec::new();
-        {
-            let session_state = state
-                .sessions
-                .get_mut(&session)
-                .expect("OK because inserted above");
-            let side = side_of(session_state);
-            for event in events {
-                modality.extract(&mut side.extractor, event, &mut actions);
-            }
-            side.last_event_us = events.last().map(X::event_time_us);
-        }
-
-        let mut timings = Vec::new();
-        let params = &self.config.trust;
-        for action in &actions {
-            let session_state = state
-                .sessions
-                .get_mut(&session)
-                .expect("OK because inserted above");
-            session_state.last_active_us = now;
-            let mut track = session_state.track;
-            let side = side_of(session_state);
-            side.actions += 1;
-            side.newest_us = Some(now);
-            retain(
-                &mut side.retained,
-                action.clone(),
-                self.config.limits.max_session_actions,
-            );
-            timings.clear();
-            X::action_timings(action, &mut timings);
-            let hash = side.rhythm.push(
-                &self.config.defences,
-                &self.hasher,
-                X::NAME,
-                X::action_time_us(action),
-                &timings,
-            );
-            let side_update = match &state.model {
-                Some(model) => {
-                    let side_model = model_of(model);
-                    modality.score(&side_model.current, action).map(|raw| {
-                        let posterior = side_model.calibration.posterior(raw);
-                        let idle = Duration::from_micros(now.saturating_sub(track.at_us));
-                        let before = params.decay(track.trust, idle);
-                        let after =
-                            (before + weight * params.delta(posterior)).clamp(0.0, params.max);
-                        track.trust = after;
-                        track.at_us = now;
-                        track.locked |= after < params.lockout;
-                        (posterior, after - before)
-                    })
-                }
-                None => None,
-            };
-            if let Some((posterior, change)) = side_update {
-                side.posterior_sum += posterior;
-                side.scored += 1;
-                side.contribution += change;
-            }
-            if let Some(hash) = hash {
-                let capacity = self.config.limits.max_replay_hashes;
-                if state.replay.check_and_insert(hash, session, capacity) {
-                    track.replay_hits += 1;
-                }
-            }
-            let session_state = state
-                .sessions
-                .get_mut(&session)
-                .expect("OK because inserted above");
-            session_state.track = track;
-            if state.model.is_none() {
-                let buffer = enrolment_of(state);
-                if buffer.len() < self.config.limits.max_enrolment_actions {
-                    buffer.push(action.clone());
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Drops the least recently active session when a new one would exceed the limit.
-    fn make_room_for(&self, state: &mut UserState<K, M>, session: u64) {
-        let limit = self.config.limits.max_sessions_per_user;
-        if state.sessions.contains_key(&session) || state.sessions.len() < limit {
-            return;
-        }
-        let oldest = state
-            .sessions
-            .iter()
-            .min_by_key(|(id, s)| (s.last_active_us, **id));
-        if let Some((&id, _)) = oldest {
-            state.sessions.remove(&id);
-        }
-    }
-
-    /// Trains `user`'s templates on the collected enrolment actions, calibrates them against
-    /// the background population, sets the trust threshold for the target false-match rate,
-    /// and saves the model file.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Enrolment`] when the user is already enrolled, has too little evidence, or no
-    /// background population exists; training errors of a modality; [`Error::Io`] when the
-    /// model cannot be saved (the collected actions are kept, so the call can be retried).
-    pub fn finish_enrolment(&self, user: &str) -> Result<EnrolmentReport> {
-        let entry = self.user(user)?;
-        let mut state = lock(&entry);
-        if state.model.is_some() {
-            return Err(self.enrolment_error(user, EnrolmentProblem::AlreadyEnrolled));
-        }
-        let need = self.config.enrolment_evidence;
-        let checks = [
-            (K::NAME, state.enrolment.keyboard.len(), need.keyboard),
-            (M::NAME, state.enrolment.mouse.len(), need.mouse),
-        ];
-        for (modality, have, need) in checks {
-            if have < need {
-                let problem = EnrolmentProblem::NotEnoughEvidence {
-                    modality,
-                    have,
-                    need,
-                };
-                return Err(self.enrolment_error(user, problem));
-            }
-        }
-        let background = self.background.read().unwrap_or_else(|p| p.into_inner());
-        let folds = self.config.calibration_folds;
-        let keyboard = train_side(
-            &self.keyboard,
-            &state.enrolment.keyboard,
-            folds,
-            background.iter().map(|b| &b.keyboard[..]),
-        )
-        .map_err(|e| self.no_background(user, K::NAME, e))?;
-        let mouse = train_side(
-            &self.mouse,
-            &state.enrolment.mouse,
-            folds,
-            background.iter().map(|b| &b.mouse[..]),
-        )
-        .map_err(|e| self.no_background(user, M::NAME, e))?;
-
-        let impostor: Vec<Vec<f64>> = background
-            .iter()
-            .map(|b| {
-                let k = posteriors(&self.keyboard, &keyboard, &b.keyboard);
-                let m = posteriors(&self.mouse, &mouse, &b.mouse);
-                self.simulate_trust(&b.keyboard, &k, &b.mouse, &m)
-            })
-            .collect();
-        drop(background);
-        let genuine = self.simulate_trust(
-            &state.enrolment.keyboard,
-            &keyboard.genuine_posteriors,
-            &state.enrolment.mouse,
-            &mouse.genuine_posteriors,
-        );
-        let impostor: Vec<f64> = impostor.into_iter().flatten().collect();
-        let params = &self.config.trust;
-        let threshold = calibration::threshold_for_fmr(&impostor, self.config.target_fmr)
-            .unwrap_or(params.max)
-            .max(params.lockout);
-        let rate = |v: &[f64]| {
-            if v.is_empty() {
-                0.0
-            } else {
-                v.iter().filter(|&&t| t > threshold).count() as f64 / v.len() as f64
-            }
-        };
-        let report = EnrolmentReport {
-            allow_threshold: threshold / params.max,
-            impostor_allow_rate: rate(&impostor),
-            genuine_allow_rate: rate(&genuine),
-        };
-        let model = UserModel {
-            keyboard: SideModel {
-                original: keyboard.model.clone(),
-                current: keyboard.model,
-                calibration: keyboard.calibration,
-            },
-            mouse: SideModel {
-                original: mouse.model.clone(),
-                current: mouse.model,
-                calibration: mouse.calibration,
-            },
-            allow_threshold: threshold,
-            adaptations: 0,
-            replay_hashes: state.replay.to_pairs(),
-        };
-        if let Some(store) = &self.store {
-            store.save(user, &self.header, &model)?;
-        }
-        tracing::info!(
-            user = %self.label(user),
-            keyboard_actions = state.enrolment.keyboard.len(),
-            mouse_actions = state.enrolment.mouse.len(),
-            "enrolment finished"
-        );
-        state.model = Some(model);
-        state.enrolment = Default::default();
-        // Enrolment sessions carry no trust; scoring starts with the next session.
-        state.sessions.clear();
-        Ok(report)
-    }
-
-    fn no_background(&self, user: &str, modality: &'static str, error: Error) -> Error {
-        match error {
-            Error::InvalidTrainingData { .. } if self.background_is_empty(modality) => {
-                self.enrolment_error(user, EnrolmentProblem::NoBackground { modality })
-            }
-            other => other,
-        }
-    }
-
-    fn background_is_empty(&self, modality: &str) -> bool {
-        let background = self.background.read().unwrap_or_else(|p| p.into_inner());
-        let actions: usize = background
-            .iter()
-            .map(|b| {
-                if modality == K::NAME {
-                    b.keyboard.len()
-                } else {
-                    b.mouse.len()
-                }
-            })
-            .sum();
-        actions < 2
-    }
-
-    /// Runs the trust model over one person's actions of both modalities in time order and
-    /// returns trust after each action once the smaller per-modality minimum of evidence is
-    /// reached: the values a decision would see.
-    fn simulate_trust(
-        &self,
-        keyboard: &[K::Action],
-        keyboard_posteriors: &[Option<f64>],
-        mouse: &[M::Action],
-        mouse_posteriors: &[Option<f64>],
-    ) -> Vec<f64> {
-        let weights = self.config.fusion;
-        let mut merged: Vec<(f64, f64, f64)> = keyboard
-            .iter()
-            .zip(keyboard_posteriors)
-            .filter_map(|(a, p)| p.map(|p| (K::action_time_us(a), weights.keyboard, p)))
-            .chain(
-                mouse
-                    .iter()
-                    .zip(mouse_posteriors)
-                    .filter_map(|(a, p)| p.map(|p| (M::action_time_us(a), weights.mouse, p))),
-            )
-            .collect();
-        merged.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let params = &self.config.trust;
-        let skip = self
-            .config
-            .min_evidence
-            .keyboard
-            .min(self.config.min_evidence.mouse);
-        let mut trust = params.initial;
-        let mut values = Vec::new();
-        for (i, (_, weight, posterior)) in merged.into_iter().enumerate() {
-            trust = (trust + weight * params.delta(posterior)).clamp(0.0, params.max);
-            if i + 1 >= skip {
-                values.push(trust);
-            }
-        }
-        values
     }
 
     /// Reports trust and evidence of a session. A session with no events yet reports initial
@@ -797,11 +442,11 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         if done.keyboard || done.mouse {
             model.adaptations += 1;
             model.replay_hashes = state.replay.to_pairs();
-            if let Some(store) = &self.store {
-                if let Err(e) = store.save(user, &self.header, &*model) {
-                    *model = previous;
-                    return Err(e);
-                }
+            if let Some(store) = &self.store
+                && let Err(e) = store.save(user, &self.header, &*model)
+            {
+                *model = previous;
+                return Err(e);
             }
             // The same actions must not be absorbed twice.
             s.keyboard.retained.clear();
@@ -873,91 +518,4 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             None => Ok(()),
         }
     }
-}
-
-/// A trained and calibrated side, before it goes into a [`UserModel`].
-struct TrainedSide<T> {
-    model: T,
-    calibration: ScoreCalibration,
-    genuine_posteriors: Vec<Option<f64>>,
-}
-
-fn train_side<'a, X: Modality>(
-    modality: &X,
-    actions: &[X::Action],
-    folds: usize,
-    background: impl Iterator<Item = &'a [X::Action]>,
-) -> Result<TrainedSide<X::Model>> {
-    let model = modality.train(actions)?;
-    let genuine = calibration::cross_validated_scores(modality, actions, folds)?;
-    let impostor: Vec<f64> = background
-        .flatten()
-        .filter_map(|a| modality.score(&model, a))
-        .collect();
-    let genuine_flat: Vec<f64> = genuine.iter().flatten().copied().collect();
-    let calibration = ScoreCalibration::fit(&genuine_flat, &impostor)?;
-    let genuine_posteriors = genuine
-        .iter()
-        .map(|s| s.map(|s| calibration.posterior(s)))
-        .collect();
-    Ok(TrainedSide {
-        model,
-        calibration,
-        genuine_posteriors,
-    })
-}
-
-/// Calibrated posteriors of `actions` under a trained side, aligned with `actions`.
-fn posteriors<X: Modality>(
-    modality: &X,
-    side: &TrainedSide<X::Model>,
-    actions: &[X::Action],
-) -> Vec<Option<f64>> {
-    let score = |a| {
-        modality
-            .score(&side.model, a)
-            .map(|raw| side.calibration.posterior(raw))
-    };
-    actions.iter().map(score).collect()
-}
-
-/// Appends `action`, dropping the older half when `limit` is reached so that trimming costs
-/// amortised O(1) per action.
-fn retain<T>(kept: &mut Vec<T>, action: T, limit: usize) {
-    if limit == 0 {
-        return;
-    }
-    if kept.len() >= limit {
-        kept.drain(..kept.len() / 2 + 1);
-    }
-    kept.push(action);
-}
-
-/// Checks timestamps of a batch: finite, not negative, and not earlier than the previous
-/// event of the same modality in the session (`last`) or in the batch.
-fn validate<X: Modality>(
-    events: &[X::Event],
-    last: Option<f64>,
-) -> std::result::Result<(), BatchProblem> {
-    let mut previous = last;
-    for (index, event) in events.iter().enumerate() {
-        let value = X::event_time_us(event);
-        if !value.is_finite() {
-            return Err(BatchProblem::NonFiniteTimestamp { index, value });
-        }
-        if value < 0.0 {
-            return Err(BatchProblem::NegativeTimestamp { index, value });
-        }
-        if let Some(previous_us) = previous {
-            if value < previous_us {
-                return Err(BatchProblem::TimeWentBackwards {
-                    index,
-                    time_us: value,
-                    previous_us,
-                });
-            }
-        }
-        previous = Some(value);
-    }
-    Ok(())
 }

@@ -160,8 +160,11 @@ impl<K: Modality, M: Modality> UserState<K, M> {
 /// dependency list to what the project already uses; the pattern needs only std.
 #[derive(Debug)]
 pub(crate) struct ShardedUsers<T> {
-    shards: Box<[RwLock<HashMap<[u8; 32], Arc<Mutex<T>>>>]>,
+    shards: Box<[Shard<T>]>,
 }
+
+/// One shard: users keyed by the keyed hash of their id.
+type Shard<T> = RwLock<HashMap<[u8; 32], Arc<Mutex<T>>>>;
 
 const SHARDS: usize = 64;
 
@@ -172,7 +175,7 @@ impl<T> ShardedUsers<T> {
         }
     }
 
-    fn shard(&self, key: &[u8; 32]) -> &RwLock<HashMap<[u8; 32], Arc<Mutex<T>>>> {
+    fn shard(&self, key: &[u8; 32]) -> &Shard<T> {
         let mut hasher = DefaultHasher::new();
         key.hash(&mut hasher);
         &self.shards[(hasher.finish() as usize) % SHARDS]

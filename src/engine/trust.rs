@@ -18,8 +18,10 @@
 //! against the paper's text in this repository; the paper tunes A, B, C, D per user, while the
 //! engine uses one configured set.
 //!
-//! Trust also decays while a session is idle, halving every `idle_half_life`, so a session left
-//! alone falls below the lock-out threshold instead of keeping old trust.
+//! Trust also decays while a session is idle: the part above the lock-out threshold halves
+//! every `idle_half_life`. A session left alone thus drops below any allow threshold and needs
+//! fresh genuine actions to earn trust again, but idleness alone never locks it out, because
+//! absence of evidence is not evidence of an impostor.
 
 use std::time::Duration;
 
@@ -51,7 +53,8 @@ pub struct TrustParams {
 impl Default for TrustParams {
     /// Trust on a 0 to 100 scale starting at 100, lock-out at 90, neutral score 0.5, and at most
     /// one point of reward or penalty per action, so an impostor whose actions all score near 0
-    /// is locked out after about 11 actions. Trust halves after 5 idle minutes.
+    /// is locked out after about 11 actions. Trust above the lock-out threshold halves its
+    /// excess after 5 idle minutes.
     fn default() -> Self {
         TrustParams {
             initial: 100.0,
@@ -140,10 +143,14 @@ impl TrustParams {
         (trust + self.delta(score)).clamp(0.0, self.max)
     }
 
-    /// Returns `trust` after `idle` without actions.
+    /// Returns `trust` after `idle` without actions: the excess over the lock-out threshold
+    /// halves every `idle_half_life`; trust at or below the threshold does not change.
     pub fn decay(&self, trust: f64, idle: Duration) -> f64 {
+        if trust <= self.lockout {
+            return trust;
+        }
         let half_lives = idle.as_secs_f64() / self.idle_half_life.as_secs_f64();
-        trust * 0.5_f64.powf(half_lives)
+        self.lockout + (trust - self.lockout) * 0.5_f64.powf(half_lives)
     }
 }
 
@@ -185,11 +192,13 @@ mod tests {
     }
 
     #[test]
-    fn idle_decay_halves() {
+    fn idle_decay_halves_excess_over_lockout() {
         let p = TrustParams::default();
         let decayed = p.decay(100.0, p.idle_half_life);
-        assert!((decayed - 50.0).abs() < 1e-9);
+        assert!((decayed - 95.0).abs() < 1e-9, "{decayed}");
         assert_eq!(p.decay(100.0, Duration::ZERO), 100.0);
+        assert!(p.decay(100.0, Duration::from_secs(1_000_000)) >= p.lockout);
+        assert_eq!(p.decay(50.0, p.idle_half_life), 50.0);
     }
 
     #[test]
