@@ -108,8 +108,17 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             user = %self.label(user),
             keyboard_actions = state.enrolment.keyboard.len(),
             mouse_actions = state.enrolment.mouse.len(),
+            allow_threshold = report.allow_threshold,
             "enrolment finished"
         );
+        if threshold >= params.max {
+            tracing::warn!(
+                user = %self.label(user),
+                impostor_allow_rate = report.impostor_allow_rate,
+                "target false-match rate unreachable on the background population; \
+                 this user's sessions will always get StepUp"
+            );
+        }
         state.model = Some(model);
         state.enrolment = Default::default();
         // Enrolment sessions carry no trust; scoring starts with the next session.

@@ -1,6 +1,6 @@
 //! The continuous-authentication engine.
 //!
-//! An [`Engine`] holds per-user keyboard and mouse templates and per-session trust. Each
+//! An [`Engine`] keeps per-user keyboard and mouse templates and per-session trust. Each
 //! modality plugs in through the [`Modality`] trait; [`KeyHoldModality`] is a baseline keyboard
 //! modality. The flow for one user:
 //!
@@ -55,7 +55,7 @@ use state::{SessionState, ShardedUsers, SideSession, TrustTrack, UserState, lock
 /// Hash domain of in-memory user keys.
 const USER_DOMAIN: &str = "kinetype/engine/user";
 
-/// Where a user stands in enrolment.
+/// Progress of a user's enrolment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EnrolmentStatus {
@@ -79,6 +79,11 @@ pub enum EnrolmentStatus {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EnrolmentReport {
     /// Trust in `[0, 1]` above which the user's sessions are allowed.
+    ///
+    /// A value of 1 means the target false-match rate is out of reach with this background
+    /// population: more than that fraction of background decision points keep the maximum
+    /// trust, so every session of this user gets `StepUp`. More background people, a stronger
+    /// modality, or a higher target FMR lowers it.
     pub allow_threshold: f64,
     /// Fraction of simulated background (impostor) decision points that would be allowed.
     pub impostor_allow_rate: f64,
@@ -87,7 +92,7 @@ pub struct EnrolmentReport {
     pub genuine_allow_rate: f64,
 }
 
-/// What [`Engine::report_success`] did to the templates.
+/// Template updates made by [`Engine::report_success`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Adaptation {
     /// Whether the keyboard template absorbed the session.
@@ -161,15 +166,15 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         })
     }
 
-    /// The envelope header of this engine's model files: the kind names both modalities and
-    /// the schema hash covers both feature schemas and the [`UserModel`] layout.
+    /// Returns the envelope header of this engine's model files. The kind names both
+    /// modalities, and the schema hash covers both feature schemas and the [`UserModel`] layout.
     pub fn model_header() -> Header {
         let kind = format!("engine/{}+{}", K::NAME, M::NAME);
         let schema = format!("{}\n{}\nuser-model/v1", K::SCHEMA, M::SCHEMA);
         Header::new(&kind, &schema)
     }
 
-    /// The configuration the engine was built with.
+    /// Returns the configuration the engine was built with.
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
@@ -178,7 +183,8 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         self.hasher.hash(USER_DOMAIN, &[user.as_bytes()])
     }
 
-    /// A short keyed-hash label of `user` for errors; the clear id never leaves the engine.
+    /// Returns a short keyed-hash label of `user` for errors, so the clear id never leaves the
+    /// engine.
     fn label(&self, user: &str) -> String {
         hex::encode(&self.key(user)[..6])
     }
@@ -253,7 +259,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         Ok(())
     }
 
-    /// Where `user` stands in enrolment.
+    /// Returns the progress of `user`'s enrolment.
     ///
     /// # Errors
     ///
@@ -385,11 +391,13 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         self.score(user, session).map(Decision::from_score)
     }
 
-    /// Records that the user of `session` passed another authentication factor: the session's
-    /// trust returns to its initial value and its lock is lifted, and each template absorbs the
-    /// session's recent actions when they were already close to it (mean calibrated posterior
-    /// at least `adaptation.min_posterior`, at least `adaptation.min_actions` actions, no replay
-    /// or synthetic flag). Each update moves parameters by at most `adaptation.rate`.
+    /// Records that the user of `session` passed another authentication factor.
+    ///
+    /// The session's trust returns to its initial value and its lock is lifted. Each template
+    /// absorbs the session's recent actions only when they were already close to it: a mean
+    /// calibrated posterior of at least `adaptation.min_posterior`, at least
+    /// `adaptation.min_actions` actions, and no replay or synthetic flag. Each update moves
+    /// parameters by at most `adaptation.rate`.
     ///
     /// # Errors
     ///

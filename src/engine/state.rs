@@ -212,9 +212,11 @@ fn read<V>(lock: &RwLock<V>) -> std::sync::RwLockReadGuard<'_, V> {
     lock.read().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Locks a user's state. A panic under this lock would be a bug in the engine or a modality;
-/// the state is still used afterwards because every update to it is applied only after the
-/// batch validated, so the worst case is a partially scored batch.
+/// Locks a user's state, recovering it from a poisoned lock.
+///
+/// A panic under this lock would be a bug in the engine or a modality. The state stays usable
+/// because updates start only after the batch validated, so the worst case is a partially
+/// scored batch.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

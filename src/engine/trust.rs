@@ -14,9 +14,9 @@
 //! `A` costs at most the penalty `D`. A session whose trust falls below the lock-out threshold
 //! is locked until the user passes another factor.
 //!
-//! NOTE: the formula above is written from the published description and was not checked
-//! against the paper's text in this repository; the paper tunes A, B, C, D per user, while the
-//! engine uses one configured set.
+//! NOTE: the formula above was written from the published description and not rechecked
+//! against the paper's text. The paper tunes A, B, C and D per user, while the engine uses one
+//! configured set.
 //!
 //! Trust also decays while a session is idle: the part above the lock-out threshold halves
 //! every `idle_half_life`. A session left alone thus drops below any allow threshold and needs

@@ -66,7 +66,7 @@ impl ModelStore {
         })
     }
 
-    /// The directory holding the files.
+    /// Returns the directory of the model files.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -173,7 +173,7 @@ fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    // NOTE: a crash between create and rename leaves this temporary file behind; loads never
+    // NOTE: a crash between create and rename leaves this temporary file behind. Loads never
     // read it because they open the target name only, but nothing removes it yet.
     let temp = dir.join(format!(".{name}.{}.{counter}.tmp", std::process::id()));
     let written = (|| {

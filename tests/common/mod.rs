@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use kinetype::Result;
-use kinetype::engine::{Engine, EngineConfig, Evidence, KeyHoldModality, ManualClock, Modality};
+use kinetype::engine::{
+    Engine, EngineConfig, EnrolmentReport, Evidence, KeyHoldModality, ManualClock, Modality,
+};
 use kinetype::events::KeyEvent;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -162,7 +164,7 @@ impl Person {
     }
 }
 
-/// A configuration with small evidence amounts so that tests run quickly.
+/// Returns a configuration with small evidence amounts so that tests run quickly.
 pub fn small_config() -> EngineConfig {
     let mut config = EngineConfig::new(SECRET.to_vec());
     config.enrolment_evidence = Evidence {
@@ -177,7 +179,8 @@ pub fn small_config() -> EngineConfig {
     config
 }
 
-/// An engine on a manual clock with `background` synthetic background users (seeds 10_000+).
+/// Builds an engine on a manual clock with `background` synthetic background users (seeds
+/// 10_000 and up).
 pub fn engine_with(config: EngineConfig, background: u64) -> (TestEngine, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(1_000_000));
     let engine = Engine::with_clock(
@@ -197,7 +200,7 @@ pub fn engine_with(config: EngineConfig, background: u64) -> (TestEngine, Arc<Ma
 }
 
 /// Begins, feeds and finishes enrolment of `user` behaving as `person`.
-pub fn enrol(engine: &TestEngine, user: &str, person: &Person, seed: u64) {
+pub fn enrol(engine: &TestEngine, user: &str, person: &Person, seed: u64) -> EnrolmentReport {
     engine.begin_enrolment(user).unwrap();
     engine
         .ingest_keyboard(user, 0, &person.keys(70, 0, seed))
@@ -205,5 +208,5 @@ pub fn enrol(engine: &TestEngine, user: &str, person: &Person, seed: u64) {
     engine
         .ingest_mouse(user, 0, &person.clicks(45, 0.0, seed))
         .unwrap();
-    engine.finish_enrolment(user).unwrap();
+    engine.finish_enrolment(user).unwrap()
 }

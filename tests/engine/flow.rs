@@ -264,3 +264,75 @@ fn model_persists_across_engines() {
         assert!(!name.contains("alice"), "{name}");
     }
 }
+
+#[test]
+fn engine_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<crate::common::TestEngine>();
+}
+
+/// Genuine and impostor decisions on synthetic people who are not in the background
+/// population: 10 enrolled users, each with one genuine session and 10 impostor sessions, at
+/// the default target FMR of 1 % calibrated on 10 background people.
+#[test]
+fn operating_point_on_unseen_people() {
+    let (engine, _) = engine_with(small_config(), 10);
+    let users = 10u64;
+    let impostors = 10u64;
+    let mut reachable = Vec::new();
+    for u in 0..users {
+        let report = enrol(&engine, &format!("user-{u}"), &Person::new(u), u);
+        // A threshold of 1 means a background person looks like this user, so the target
+        // FMR cannot be met and the engine steps up every session.
+        reachable.push(report.allow_threshold < 1.0);
+    }
+    let mut genuine_allowed = 0;
+    let mut impostor_allowed = 0;
+    for u in 0..users {
+        let id = format!("user-{u}");
+        let person = Person::new(u);
+        engine
+            .ingest_keyboard(&id, 1, &person.keys(60, 0, 500 + u))
+            .unwrap();
+        engine
+            .ingest_mouse(&id, 1, &person.clicks(20, 0.0, 500 + u))
+            .unwrap();
+        let genuine = engine.decide(&id, 1).unwrap();
+        if reachable[u as usize] {
+            genuine_allowed += usize::from(genuine.verdict == Verdict::Allow);
+        } else {
+            assert_eq!(genuine.reason, Reason::TrustBelowThreshold);
+        }
+        for i in 0..impostors {
+            let attacker = Person::new(20_000 + i);
+            let session = 100 + i;
+            engine
+                .ingest_keyboard(&id, session, &attacker.keys(60, 0, 600 + i))
+                .unwrap();
+            engine
+                .ingest_mouse(&id, session, &attacker.clicks(20, 0.0, 600 + i))
+                .unwrap();
+            let verdict = engine.decide(&id, session).unwrap().verdict;
+            impostor_allowed += usize::from(verdict == Verdict::Allow);
+        }
+    }
+    let reachable_users = reachable.iter().filter(|&&r| r).count();
+    let impostor_total = (users * impostors) as usize;
+    println!(
+        "users with reachable FMR {reachable_users}/{users}; genuine allowed \
+         {genuine_allowed}/{reachable_users}; impostors allowed {impostor_allowed}/{impostor_total}"
+    );
+    assert!(
+        reachable_users >= 5,
+        "only {reachable_users} users can reach the target FMR"
+    );
+    assert!(
+        genuine_allowed * 5 >= reachable_users * 4,
+        "genuine allowed {genuine_allowed}"
+    );
+    // 5 % rather than 1 %: the threshold is estimated from only 10 background people.
+    assert!(
+        impostor_allowed * 20 <= impostor_total,
+        "impostors allowed {impostor_allowed}"
+    );
+}
