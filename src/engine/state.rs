@@ -36,6 +36,9 @@ pub struct UserModel<KeyboardModel, MouseModel> {
     /// Template updates since enrolment.
     pub adaptations: u32,
     /// Keyed replay hashes with the session that produced each, oldest first.
+    ///
+    /// NOTE: the file gets the hashes only when enrolment or adaptation saves it, so hashes of
+    /// sessions seen after the last save are lost when the process restarts.
     pub replay_hashes: Vec<(u64, u64)>,
 }
 

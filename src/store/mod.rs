@@ -118,6 +118,33 @@ impl ModelStore {
         decode_file(&path, &bytes, header).map(Some)
     }
 
+    /// Deletes temporary files that an interrupted save left in the directory and returns
+    /// how many were removed.
+    ///
+    /// Call it at start-up, when no other process saves into the same directory: a temporary
+    /// file of a save in progress elsewhere would be deleted too, failing that save's rename.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the directory cannot be listed or a file cannot be removed.
+    pub fn remove_stale_temp_files(&self) -> Result<usize> {
+        let own_marker = format!(".{EXTENSION}.{}.", std::process::id());
+        let mut removed = 0;
+        let entries = fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_temp = name.starts_with('.') && name.ends_with(".tmp");
+            // Files of this process may belong to saves in progress on other threads.
+            if !is_temp || name.contains(&own_marker) {
+                continue;
+            }
+            fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Deletes `user`'s file; a missing file is not an error.
     ///
     /// # Errors
@@ -173,8 +200,8 @@ fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    // NOTE: a crash between create and rename leaves this temporary file behind. Loads never
-    // read it because they open the target name only, but nothing removes it yet.
+    // A crash between create and rename leaves this temporary file behind. Loads never read
+    // it because they open the target name only; `remove_stale_temp_files` deletes it.
     let temp = dir.join(format!(".{name}.{}.{counter}.tmp", std::process::id()));
     let written = (|| {
         let mut file = File::create(&temp)?;

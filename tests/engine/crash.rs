@@ -11,6 +11,9 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use crate::common::{ClickModel, SECRET, TestEngine};
 
 const CHILD_ENV: &str = "KINETYPE_CRASH_TEST_DIR";
+/// File the child creates once it is about to save, so the parent's kill lands during saves
+/// rather than during process start-up.
+const READY_ENV: &str = "KINETYPE_CRASH_TEST_READY";
 const USERS: usize = 4;
 
 pub(crate) fn sample_model(version: u32, keys: u64) -> UserModel<HoldTimeModel, ClickModel> {
@@ -60,7 +63,11 @@ fn crash_child_process() {
     };
     let store = ModelStore::open(dir, SECRET).unwrap();
     let header = TestEngine::model_header();
-    let models = [sample_model(1, 40), sample_model(2, 60)];
+    // The parent pre-populates version 1, so the child starts with version 2.
+    let models = [sample_model(2, 60), sample_model(1, 40)];
+    if let Ok(ready) = std::env::var(READY_ENV) {
+        std::fs::write(ready, b"").unwrap();
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut round = 0usize;
     while Instant::now() < deadline {
@@ -85,9 +92,11 @@ fn sigkill_during_saves_never_corrupts() {
             .unwrap();
     }
     let exe = std::env::current_exe().unwrap();
+    let ready_dir = tempfile::tempdir().unwrap();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(42);
     let mut seen_new = 0;
     for round in 0..100 {
+        let ready = ready_dir.path().join(format!("ready-{round}"));
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
@@ -97,11 +106,22 @@ fn sigkill_during_saves_never_corrupts() {
                 "-q",
             ])
             .env(CHILD_ENV, dir.path())
+            .env(READY_ENV, &ready)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_micros(rng.gen_range(2_000..25_000)));
+        let started = Instant::now();
+        while !ready.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "round {round}: child never started"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        // The printed counts show how many kills landed between creating and renaming a
+        // temporary file and how often a new version was complete.
+        std::thread::sleep(Duration::from_micros(rng.gen_range(0..4_000)));
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
         for user in 0..USERS {
@@ -117,6 +137,27 @@ fn sigkill_during_saves_never_corrupts() {
             seen_new += usize::from(model == versions[1]);
         }
     }
+    let temp_files = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp")
+        })
+        .count();
+    println!(
+        "loads of the new version: {seen_new}/400; temporary files left by kills: {temp_files}"
+    );
     // The test only means something if the child got to write in some rounds.
     assert!(seen_new > 0, "the child never completed a save");
+    assert_eq!(store.remove_stale_temp_files().unwrap(), temp_files);
+    let left = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(left, USERS, "only the model files remain");
+    for user in 0..USERS {
+        let loaded: Option<UserModel<HoldTimeModel, ClickModel>> =
+            store.load(&format!("user-{user}"), &header).unwrap();
+        assert!(loaded.is_some());
+    }
 }
