@@ -197,6 +197,9 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     }
 
     /// Finds a user in memory or loads their model file.
+    ///
+    /// NOTE: a request for an id that is neither in memory nor on disk reads the directory
+    /// every time; a flood of unknown ids costs one failed file open each.
     fn user(&self, user: &str) -> Result<Arc<std::sync::Mutex<UserState<K, M>>>> {
         let key = self.key(user);
         if let Some(found) = self.users.get(&key) {

@@ -129,3 +129,41 @@ fn scoring_an_enrolling_user_is_typed() {
         Err(Error::Enrolment { .. })
     ));
 }
+
+#[test]
+fn user_limit_is_typed_error() {
+    let mut config = small_config();
+    config.limits.max_users = 2;
+    let (engine, _) = engine_with(config, 0);
+    engine.begin_enrolment("a").unwrap();
+    engine.begin_enrolment("b").unwrap();
+    // Beginning again for a known user needs no new slot.
+    engine.begin_enrolment("a").unwrap();
+    match engine.begin_enrolment("c") {
+        Err(Error::ResourceLimit { name, limit }) => {
+            assert_eq!(name, "max_users");
+            assert_eq!(limit, 2);
+        }
+        other => panic!("expected ResourceLimit, got {other:?}"),
+    }
+    engine.remove_user("a").unwrap();
+    engine.begin_enrolment("c").unwrap();
+}
+
+#[test]
+fn session_limit_drops_least_recent_session() {
+    let mut config = small_config();
+    config.limits.max_sessions_per_user = 2;
+    let (engine, clock) = engine_with(config, 5);
+    let alice = Person::new(1);
+    enrol(&engine, "alice", &alice, 1);
+    for session in 1..=3 {
+        engine
+            .ingest_keyboard("alice", session, &alice.keys(5, 0, session))
+            .unwrap();
+        clock.advance_us(1_000);
+    }
+    assert_eq!(engine.score("alice", 1).unwrap().keyboard.actions, 0);
+    assert_eq!(engine.score("alice", 2).unwrap().keyboard.actions, 5);
+    assert_eq!(engine.score("alice", 3).unwrap().keyboard.actions, 5);
+}
