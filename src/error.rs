@@ -138,6 +138,189 @@ pub enum Error {
         /// Fingerprint of the secret the input was hashed with.
         sample: u64,
     },
+
+    /// A user id has no state in the engine and no model file.
+    #[error("unknown user {user}: begin enrolment for this user first")]
+    UnknownUser {
+        /// Keyed-hash prefix of the user id; the clear id never appears in errors.
+        user: String,
+    },
+
+    /// An enrolment step cannot run in the user's current state.
+    #[error("user {user}: {problem}")]
+    Enrolment {
+        /// Keyed-hash prefix of the user id.
+        user: String,
+        /// What is missing or wrong.
+        problem: EnrolmentProblem,
+    },
+
+    /// A batch of events was rejected; nothing from it was stored.
+    #[error("user {user}, session {session}: {problem}")]
+    InvalidBatch {
+        /// Keyed-hash prefix of the user id.
+        user: String,
+        /// Session id as the caller gave it.
+        session: u64,
+        /// What is wrong with the batch.
+        problem: BatchProblem,
+    },
+
+    /// A configured resource limit would be exceeded.
+    #[error("resource limit {name} = {limit} reached; raise it in the engine configuration")]
+    ResourceLimit {
+        /// The limit's field name in `ResourceLimits`.
+        name: &'static str,
+        /// Its configured value.
+        limit: usize,
+    },
+
+    /// A model file cannot be loaded; the file is left untouched.
+    #[error("model file {}: {problem}", path.display())]
+    ModelFile {
+        /// The file that was read.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: ModelFileProblem,
+    },
+}
+
+/// Why an enrolment step cannot run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnrolmentProblem {
+    /// The user already has a trained model.
+    #[error("already enrolled; call revert_adaptation or remove the user to enrol again")]
+    AlreadyEnrolled,
+    /// The user has no trained model yet.
+    #[error("not enrolled yet; finish enrolment first")]
+    NotEnrolled,
+    /// A modality has fewer enrolment actions than configured.
+    #[error("{modality} has {have} enrolment actions but {need} are required")]
+    NotEnoughEvidence {
+        /// Modality name.
+        modality: &'static str,
+        /// Actions collected so far.
+        have: usize,
+        /// Actions the configuration requires.
+        need: usize,
+    },
+    /// No background population was supplied to calibrate the thresholds.
+    #[error("no background population for {modality}; call Engine::add_background first")]
+    NoBackground {
+        /// Modality name.
+        modality: &'static str,
+    },
+    /// The template has not been adapted since enrolment.
+    #[error("the template has no adaptation to revert")]
+    NothingToRevert,
+}
+
+/// What is wrong with a batch of events.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchProblem {
+    /// The batch has no events.
+    #[error("the batch is empty; send at least one event")]
+    Empty,
+    /// The batch has more events than the configured maximum.
+    #[error("the batch has {len} events but at most {max} are accepted; split it")]
+    TooLarge {
+        /// Events in the batch.
+        len: usize,
+        /// Configured maximum.
+        max: usize,
+    },
+    /// An event timestamp is NaN or infinite.
+    #[error("event {index} has timestamp {value}, which is not finite")]
+    NonFiniteTimestamp {
+        /// Zero-based index in the batch.
+        index: usize,
+        /// The timestamp in microseconds.
+        value: f64,
+    },
+    /// An event timestamp is below zero.
+    #[error("event {index} has negative timestamp {value} us")]
+    NegativeTimestamp {
+        /// Zero-based index in the batch.
+        index: usize,
+        /// The timestamp in microseconds.
+        value: f64,
+    },
+    /// An event is earlier than the previous event of the same modality in the session.
+    #[error("event {index} at {time_us} us is earlier than the previous event at {previous_us} us")]
+    TimeWentBackwards {
+        /// Zero-based index in the batch.
+        index: usize,
+        /// The event's timestamp in microseconds.
+        time_us: f64,
+        /// The previous event's timestamp in microseconds.
+        previous_us: f64,
+    },
+}
+
+/// What is wrong with a model file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelFileProblem {
+    /// The file ends before its header or payload does.
+    #[error("truncated: {needed} bytes needed but the file has {len}")]
+    Truncated {
+        /// Bytes the header announces.
+        needed: u64,
+        /// Bytes in the file.
+        len: u64,
+    },
+    /// The file is longer than its header announces.
+    #[error("{extra} unexpected bytes after the checksum")]
+    TrailingBytes {
+        /// Bytes after the end the header announces.
+        extra: u64,
+    },
+    /// The file does not start with the kinetype magic bytes.
+    #[error("not a kinetype model file (magic bytes {found})")]
+    BadMagic {
+        /// The first bytes, hex-encoded.
+        found: String,
+    },
+    /// The format version is not one this build reads.
+    #[error("format version {found} is not supported (this build reads version {supported})")]
+    UnsupportedVersion {
+        /// Version in the file.
+        found: u16,
+        /// Version this build reads and writes.
+        supported: u16,
+    },
+    /// The checksum does not match the contents.
+    #[error("checksum mismatch: stored crc32 {stored:08x}, computed {computed:08x}")]
+    Checksum {
+        /// CRC32 stored in the file.
+        stored: u32,
+        /// CRC32 of the bytes read.
+        computed: u32,
+    },
+    /// The file holds another kind of model.
+    #[error("model kind is `{found}` but `{expected}` was requested")]
+    WrongKind {
+        /// Kind the caller expects.
+        expected: String,
+        /// Kind stored in the file.
+        found: String,
+    },
+    /// The model was built with another feature schema.
+    #[error("feature schema hash {found} does not match {expected}; retrain the model")]
+    SchemaMismatch {
+        /// Schema hash the caller expects, hex.
+        expected: String,
+        /// Schema hash in the file, hex.
+        found: String,
+    },
+    /// The payload does not decode as the expected model type.
+    #[error("payload does not decode: {message}")]
+    Payload {
+        /// The decoder's message.
+        message: String,
+    },
 }
 
 /// What is wrong with a key event sequence.

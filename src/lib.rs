@@ -11,6 +11,8 @@
 //!   anomalous.
 //! - [`evaluation`]: error-rate metrics and the benchmark protocols that replay public datasets.
 //! - [`datasets`]: loaders for the public datasets and the dataset catalog.
+//! - [`engine`]: the continuous-authentication engine: enrolment, streaming trust, decisions.
+//! - [`store`]: the versioned, checksummed model file format and atomic writes.
 //!
 //! # Example
 //!
@@ -32,6 +34,7 @@
 
 pub mod datasets;
 pub mod detectors;
+pub mod engine;
 mod error;
 pub mod evaluation;
 pub mod events;
@@ -39,5 +42,7 @@ pub mod freetext;
 pub mod keystroke;
 mod linalg;
 pub mod mouse;
+pub mod store;
 
+pub use error::{BatchProblem, EnrolmentProblem, ModelFileProblem};
 pub use error::{Error, Result};

@@ -1,0 +1,238 @@
+//! Training and calibration at the end of enrolment.
+
+use super::calibration::{self, ScoreCalibration};
+use super::modality::Modality;
+use super::state::{SideModel, UserModel, lock};
+use super::{Engine, EnrolmentReport};
+use crate::error::{EnrolmentProblem, Error, Result};
+
+impl<K: Modality, M: Modality> Engine<K, M> {
+    /// Trains `user`'s templates on the collected enrolment actions, calibrates them against
+    /// the background population, sets the trust threshold for the target false-match rate,
+    /// and saves the model file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Enrolment`] when the user is already enrolled, has too little evidence, or no
+    /// background population exists; training errors of a modality; [`Error::Io`] when the
+    /// model cannot be saved (the collected actions are kept, so the call can be retried).
+    pub fn finish_enrolment(&self, user: &str) -> Result<EnrolmentReport> {
+        let entry = self.user(user)?;
+        let mut state = lock(&entry);
+        if state.model.is_some() {
+            return Err(self.enrolment_error(user, EnrolmentProblem::AlreadyEnrolled));
+        }
+        let need = self.config.enrolment_evidence;
+        let checks = [
+            (K::NAME, state.enrolment.keyboard.len(), need.keyboard),
+            (M::NAME, state.enrolment.mouse.len(), need.mouse),
+        ];
+        for (modality, have, need) in checks {
+            if have < need {
+                let problem = EnrolmentProblem::NotEnoughEvidence {
+                    modality,
+                    have,
+                    need,
+                };
+                return Err(self.enrolment_error(user, problem));
+            }
+        }
+        let background = self.background.read().unwrap_or_else(|p| p.into_inner());
+        let folds = self.config.calibration_folds;
+        let keyboard = train_side(
+            &self.keyboard,
+            &state.enrolment.keyboard,
+            folds,
+            background.iter().map(|b| &b.keyboard[..]),
+        )
+        .map_err(|e| self.no_background(user, K::NAME, e))?;
+        let mouse = train_side(
+            &self.mouse,
+            &state.enrolment.mouse,
+            folds,
+            background.iter().map(|b| &b.mouse[..]),
+        )
+        .map_err(|e| self.no_background(user, M::NAME, e))?;
+
+        let impostor: Vec<Vec<f64>> = background
+            .iter()
+            .map(|b| {
+                let k = posteriors(&self.keyboard, &keyboard, &b.keyboard);
+                let m = posteriors(&self.mouse, &mouse, &b.mouse);
+                self.simulate_trust(&b.keyboard, &k, &b.mouse, &m)
+            })
+            .collect();
+        drop(background);
+        let genuine = self.simulate_trust(
+            &state.enrolment.keyboard,
+            &keyboard.genuine_posteriors,
+            &state.enrolment.mouse,
+            &mouse.genuine_posteriors,
+        );
+        let impostor: Vec<f64> = impostor.into_iter().flatten().collect();
+        let params = &self.config.trust;
+        let threshold = calibration::threshold_for_fmr(&impostor, self.config.target_fmr)
+            .unwrap_or(params.max)
+            .max(params.lockout);
+        let rate = |v: &[f64]| {
+            if v.is_empty() {
+                0.0
+            } else {
+                v.iter().filter(|&&t| t > threshold).count() as f64 / v.len() as f64
+            }
+        };
+        let report = EnrolmentReport {
+            allow_threshold: threshold / params.max,
+            impostor_allow_rate: rate(&impostor),
+            genuine_allow_rate: rate(&genuine),
+        };
+        let model = UserModel {
+            keyboard: SideModel {
+                original: keyboard.model.clone(),
+                current: keyboard.model,
+                calibration: keyboard.calibration,
+            },
+            mouse: SideModel {
+                original: mouse.model.clone(),
+                current: mouse.model,
+                calibration: mouse.calibration,
+            },
+            allow_threshold: threshold,
+            adaptations: 0,
+            replay_hashes: state.replay.to_pairs(),
+        };
+        if let Some(store) = &self.store {
+            store.save(user, &self.header, &model)?;
+        }
+        tracing::info!(
+            user = %self.label(user),
+            keyboard_actions = state.enrolment.keyboard.len(),
+            mouse_actions = state.enrolment.mouse.len(),
+            allow_threshold = report.allow_threshold,
+            "enrolment finished"
+        );
+        if threshold >= params.max {
+            tracing::warn!(
+                user = %self.label(user),
+                impostor_allow_rate = report.impostor_allow_rate,
+                "target false-match rate unreachable on the background population; \
+                 this user's sessions will always get StepUp"
+            );
+        }
+        state.model = Some(model);
+        state.enrolment = Default::default();
+        // Enrolment sessions carry no trust; scoring starts with the next session.
+        state.sessions.clear();
+        Ok(report)
+    }
+
+    fn no_background(&self, user: &str, modality: &'static str, error: Error) -> Error {
+        match error {
+            Error::InvalidTrainingData { .. } if self.background_is_empty(modality) => {
+                self.enrolment_error(user, EnrolmentProblem::NoBackground { modality })
+            }
+            other => other,
+        }
+    }
+
+    fn background_is_empty(&self, modality: &str) -> bool {
+        let background = self.background.read().unwrap_or_else(|p| p.into_inner());
+        let actions: usize = background
+            .iter()
+            .map(|b| {
+                if modality == K::NAME {
+                    b.keyboard.len()
+                } else {
+                    b.mouse.len()
+                }
+            })
+            .sum();
+        actions < 2
+    }
+
+    /// Runs the trust model over one person's actions of both modalities in time order and
+    /// returns trust after each action once the smaller per-modality minimum of evidence is
+    /// reached: the values a decision would see.
+    fn simulate_trust(
+        &self,
+        keyboard: &[K::Action],
+        keyboard_posteriors: &[Option<f64>],
+        mouse: &[M::Action],
+        mouse_posteriors: &[Option<f64>],
+    ) -> Vec<f64> {
+        let weights = self.config.fusion;
+        let mut merged: Vec<(f64, f64, f64)> = keyboard
+            .iter()
+            .zip(keyboard_posteriors)
+            .filter_map(|(a, p)| p.map(|p| (K::action_time_us(a), weights.keyboard, p)))
+            .chain(
+                mouse
+                    .iter()
+                    .zip(mouse_posteriors)
+                    .filter_map(|(a, p)| p.map(|p| (M::action_time_us(a), weights.mouse, p))),
+            )
+            .collect();
+        merged.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let params = &self.config.trust;
+        let skip = self
+            .config
+            .min_evidence
+            .keyboard
+            .min(self.config.min_evidence.mouse);
+        let mut trust = params.initial;
+        let mut values = Vec::new();
+        for (i, (_, weight, posterior)) in merged.into_iter().enumerate() {
+            trust = (trust + weight * params.delta(posterior)).clamp(0.0, params.max);
+            if i + 1 >= skip {
+                values.push(trust);
+            }
+        }
+        values
+    }
+}
+
+/// A trained and calibrated side, before it goes into a [`UserModel`].
+struct TrainedSide<T> {
+    model: T,
+    calibration: ScoreCalibration,
+    genuine_posteriors: Vec<Option<f64>>,
+}
+
+fn train_side<'a, X: Modality>(
+    modality: &X,
+    actions: &[X::Action],
+    folds: usize,
+    background: impl Iterator<Item = &'a [X::Action]>,
+) -> Result<TrainedSide<X::Model>> {
+    let model = modality.train(actions)?;
+    let genuine = calibration::cross_validated_scores(modality, actions, folds)?;
+    let impostor: Vec<f64> = background
+        .flatten()
+        .filter_map(|a| modality.score(&model, a))
+        .collect();
+    let genuine_flat: Vec<f64> = genuine.iter().flatten().copied().collect();
+    let calibration = ScoreCalibration::fit(&genuine_flat, &impostor)?;
+    let genuine_posteriors = genuine
+        .iter()
+        .map(|s| s.map(|s| calibration.posterior(s)))
+        .collect();
+    Ok(TrainedSide {
+        model,
+        calibration,
+        genuine_posteriors,
+    })
+}
+
+/// Calibrated posteriors of `actions` under a trained side, aligned with `actions`.
+fn posteriors<X: Modality>(
+    modality: &X,
+    side: &TrainedSide<X::Model>,
+    actions: &[X::Action],
+) -> Vec<Option<f64>> {
+    let score = |a| {
+        modality
+            .score(&side.model, a)
+            .map(|raw| side.calibration.posterior(raw))
+    };
+    actions.iter().map(score).collect()
+}

@@ -1,0 +1,235 @@
+//! Ingestion of event batches: validation, action extraction, scoring and trust updates.
+
+use std::time::Duration;
+
+use super::Engine;
+use super::modality::Modality;
+use super::state::{SessionState, SideModel, SideSession, UserModel, UserState, lock};
+use crate::error::{BatchProblem, Error, Result};
+
+impl<K: Modality, M: Modality> Engine<K, M> {
+    /// Ingests a batch of keyboard events of one session.
+    ///
+    /// The whole batch is validated before any of it is applied, so a rejected batch leaves
+    /// the user's state as it was.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUser`]; [`Error::InvalidBatch`] for an empty or oversized batch, a NaN,
+    /// infinite or negative timestamp, or time going backwards within the session.
+    pub fn ingest_keyboard(&self, user: &str, session: u64, events: &[K::Event]) -> Result<()> {
+        self.ingest(
+            user,
+            session,
+            events,
+            |s| &mut s.keyboard,
+            |u| &mut u.enrolment.keyboard,
+            |m| &m.keyboard,
+            &self.keyboard,
+            self.config.fusion.keyboard,
+        )
+    }
+
+    /// Ingests a batch of mouse events of one session; see [`Engine::ingest_keyboard`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::ingest_keyboard`].
+    pub fn ingest_mouse(&self, user: &str, session: u64, events: &[M::Event]) -> Result<()> {
+        self.ingest(
+            user,
+            session,
+            events,
+            |s| &mut s.mouse,
+            |u| &mut u.enrolment.mouse,
+            |m| &m.mouse,
+            &self.mouse,
+            self.config.fusion.mouse,
+        )
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "private helper shared by both modalities"
+    )]
+    fn ingest<X: Modality>(
+        &self,
+        user: &str,
+        session: u64,
+        events: &[X::Event],
+        side_of: impl Fn(&mut SessionState<K, M>) -> &mut SideSession<X>,
+        enrolment_of: impl Fn(&mut UserState<K, M>) -> &mut Vec<X::Action>,
+        model_of: impl Fn(&UserModel<K::Model, M::Model>) -> &SideModel<X::Model>,
+        modality: &X,
+        weight: f64,
+    ) -> Result<()> {
+        let bad = |problem| Error::InvalidBatch {
+            user: self.label(user),
+            session,
+            problem,
+        };
+        if events.is_empty() {
+            return Err(bad(BatchProblem::Empty));
+        }
+        let max = self.config.limits.max_batch_events;
+        if events.len() > max {
+            return Err(bad(BatchProblem::TooLarge {
+                len: events.len(),
+                max,
+            }));
+        }
+        let entry = self.user(user)?;
+        let mut guard = lock(&entry);
+        let state = &mut *guard;
+        let last = state
+            .sessions
+            .get_mut(&session)
+            .and_then(|s| side_of(s).last_event_us);
+        validate::<X>(events, last).map_err(bad)?;
+
+        let now = self.clock.now_us();
+        self.make_room_for(state, session);
+        let initial = self.config.trust.initial;
+        state
+            .sessions
+            .entry(session)
+            .or_insert_with(|| SessionState::new(initial, now));
+
+        let mut actions = Vec::new();
+        {
+            let session_state = state
+                .sessions
+                .get_mut(&session)
+                .expect("OK because inserted above");
+            let side = side_of(session_state);
+            for event in events {
+                modality.extract(&mut side.extractor, event, &mut actions);
+            }
+            side.last_event_us = events.last().map(X::event_time_us);
+        }
+
+        let mut timings = Vec::new();
+        let params = &self.config.trust;
+        for action in &actions {
+            let session_state = state
+                .sessions
+                .get_mut(&session)
+                .expect("OK because inserted above");
+            session_state.last_active_us = now;
+            let mut track = session_state.track;
+            let side = side_of(session_state);
+            side.actions += 1;
+            side.newest_us = Some(now);
+            retain(
+                &mut side.retained,
+                action.clone(),
+                self.config.limits.max_session_actions,
+            );
+            timings.clear();
+            X::action_timings(action, &mut timings);
+            let hash = side.rhythm.push(
+                &self.config.defences,
+                &self.hasher,
+                X::NAME,
+                X::action_time_us(action),
+                &timings,
+            );
+            let side_update = match &state.model {
+                Some(model) => {
+                    let side_model = model_of(model);
+                    modality.score(&side_model.current, action).map(|raw| {
+                        let posterior = side_model.calibration.posterior(raw);
+                        let idle = Duration::from_micros(now.saturating_sub(track.at_us));
+                        let before = params.decay(track.trust, idle);
+                        let after =
+                            (before + weight * params.delta(posterior)).clamp(0.0, params.max);
+                        track.trust = after;
+                        track.at_us = now;
+                        track.locked |= after < params.lockout;
+                        (posterior, after - before)
+                    })
+                }
+                None => None,
+            };
+            if let Some((posterior, change)) = side_update {
+                side.posterior_sum += posterior;
+                side.scored += 1;
+                side.contribution += change;
+            }
+            if let Some(hash) = hash {
+                let capacity = self.config.limits.max_replay_hashes;
+                if state.replay.check_and_insert(hash, session, capacity) {
+                    track.replay_hits += 1;
+                }
+            }
+            let session_state = state
+                .sessions
+                .get_mut(&session)
+                .expect("OK because inserted above");
+            session_state.track = track;
+            if state.model.is_none() {
+                let buffer = enrolment_of(state);
+                if buffer.len() < self.config.limits.max_enrolment_actions {
+                    buffer.push(action.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the least recently active session when a new one would exceed the limit.
+    fn make_room_for(&self, state: &mut UserState<K, M>, session: u64) {
+        let limit = self.config.limits.max_sessions_per_user;
+        if state.sessions.contains_key(&session) || state.sessions.len() < limit {
+            return;
+        }
+        let oldest = state
+            .sessions
+            .iter()
+            .min_by_key(|(id, s)| (s.last_active_us, **id));
+        if let Some((&id, _)) = oldest {
+            state.sessions.remove(&id);
+        }
+    }
+}
+
+/// Appends `action`, dropping the older half when `limit` is reached so that trimming costs
+/// amortised O(1) per action.
+fn retain<T>(kept: &mut Vec<T>, action: T, limit: usize) {
+    if limit == 0 {
+        return;
+    }
+    if kept.len() >= limit {
+        kept.drain(..kept.len() / 2 + 1);
+    }
+    kept.push(action);
+}
+
+/// Checks timestamps of a batch: finite, not negative, and not earlier than the previous
+/// event of the same modality in the session (`last`) or in the batch.
+pub(super) fn validate<X: Modality>(
+    events: &[X::Event],
+    last: Option<f64>,
+) -> std::result::Result<(), BatchProblem> {
+    let mut previous = last;
+    for (index, event) in events.iter().enumerate() {
+        let value = X::event_time_us(event);
+        if !value.is_finite() {
+            return Err(BatchProblem::NonFiniteTimestamp { index, value });
+        }
+        if value < 0.0 {
+            return Err(BatchProblem::NegativeTimestamp { index, value });
+        }
+        if let Some(previous_us) = previous
+            && value < previous_us
+        {
+            return Err(BatchProblem::TimeWentBackwards {
+                index,
+                time_us: value,
+                previous_us,
+            });
+        }
+        previous = Some(value);
+    }
+    Ok(())
+}

@@ -1,0 +1,532 @@
+//! The continuous-authentication engine.
+//!
+//! An [`Engine`] keeps per-user keyboard and mouse templates and per-session trust. Each
+//! modality plugs in through the [`Modality`] trait; [`KeyHoldModality`] is a baseline keyboard
+//! modality. The flow for one user:
+//!
+//! 1. [`Engine::begin_enrolment`], then ingest sessions until [`Engine::enrolment_status`]
+//!    reports enough keyboard and mouse actions, then [`Engine::finish_enrolment`] trains both
+//!    templates, calibrates their scores against the background population
+//!    ([`Engine::add_background_session`]) and sets the user's trust threshold for the target
+//!    false-match rate (see [`calibration`]).
+//! 2. Events arrive in batches per (user, session) from any thread
+//!    ([`Engine::ingest_keyboard`], [`Engine::ingest_mouse`]); each completed action is scored
+//!    at once and updates the session's trust (see [`trust`]).
+//! 3. [`Engine::score`] reports trust and evidence; [`Engine::decide`] turns it into
+//!    Allow, StepUp or Deny with a reason (see [`Decision::from_score`]).
+//! 4. After the user passes another factor, [`Engine::report_success`] restores trust and may
+//!    adapt the template; [`Engine::revert_adaptation`] undoes adaptations.
+//!
+//! Users live in a sharded map of per-user mutexes, so ingestion for different users runs in
+//! parallel without a global lock.
+
+pub mod calibration;
+mod clock;
+mod config;
+mod decision;
+pub mod defences;
+mod enrolment;
+mod hold_time;
+mod ingest;
+mod modality;
+mod state;
+pub mod trust;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::error::{EnrolmentProblem, Error, Result};
+use crate::store::{Header, KeyedHasher, ModelStore};
+
+pub use calibration::ScoreCalibration;
+pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use config::{AdaptationParams, EngineConfig, Evidence, FusionWeights, ResourceLimits};
+pub use decision::{Decision, ModalityEvidence, Reason, Score, Verdict};
+pub use defences::DefenceParams;
+pub use hold_time::{HoldTimeModel, KeyHoldModality, Keystroke, LogNormalStats};
+pub use modality::Modality;
+pub use state::{SideModel, UserModel};
+pub use trust::TrustParams;
+
+use ingest::validate;
+use state::{SessionState, ShardedUsers, SideSession, TrustTrack, UserState, lock};
+
+/// Hash domain of in-memory user keys.
+const USER_DOMAIN: &str = "kinetype/engine/user";
+
+/// Progress of a user's enrolment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EnrolmentStatus {
+    /// Still collecting; the counts are actions collected and actions required.
+    Collecting {
+        /// Keyboard actions collected and required.
+        keyboard: (usize, usize),
+        /// Mouse actions collected and required.
+        mouse: (usize, usize),
+    },
+    /// Enough evidence; [`Engine::finish_enrolment`] can train.
+    ReadyToTrain,
+    /// Trained; `adaptations` counts template updates since enrolment.
+    Enrolled {
+        /// Template updates since enrolment.
+        adaptations: u32,
+    },
+}
+
+/// Figures from training a user, estimated on enrolment and background data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnrolmentReport {
+    /// Trust in `[0, 1]` above which the user's sessions are allowed.
+    ///
+    /// A value of 1 means the target false-match rate is out of reach with this background
+    /// population: more than that fraction of background decision points keep the maximum
+    /// trust, so every session of this user gets `StepUp`. More background people, a stronger
+    /// modality, or a higher target FMR lowers it.
+    pub allow_threshold: f64,
+    /// Fraction of simulated background (impostor) decision points that would be allowed.
+    pub impostor_allow_rate: f64,
+    /// Fraction of simulated genuine decision points (cross-validated) that would be allowed;
+    /// optimistic, since enrolment sessions are closer to each other than later ones.
+    pub genuine_allow_rate: f64,
+}
+
+/// Template updates made by [`Engine::report_success`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adaptation {
+    /// Whether the keyboard template absorbed the session.
+    pub keyboard: bool,
+    /// Whether the mouse template absorbed the session.
+    pub mouse: bool,
+}
+
+/// One background user's actions, used to calibrate impostor scores.
+#[derive(Debug)]
+struct BackgroundUser<K: Modality, M: Modality> {
+    keyboard: Vec<K::Action>,
+    mouse: Vec<M::Action>,
+}
+
+/// The continuous-authentication engine; see the [module documentation](self).
+///
+/// `Engine` is `Send + Sync`: share it with `Arc` and call it from any thread.
+#[derive(Debug)]
+pub struct Engine<K: Modality, M: Modality> {
+    config: EngineConfig,
+    keyboard: K,
+    mouse: M,
+    hasher: KeyedHasher,
+    store: Option<ModelStore>,
+    header: Header,
+    clock: Arc<dyn Clock>,
+    users: ShardedUsers<UserState<K, M>>,
+    user_count: AtomicUsize,
+    background: RwLock<Vec<BackgroundUser<K, M>>>,
+}
+
+impl<K: Modality, M: Modality> Engine<K, M> {
+    /// Builds an engine on the system's monotonic clock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] for an invalid configuration, [`Error::Io`] when the model
+    /// directory cannot be created.
+    pub fn new(config: EngineConfig, keyboard: K, mouse: M) -> Result<Self> {
+        Self::with_clock(config, keyboard, mouse, Arc::new(MonotonicClock::default()))
+    }
+
+    /// Builds an engine on `clock`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::new`].
+    pub fn with_clock(
+        config: EngineConfig,
+        keyboard: K,
+        mouse: M,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        config.check()?;
+        let store = match &config.model_dir {
+            Some(dir) => Some(ModelStore::open(dir, &config.secret)?),
+            None => None,
+        };
+        Ok(Engine {
+            header: Self::model_header(),
+            hasher: KeyedHasher::new(&config.secret),
+            config,
+            keyboard,
+            mouse,
+            store,
+            clock,
+            users: ShardedUsers::new(),
+            user_count: AtomicUsize::new(0),
+            background: RwLock::new(Vec::new()),
+        })
+    }
+
+    /// Returns the envelope header of this engine's model files. The kind names both
+    /// modalities, and the schema hash covers both feature schemas and the [`UserModel`] layout.
+    pub fn model_header() -> Header {
+        let kind = format!("engine/{}+{}", K::NAME, M::NAME);
+        let schema = format!("{}\n{}\nuser-model/v1", K::SCHEMA, M::SCHEMA);
+        Header::new(&kind, &schema)
+    }
+
+    /// Returns the configuration the engine was built with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn key(&self, user: &str) -> [u8; 32] {
+        self.hasher.hash(USER_DOMAIN, &[user.as_bytes()])
+    }
+
+    /// Returns a short keyed-hash label of `user` for errors, so the clear id never leaves the
+    /// engine.
+    fn label(&self, user: &str) -> String {
+        hex::encode(&self.key(user)[..6])
+    }
+
+    fn enrolment_error(&self, user: &str, problem: EnrolmentProblem) -> Error {
+        Error::Enrolment {
+            user: self.label(user),
+            problem,
+        }
+    }
+
+    /// Finds a user in memory or loads their model file.
+    ///
+    /// NOTE: a request for an id that is neither in memory nor on disk reads the directory
+    /// every time; a flood of unknown ids costs one failed file open each.
+    fn user(&self, user: &str) -> Result<Arc<std::sync::Mutex<UserState<K, M>>>> {
+        let key = self.key(user);
+        if let Some(found) = self.users.get(&key) {
+            return Ok(found);
+        }
+        if let Some(store) = &self.store
+            && let Some(model) = store.load::<UserModel<K::Model, M::Model>>(user, &self.header)?
+        {
+            tracing::debug!(user = %self.label(user), "model loaded");
+            self.reserve_user_slot()?;
+            let (entry, inserted) = self
+                .users
+                .get_or_insert(key, || UserState::from_model(model));
+            if !inserted {
+                self.user_count.fetch_sub(1, Ordering::SeqCst);
+            }
+            return Ok(entry);
+        }
+        Err(Error::UnknownUser {
+            user: self.label(user),
+        })
+    }
+
+    fn reserve_user_slot(&self) -> Result<()> {
+        let limit = self.config.limits.max_users;
+        let reserved = self
+            .user_count
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < limit).then_some(n + 1)
+            });
+        reserved.map(|_| ()).map_err(|_| Error::ResourceLimit {
+            name: "max_users",
+            limit,
+        })
+    }
+
+    /// Adds `user` in the collecting state; a user already collecting is left as is.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Enrolment`] with [`EnrolmentProblem::AlreadyEnrolled`] when the user has a
+    /// model (in memory or on disk), [`Error::ResourceLimit`] beyond `max_users`,
+    /// [`Error::ModelFile`] when the user's existing file cannot be read.
+    pub fn begin_enrolment(&self, user: &str) -> Result<()> {
+        match self.user(user) {
+            Ok(existing) => {
+                if lock(&existing).model.is_some() {
+                    return Err(self.enrolment_error(user, EnrolmentProblem::AlreadyEnrolled));
+                }
+                return Ok(());
+            }
+            Err(Error::UnknownUser { .. }) => {}
+            Err(other) => return Err(other),
+        }
+        self.reserve_user_slot()?;
+        let (_, inserted) = self.users.get_or_insert(self.key(user), UserState::new);
+        if !inserted {
+            self.user_count.fetch_sub(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// Returns the progress of `user`'s enrolment.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUser`] when the user never began enrolment.
+    pub fn enrolment_status(&self, user: &str) -> Result<EnrolmentStatus> {
+        let entry = self.user(user)?;
+        let state = lock(&entry);
+        if let Some(model) = &state.model {
+            return Ok(EnrolmentStatus::Enrolled {
+                adaptations: model.adaptations,
+            });
+        }
+        let need = self.config.enrolment_evidence;
+        let have = (state.enrolment.keyboard.len(), state.enrolment.mouse.len());
+        if have.0 >= need.keyboard && have.1 >= need.mouse {
+            return Ok(EnrolmentStatus::ReadyToTrain);
+        }
+        Ok(EnrolmentStatus::Collecting {
+            keyboard: (have.0, need.keyboard),
+            mouse: (have.1, need.mouse),
+        })
+    }
+
+    /// Adds one background user's session, used to calibrate impostor scores of users who
+    /// enrol afterwards. Background data should come from people who consented to it and who
+    /// are not among the users being protected.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBatch`] (user `background`, session 0) for invalid timestamps,
+    /// [`Error::ResourceLimit`] beyond `max_background_users`.
+    pub fn add_background_session(&self, keyboard: &[K::Event], mouse: &[M::Event]) -> Result<()> {
+        let bad = |problem| Error::InvalidBatch {
+            user: "background".into(),
+            session: 0,
+            problem,
+        };
+        validate::<K>(keyboard, None).map_err(bad)?;
+        validate::<M>(mouse, None).map_err(bad)?;
+        let mut entry = BackgroundUser {
+            keyboard: Vec::new(),
+            mouse: Vec::new(),
+        };
+        let mut extractor = K::Extractor::default();
+        for event in keyboard {
+            self.keyboard
+                .extract(&mut extractor, event, &mut entry.keyboard);
+        }
+        let mut extractor = M::Extractor::default();
+        for event in mouse {
+            self.mouse.extract(&mut extractor, event, &mut entry.mouse);
+        }
+        let mut background = self.background.write().unwrap_or_else(|p| p.into_inner());
+        let limit = self.config.limits.max_background_users;
+        if background.len() >= limit {
+            return Err(Error::ResourceLimit {
+                name: "max_background_users",
+                limit,
+            });
+        }
+        background.push(entry);
+        Ok(())
+    }
+
+    /// Reports trust and evidence of a session. A session with no events yet reports initial
+    /// trust and no evidence.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUser`]; [`Error::Enrolment`] when the user is not enrolled.
+    pub fn score(&self, user: &str, session: u64) -> Result<Score> {
+        let entry = self.user(user)?;
+        let state = lock(&entry);
+        let Some(model) = &state.model else {
+            return Err(self.enrolment_error(user, EnrolmentProblem::NotEnrolled));
+        };
+        let now = self.clock.now_us();
+        let params = &self.config.trust;
+        let fresh = SessionState::<K, M>::new(params.initial, now);
+        let s = state.sessions.get(&session).unwrap_or(&fresh);
+        let idle = Duration::from_micros(now.saturating_sub(s.track.at_us));
+        let trust = params.decay(s.track.trust, idle);
+        let min_intervals = self.config.defences.min_intervals;
+        let interval_cv = [
+            s.keyboard.rhythm.interval_cv(min_intervals),
+            s.mouse.rhythm.interval_cv(min_intervals),
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(f64::min);
+        Ok(Score {
+            trust: trust / params.max,
+            allow_threshold: model.allow_threshold / params.max,
+            lockout_threshold: params.lockout / params.max,
+            keyboard: self.evidence(&s.keyboard, self.config.min_evidence.keyboard, now),
+            mouse: self.evidence(&s.mouse, self.config.min_evidence.mouse, now),
+            replay_hits: s.track.replay_hits,
+            synthetic: interval_cv.is_some_and(|cv| cv < self.config.defences.min_interval_cv),
+            interval_cv,
+            locked: s.track.locked,
+        })
+    }
+
+    fn evidence<X: Modality>(
+        &self,
+        side: &SideSession<X>,
+        min: usize,
+        now: u64,
+    ) -> ModalityEvidence {
+        let newest_age = side
+            .newest_us
+            .map(|t| Duration::from_micros(now.saturating_sub(t)));
+        let recent = newest_age.is_some_and(|age| age <= self.config.max_evidence_age);
+        ModalityEvidence {
+            actions: side.actions,
+            newest_age,
+            sufficient: recent && side.actions >= min as u64,
+            contribution: side.contribution / self.config.trust.max,
+            mean_posterior: (side.scored > 0).then(|| side.posterior_sum / side.scored as f64),
+        }
+    }
+
+    /// Decides whether the session may continue; see [`Decision::from_score`] for the rules.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::score`].
+    pub fn decide(&self, user: &str, session: u64) -> Result<Decision> {
+        self.score(user, session).map(Decision::from_score)
+    }
+
+    /// Records that the user of `session` passed another authentication factor.
+    ///
+    /// The session's trust returns to its initial value and its lock is lifted. Each template
+    /// absorbs the session's recent actions only when they were already close to it: a mean
+    /// calibrated posterior of at least `adaptation.min_posterior`, at least
+    /// `adaptation.min_actions` actions, and no replay or synthetic flag. Each update moves
+    /// parameters by at most `adaptation.rate`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUser`]; [`Error::Enrolment`] when the user is not enrolled;
+    /// [`Error::Io`] when the adapted model cannot be saved, in which case the template stays
+    /// as it was.
+    pub fn report_success(&self, user: &str, session: u64) -> Result<Adaptation> {
+        let score = self.score(user, session)?;
+        let entry = self.user(user)?;
+        let mut guard = lock(&entry);
+        let state = &mut *guard;
+        let Some(model) = state.model.as_mut() else {
+            return Err(self.enrolment_error(user, EnrolmentProblem::NotEnrolled));
+        };
+        let now = self.clock.now_us();
+        let Some(s) = state.sessions.get_mut(&session) else {
+            return Ok(Adaptation {
+                keyboard: false,
+                mouse: false,
+            });
+        };
+        s.track = TrustTrack {
+            trust: self.config.trust.initial,
+            at_us: now,
+            locked: false,
+            ..s.track
+        };
+        let a = &self.config.adaptation;
+        let clean = score.replay_hits == 0 && !score.synthetic;
+        let close = |e: &ModalityEvidence, n: usize| {
+            clean && n >= a.min_actions && e.mean_posterior.is_some_and(|p| p >= a.min_posterior)
+        };
+        let previous = model.clone();
+        let mut done = Adaptation {
+            keyboard: false,
+            mouse: false,
+        };
+        if close(&score.keyboard, s.keyboard.retained.len()) {
+            model.keyboard.current =
+                self.keyboard
+                    .adapt(&model.keyboard.current, &s.keyboard.retained, a.rate)?;
+            done.keyboard = true;
+        }
+        if close(&score.mouse, s.mouse.retained.len()) {
+            model.mouse.current =
+                self.mouse
+                    .adapt(&model.mouse.current, &s.mouse.retained, a.rate)?;
+            done.mouse = true;
+        }
+        if done.keyboard || done.mouse {
+            model.adaptations += 1;
+            model.replay_hashes = state.replay.to_pairs();
+            if let Some(store) = &self.store
+                && let Err(e) = store.save(user, &self.header, &*model)
+            {
+                *model = previous;
+                return Err(e);
+            }
+            // The same actions must not be absorbed twice.
+            s.keyboard.retained.clear();
+            s.mouse.retained.clear();
+        }
+        Ok(done)
+    }
+
+    /// Restores both templates to what enrolment trained and saves the model.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUser`]; [`Error::Enrolment`] when the user is not enrolled or has no
+    /// adaptation; [`Error::Io`] when the model cannot be saved (memory keeps the adapted
+    /// template then, matching the file).
+    pub fn revert_adaptation(&self, user: &str) -> Result<()> {
+        let entry = self.user(user)?;
+        let mut state = lock(&entry);
+        let Some(model) = state.model.as_mut() else {
+            return Err(self.enrolment_error(user, EnrolmentProblem::NotEnrolled));
+        };
+        if model.adaptations == 0 {
+            return Err(self.enrolment_error(user, EnrolmentProblem::NothingToRevert));
+        }
+        let mut reverted = model.clone();
+        reverted.keyboard.current = reverted.keyboard.original.clone();
+        reverted.mouse.current = reverted.mouse.original.clone();
+        reverted.adaptations = 0;
+        if let Some(store) = &self.store {
+            store.save(user, &self.header, &reverted)?;
+        }
+        *model = reverted;
+        Ok(())
+    }
+
+    /// Returns a copy of `user`'s stored model, or `None` while the user is enrolling.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUser`].
+    pub fn user_model(&self, user: &str) -> Result<Option<UserModel<K::Model, M::Model>>> {
+        let entry = self.user(user)?;
+        let state = lock(&entry);
+        Ok(state.model.clone())
+    }
+
+    /// Forgets a session's state; unknown sessions are ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUser`].
+    pub fn end_session(&self, user: &str, session: u64) -> Result<()> {
+        let entry = self.user(user)?;
+        lock(&entry).sessions.remove(&session);
+        Ok(())
+    }
+
+    /// Removes `user` from memory and deletes their model file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be deleted.
+    pub fn remove_user(&self, user: &str) -> Result<()> {
+        if self.users.remove(&self.key(user)) {
+            self.user_count.fetch_sub(1, Ordering::SeqCst);
+        }
+        match &self.store {
+            Some(store) => store.remove(user),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The trait through which a modality (keyboard, mouse) plugs into the engine.
+
+use std::fmt::Debug;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::Result;
+
+/// One input modality: turns a session's raw events into actions, trains a per-user model on
+/// enrolment actions, and scores each new action.
+///
+/// An *action* is the unit the trust model updates on: a keystroke, or a mouse movement or
+/// click. The engine validates timestamps, keeps evidence counts, calibrates raw scores, runs
+/// the replay and synthetic-input checks, and stores the model; the modality only does the
+/// feature work.
+pub trait Modality: Send + Sync + 'static {
+    /// A raw event as the agent records it.
+    type Event: Send + Sync;
+    /// One action, built from one or more events.
+    type Action: Clone + Debug + Send + Sync;
+    /// Per-session state of the event-to-action conversion (for example keys that are down).
+    type Extractor: Default + Debug + Send;
+    /// A trained per-user model; it is stored in the model file.
+    type Model: Clone + Debug + PartialEq + Send + Sync + Serialize + DeserializeOwned;
+
+    /// Short name used in errors, reports and the model kind, such as `keyboard`.
+    const NAME: &'static str;
+    /// Text that names the feature schema; its hash is stored in model files, so changing the
+    /// features must change this text.
+    const SCHEMA: &'static str;
+
+    /// Timestamp of `event` in microseconds; the engine rejects NaN, infinite and negative
+    /// values and events earlier than the previous one of the same session.
+    fn event_time_us(event: &Self::Event) -> f64;
+
+    /// Feeds one validated event to the session's extractor and appends any completed actions.
+    fn extract(
+        &self,
+        state: &mut Self::Extractor,
+        event: &Self::Event,
+        out: &mut Vec<Self::Action>,
+    );
+
+    /// Start time of `action` in microseconds, used for interval statistics and ordering.
+    fn action_time_us(action: &Self::Action) -> f64;
+
+    /// Appends the timing values of `action` in microseconds (such as a hold time) that the
+    /// replay check hashes after quantisation.
+    fn action_timings(action: &Self::Action, out: &mut Vec<f64>);
+
+    /// Trains a model on one user's enrolment actions.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTrainingData`](crate::Error::InvalidTrainingData) when the actions cannot
+    /// support a model.
+    fn train(&self, actions: &[Self::Action]) -> Result<Self::Model>;
+
+    /// Raw anomaly score of `action` under `model`: higher is less like the user. `None` when
+    /// the model cannot score this action (for example a key never seen in enrolment).
+    fn score(&self, model: &Self::Model, action: &Self::Action) -> Option<f64>;
+
+    /// Returns `model` moved toward what `actions` show, by at most the fraction `rate` (in
+    /// `(0, 1]`) of the distance for every parameter.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTrainingData`](crate::Error::InvalidTrainingData) when the actions cannot
+    /// inform the model.
+    fn adapt(
+        &self,
+        model: &Self::Model,
+        actions: &[Self::Action],
+        rate: f64,
+    ) -> Result<Self::Model>;
+}

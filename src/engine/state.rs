@@ -1,0 +1,225 @@
+//! Per-user and per-session state, the stored user model, and the sharded user map.
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use super::calibration::ScoreCalibration;
+use super::defences::{ReplayLog, Rhythm};
+use super::modality::Modality;
+
+/// One modality's part of a stored user model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SideModel<T> {
+    /// The template in use, possibly adapted.
+    pub current: T,
+    /// The template as enrolment trained it; [`Engine::revert_adaptation`] restores it.
+    ///
+    /// [`Engine::revert_adaptation`]: super::Engine::revert_adaptation
+    pub original: T,
+    /// Calibration of raw scores, fitted at enrolment.
+    pub calibration: ScoreCalibration,
+}
+
+/// Everything stored in a user's model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserModel<KeyboardModel, MouseModel> {
+    /// Keyboard template and calibration.
+    pub keyboard: SideModel<KeyboardModel>,
+    /// Mouse template and calibration.
+    pub mouse: SideModel<MouseModel>,
+    /// Trust above which a session is allowed, set for the target false-match rate.
+    pub allow_threshold: f64,
+    /// Template updates since enrolment.
+    pub adaptations: u32,
+    /// Keyed replay hashes with the session that produced each, oldest first.
+    ///
+    /// NOTE: the file gets the hashes only when enrolment or adaptation saves it, so hashes of
+    /// sessions seen after the last save are lost when the process restarts.
+    pub replay_hashes: Vec<(u64, u64)>,
+}
+
+/// One modality's part of a session.
+#[derive(Debug)]
+pub(crate) struct SideSession<X: Modality> {
+    pub(crate) extractor: X::Extractor,
+    pub(crate) last_event_us: Option<f64>,
+    pub(crate) actions: u64,
+    /// Engine-clock time of the newest action, microseconds.
+    pub(crate) newest_us: Option<u64>,
+    /// Recent actions kept for template adaptation.
+    pub(crate) retained: Vec<X::Action>,
+    pub(crate) rhythm: Rhythm,
+    /// Sum of weighted trust changes caused by this modality.
+    pub(crate) contribution: f64,
+    pub(crate) posterior_sum: f64,
+    pub(crate) scored: u64,
+}
+
+impl<X: Modality> Default for SideSession<X> {
+    fn default() -> Self {
+        SideSession {
+            extractor: X::Extractor::default(),
+            last_event_us: None,
+            actions: 0,
+            newest_us: None,
+            retained: Vec::new(),
+            rhythm: Rhythm::default(),
+            contribution: 0.0,
+            posterior_sum: 0.0,
+            scored: 0,
+        }
+    }
+}
+
+/// One session of one user.
+#[derive(Debug)]
+pub(crate) struct SessionState<K: Modality, M: Modality> {
+    pub(crate) keyboard: SideSession<K>,
+    pub(crate) mouse: SideSession<M>,
+    pub(crate) track: TrustTrack,
+    pub(crate) last_active_us: u64,
+}
+
+/// The trust side of a session, shared by both modalities.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TrustTrack {
+    pub(crate) trust: f64,
+    /// Engine-clock time at which `trust` was last updated, microseconds.
+    pub(crate) at_us: u64,
+    pub(crate) locked: bool,
+    pub(crate) replay_hits: u32,
+}
+
+impl<K: Modality, M: Modality> SessionState<K, M> {
+    pub(crate) fn new(initial_trust: f64, now_us: u64) -> Self {
+        SessionState {
+            keyboard: SideSession::default(),
+            mouse: SideSession::default(),
+            track: TrustTrack {
+                trust: initial_trust,
+                at_us: now_us,
+                locked: false,
+                replay_hits: 0,
+            },
+            last_active_us: now_us,
+        }
+    }
+}
+
+/// Actions collected while a user enrols.
+#[derive(Debug)]
+pub(crate) struct EnrolmentBuffer<K: Modality, M: Modality> {
+    pub(crate) keyboard: Vec<K::Action>,
+    pub(crate) mouse: Vec<M::Action>,
+}
+
+impl<K: Modality, M: Modality> Default for EnrolmentBuffer<K, M> {
+    fn default() -> Self {
+        EnrolmentBuffer {
+            keyboard: Vec::new(),
+            mouse: Vec::new(),
+        }
+    }
+}
+
+/// Everything the engine holds for one user.
+#[derive(Debug)]
+pub(crate) struct UserState<K: Modality, M: Modality> {
+    pub(crate) model: Option<UserModel<K::Model, M::Model>>,
+    pub(crate) enrolment: EnrolmentBuffer<K, M>,
+    pub(crate) sessions: HashMap<u64, SessionState<K, M>>,
+    pub(crate) replay: ReplayLog,
+}
+
+impl<K: Modality, M: Modality> UserState<K, M> {
+    pub(crate) fn new() -> Self {
+        UserState {
+            model: None,
+            enrolment: EnrolmentBuffer::default(),
+            sessions: HashMap::new(),
+            replay: ReplayLog::default(),
+        }
+    }
+
+    pub(crate) fn from_model(model: UserModel<K::Model, M::Model>) -> Self {
+        let replay = ReplayLog::from_pairs(&model.replay_hashes);
+        UserState {
+            model: Some(model),
+            replay,
+            ..UserState::new()
+        }
+    }
+}
+
+/// Users keyed by the keyed hash of their id, split over shards so that threads working on
+/// different users rarely touch the same lock.
+///
+/// The shard lock is held only to find or insert a user's `Arc`; all work on a user happens
+/// under that user's own mutex. A hand-written map instead of a concurrent-map crate keeps the
+/// dependency list to what the project already uses; the pattern needs only std.
+#[derive(Debug)]
+pub(crate) struct ShardedUsers<T> {
+    shards: Box<[Shard<T>]>,
+}
+
+/// One shard: users keyed by the keyed hash of their id.
+type Shard<T> = RwLock<HashMap<[u8; 32], Arc<Mutex<T>>>>;
+
+const SHARDS: usize = 64;
+
+impl<T> ShardedUsers<T> {
+    pub(crate) fn new() -> Self {
+        ShardedUsers {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard(&self, key: &[u8; 32]) -> &Shard<T> {
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        &self.shards[(hasher.finish() as usize) % SHARDS]
+    }
+
+    pub(crate) fn get(&self, key: &[u8; 32]) -> Option<Arc<Mutex<T>>> {
+        read(self.shard(key)).get(key).cloned()
+    }
+
+    /// Inserts `make()` unless the key exists; returns the entry and whether it was inserted.
+    pub(crate) fn get_or_insert(
+        &self,
+        key: [u8; 32],
+        make: impl FnOnce() -> T,
+    ) -> (Arc<Mutex<T>>, bool) {
+        let mut shard = self.shard(&key).write().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = shard.get(&key) {
+            return (existing.clone(), false);
+        }
+        let entry = Arc::new(Mutex::new(make()));
+        shard.insert(key, entry.clone());
+        (entry, true)
+    }
+
+    pub(crate) fn remove(&self, key: &[u8; 32]) -> bool {
+        let mut shard = self.shard(key).write().unwrap_or_else(|p| p.into_inner());
+        shard.remove(key).is_some()
+    }
+}
+
+fn read<V>(lock: &RwLock<V>) -> std::sync::RwLockReadGuard<'_, V> {
+    // A panic while holding a shard lock cannot leave the map half-updated (insert and remove
+    // are single calls), so a poisoned lock is still consistent.
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Locks a user's state, recovering it from a poisoned lock.
+///
+/// A panic under this lock would be a bug in the engine or a modality. The state stays usable
+/// because updates start only after the batch validated, so the worst case is a partially
+/// scored batch.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,163 @@
+//! A process killed while saving models leaves each file as the old or the new version.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kinetype::engine::{HoldTimeModel, LogNormalStats, ScoreCalibration, SideModel, UserModel};
+use kinetype::store::ModelStore;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::common::{ClickModel, SECRET, TestEngine};
+
+const CHILD_ENV: &str = "KINETYPE_CRASH_TEST_DIR";
+/// File the child creates once it is about to save, so the parent's kill lands during saves
+/// rather than during process start-up.
+const READY_ENV: &str = "KINETYPE_CRASH_TEST_READY";
+const USERS: usize = 4;
+
+pub(crate) fn sample_model(version: u32, keys: u64) -> UserModel<HoldTimeModel, ClickModel> {
+    let v = f64::from(version);
+    let stats = |k: u64| LogNormalStats {
+        mean: 4.0 + v + k as f64 * 0.01,
+        sd: 0.2 + v * 0.01,
+    };
+    let keyboard = HoldTimeModel {
+        keys: (0..keys).map(|k| (k * 7919, stats(k))).collect(),
+        all: stats(0),
+    };
+    let mouse = ClickModel {
+        mean: 4.5 + v,
+        sd: 0.3,
+    };
+    let calibration = ScoreCalibration {
+        genuine_mean: 0.8,
+        genuine_sd: 0.6,
+        impostor_mean: 2.5 + v,
+        impostor_sd: 1.1,
+    };
+    UserModel {
+        keyboard: SideModel {
+            current: keyboard.clone(),
+            original: keyboard,
+            calibration,
+        },
+        mouse: SideModel {
+            current: mouse,
+            original: mouse,
+            calibration,
+        },
+        allow_threshold: 95.0,
+        adaptations: version,
+        replay_hashes: (0..u64::from(version) * 500).map(|h| (h, 3)).collect(),
+    }
+}
+
+/// Saves version 1 and 2 of every user's model in turn until killed; run only as the child of
+/// `sigkill_during_saves_never_corrupts`.
+#[test]
+#[ignore = "child process of the crash test; runs only when the parent sets the env var"]
+fn crash_child_process() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let store = ModelStore::open(dir, SECRET).unwrap();
+    let header = TestEngine::model_header();
+    // The parent pre-populates version 1, so the child starts with version 2.
+    let models = [sample_model(2, 60), sample_model(1, 40)];
+    if let Ok(ready) = std::env::var(READY_ENV) {
+        std::fs::write(ready, b"").unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut round = 0usize;
+    while Instant::now() < deadline {
+        for user in 0..USERS {
+            store
+                .save(&format!("user-{user}"), &header, &models[round % 2])
+                .unwrap();
+        }
+        round += 1;
+    }
+}
+
+#[test]
+fn sigkill_during_saves_never_corrupts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ModelStore::open(dir.path(), SECRET).unwrap();
+    let header = TestEngine::model_header();
+    let versions = [sample_model(1, 40), sample_model(2, 60)];
+    for user in 0..USERS {
+        store
+            .save(&format!("user-{user}"), &header, &versions[0])
+            .unwrap();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let ready_dir = tempfile::tempdir().unwrap();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(42);
+    let mut seen_new = 0;
+    for round in 0..100 {
+        let ready = ready_dir.path().join(format!("ready-{round}"));
+        let mut child = Command::new(&exe)
+            .args([
+                "--exact",
+                "crash::crash_child_process",
+                "--ignored",
+                "--test-threads=1",
+                "-q",
+            ])
+            .env(CHILD_ENV, dir.path())
+            .env(READY_ENV, &ready)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while !ready.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "round {round}: child never started"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        // The printed counts show how many kills landed between creating and renaming a
+        // temporary file and how often a new version was complete.
+        std::thread::sleep(Duration::from_micros(rng.gen_range(0..4_000)));
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        for user in 0..USERS {
+            let loaded = store.load(&format!("user-{user}"), &header);
+            let model: UserModel<HoldTimeModel, ClickModel> = match loaded {
+                Ok(Some(model)) => model,
+                other => panic!("round {round}, user {user}: {other:?}"),
+            };
+            assert!(
+                versions.contains(&model),
+                "round {round}, user {user}: unknown version"
+            );
+            seen_new += usize::from(model == versions[1]);
+        }
+    }
+    let temp_files = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp")
+        })
+        .count();
+    println!(
+        "loads of the new version: {seen_new}/400; temporary files left by kills: {temp_files}"
+    );
+    // The test only means something if the child got to write in some rounds.
+    assert!(seen_new > 0, "the child never completed a save");
+    assert_eq!(store.remove_stale_temp_files().unwrap(), temp_files);
+    let left = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(left, USERS, "only the model files remain");
+    for user in 0..USERS {
+        let loaded: Option<UserModel<HoldTimeModel, ClickModel>> =
+            store.load(&format!("user-{user}"), &header).unwrap();
+        assert!(loaded.is_some());
+    }
+}

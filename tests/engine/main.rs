@@ -1,0 +1,10 @@
+//! Acceptance tests of the continuous-authentication engine and the model store.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bad_input;
+mod concurrency;
+mod crash;
+mod flow;
+mod store_files;
