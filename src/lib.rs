@@ -11,6 +11,7 @@
 //!   anomalous.
 //! - [`evaluation`]: error-rate metrics and the benchmark protocols that replay public datasets.
 //! - [`datasets`]: loaders for the public datasets and the dataset catalog.
+//! - [`limits`]: size limits on untrusted input, and model decoding under them.
 //!
 //! # Example
 //!
@@ -37,6 +38,7 @@ pub mod evaluation;
 pub mod events;
 pub mod freetext;
 pub mod keystroke;
+pub mod limits;
 mod linalg;
 pub mod mouse;
 

@@ -324,3 +324,44 @@ fn score_rows_accepts_non_contiguous_views() {
         model.score(train.row(0).as_slice().unwrap()).unwrap()
     );
 }
+
+fn varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Found by the `detector_decode` fuzz target: a network claiming 2^60 hidden units with no
+/// weights decoded, then scoring tried to allocate the hidden layer.
+#[test]
+fn decode_rejects_network_shape_mismatch() {
+    let mut bytes = Vec::new();
+    varint(4, &mut bytes); // FittedDetector::AutoAssociativeNetwork
+    varint(1, &mut bytes); // inputs
+    varint(1 << 60, &mut bytes); // hidden_units
+    varint(1, &mut bytes); // outputs
+    varint(0, &mut bytes); // hidden weights
+    varint(0, &mut bytes); // output weights
+    varint(0, &mut bytes); // activation
+    let error = crate::limits::decode_model::<FittedDetector>(&bytes).unwrap_err();
+    assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
+}
+
+/// Found by the `detector_decode` fuzz target: a decoded model with NaN parameters returned
+/// `Ok(NaN)` scores.
+#[test]
+fn nan_model_score_is_an_error() {
+    let mut bytes = Vec::new();
+    varint(0, &mut bytes); // FittedDetector::MeanDistance
+    varint(2, &mut bytes); // Metric::Manhattan
+    varint(1, &mut bytes);
+    bytes.extend(f64::NAN.to_le_bytes()); // mean
+    varint(1, &mut bytes);
+    bytes.extend(1.0_f64.to_le_bytes()); // weight
+    bytes.extend(1.0_f64.to_le_bytes()); // mean_norm
+    let model = crate::limits::decode_model::<FittedDetector>(&bytes).expect("decodes");
+    let error = model.score(&[0.5]).unwrap_err();
+    assert!(matches!(error, Error::NonFiniteScore { .. }), "{error}");
+}

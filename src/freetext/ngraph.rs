@@ -51,7 +51,7 @@ pub(crate) fn mean_contribution<D: AdditiveDetector + ?Sized>(
         .iter()
         .map(|o| model.contribution(o))
         .sum();
-    Ok(sum / sample.observations.len() as f64)
+    crate::detectors::finite_score(sum / sample.observations.len() as f64)
 }
 
 /// Floor on a scale in milliseconds: browser timers have 1 ms resolution, so a spread below a
