@@ -44,7 +44,8 @@ pub(crate) fn mean_contribution<D: AdditiveDetector + ?Sized>(
 ) -> Result<f64> {
     check_fingerprint(model.secret_fingerprint(), sample.secret_fingerprint)?;
     if sample.observations.is_empty() {
-        return Ok(empty);
+        // `empty` comes from the model, which may be a corrupt decoded one.
+        return crate::detectors::finite_score(empty);
     }
     let sum: f64 = sample
         .observations
