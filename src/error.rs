@@ -139,6 +139,51 @@ pub enum Error {
         sample: u64,
     },
 
+    /// A mouse event has a coordinate or timestamp that is not finite or is out of range.
+    #[error(
+        "mouse event {index}: {field} = {value} is outside -{max}..={max}; check the client's \
+         units (pixels and milliseconds)"
+    )]
+    MouseEventOutOfRange {
+        /// Zero-based index of the event in the input slice.
+        index: usize,
+        /// `time_ms`, `x` or `y`.
+        field: &'static str,
+        /// The rejected value.
+        value: f64,
+        /// The largest magnitude accepted for this field.
+        max: f64,
+    },
+
+    /// An input is larger than kinetype accepts; the limits are the constants in
+    /// [`crate::limits`].
+    #[error("{input} exceeds the limit of {limit} {unit} ({name}); split it into smaller inputs")]
+    LimitExceeded {
+        /// What was too large: a file path, `model bytes`, `mouse events`, ...
+        input: String,
+        /// The limit that was exceeded.
+        limit: u64,
+        /// Unit of `limit`, such as `bytes` or `events`.
+        unit: &'static str,
+        /// Name of the constant in [`crate::limits`] that sets the limit.
+        name: &'static str,
+    },
+
+    /// A model produced a NaN or infinite score, which happens only with a corrupt model or a
+    /// sample far outside the range of the training data.
+    #[error("the model produced a score of {value}; check the model file and the sample's units")]
+    NonFiniteScore {
+        /// The score.
+        value: f64,
+    },
+
+    /// A serialised model cannot be decoded, or decodes to a structurally invalid model.
+    #[error("invalid model: {problem}; the bytes are not a model written by this version")]
+    InvalidModel {
+        /// What the decoder or the structural check rejected.
+        problem: String,
+    },
+
     /// A user id has no state in the engine and no model file.
     #[error("unknown user {user}: begin enrolment for this user first")]
     UnknownUser {
@@ -383,6 +428,22 @@ impl Error {
             path: path.into(),
             line,
             problem: problem.into(),
+        }
+    }
+
+    /// Builds a [`Error::LimitExceeded`].
+    #[cold]
+    pub(crate) fn limit(
+        input: impl Into<String>,
+        limit: u64,
+        unit: &'static str,
+        name: &'static str,
+    ) -> Self {
+        Error::LimitExceeded {
+            input: input.into(),
+            limit,
+            unit,
+            name,
         }
     }
 

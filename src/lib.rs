@@ -13,6 +13,7 @@
 //! - [`datasets`]: loaders for the public datasets and the dataset catalog.
 //! - [`engine`]: the continuous-authentication engine: enrolment, streaming trust, decisions.
 //! - [`store`]: the versioned, checksummed model file format and atomic writes.
+//! - [`limits`]: size limits on untrusted input, and model decoding under them.
 //!
 //! # Example
 //!
@@ -40,6 +41,7 @@ pub mod evaluation;
 pub mod events;
 pub mod freetext;
 pub mod keystroke;
+pub mod limits;
 mod linalg;
 pub mod mouse;
 pub mod store;

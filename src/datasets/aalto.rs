@@ -251,6 +251,9 @@ type RowEvent = (i64, usize, bool, u32);
 /// [`Error::Parse`] for an empty file, a missing header column or a line with too few fields.
 /// Also for a field that is not a whole number, a `KEYCODE` above 255, a timestamp too large
 /// for microseconds, or a `PARTICIPANT_ID` that differs from the first row's.
+/// [`Error::LimitExceeded`] when the reader yields more than
+/// [`MAX_DATASET_FILE_BYTES`](crate::limits::MAX_DATASET_FILE_BYTES), which caps the
+/// decompressed size of a `.gz` file.
 pub fn parse(reader: impl Read, path: &Path) -> Result<(AaltoParticipant, AaltoSkips)> {
     let content = read_all(reader, path)?;
     let text = std::str::from_utf8(&content).map_err(|e| {
@@ -394,6 +397,29 @@ mod tests {
             }
             other => panic!("expected a parse error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn gzip_bomb_is_rejected() {
+        use std::io::Write;
+        let limit = crate::limits::MAX_DATASET_FILE_BYTES as usize;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(HEADER.as_bytes()).unwrap();
+        encoder.write_all(&vec![b'\n'; limit]).unwrap();
+        let compressed = encoder.finish().unwrap();
+        assert!(compressed.len() < limit / 100);
+        let decoder = flate2::read::MultiGzDecoder::new(&compressed[..]);
+        let error = parse(decoder, Path::new("7_keystrokes.txt.gz")).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::LimitExceeded {
+                    name: "MAX_DATASET_FILE_BYTES",
+                    ..
+                }
+            ),
+            "{error}"
+        );
     }
 
     #[test]

@@ -468,7 +468,19 @@ fn file_name(path: &Path) -> String {
 /// is not `filename,is_illegal`, a line does not have two fields, a label is not 0 or 1, or a
 /// file name repeats.
 pub fn load_labels(path: &Path) -> Result<HashMap<String, bool>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let content = read_all(file, path)?;
+    parse_labels(path, &content)
+}
+
+/// Parses the bytes of `public_labels.csv`; `path` only names the file in errors.
+///
+/// # Errors
+///
+/// As [`load_labels`], and [`Error::Parse`] when the bytes are not UTF-8.
+pub fn parse_labels(path: &Path, content: &[u8]) -> Result<HashMap<String, bool>> {
+    let text = std::str::from_utf8(content)
+        .map_err(|e| Error::parse(path, 0, format!("the file is not UTF-8 text: {e}")))?;
     let mut lines = text.lines().enumerate();
     match lines.next() {
         Some((_, h)) if h.trim() == "filename,is_illegal" => {}

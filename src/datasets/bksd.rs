@@ -13,7 +13,7 @@
 //!   are counted in [`FixedTextDataset::notes`];
 //! - the files record no session or repetition index: row order is the typing order.
 
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
@@ -109,7 +109,25 @@ pub fn feature_names(keys: usize) -> Vec<String> {
 /// number of subjects differs from the published archive.
 pub fn load(set: BksdSet, archive: &Path) -> Result<FixedTextDataset> {
     let file = std::fs::File::open(archive).map_err(|e| Error::io(archive, e))?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| zip_error(archive, e))?;
+    load_reader(set, file, archive)
+}
+
+/// Loads one set from zip archive bytes in any seekable reader; `archive` names the archive in
+/// errors only.
+///
+/// Each member is read up to [`MAX_DATASET_FILE_BYTES`](crate::limits::MAX_DATASET_FILE_BYTES)
+/// decompressed bytes.
+///
+/// # Errors
+///
+/// As [`load`], and [`Error::LimitExceeded`] for a member that decompresses to more than the
+/// limit.
+pub fn load_reader(
+    set: BksdSet,
+    reader: impl Read + Seek,
+    archive: &Path,
+) -> Result<FixedTextDataset> {
+    let mut zip = zip::ZipArchive::new(reader).map_err(|e| zip_error(archive, e))?;
     let mut names: Vec<String> = zip
         .file_names()
         .filter(|n| n.ends_with(".csv"))
@@ -372,6 +390,26 @@ mod tests {
             writer.write_all(content.as_bytes()).unwrap();
         }
         writer.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn zip_bomb_member_is_rejected() {
+        // Zeros deflate about 1000:1, so the archive is small but the member is over the cap.
+        let limit = crate::limits::MAX_DATASET_FILE_BYTES as usize;
+        let big = "0".repeat(limit + 1);
+        let bytes = zip_bytes(&[("S1e-ksd.csv", &big)]);
+        assert!(bytes.len() < limit / 100);
+        let archive = Path::new("bomb.zip");
+        let cursor = std::io::Cursor::new(bytes);
+        let error = load_reader(BksdSet::PasswordEnglish, cursor, archive).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::LimitExceeded { input, name: "MAX_DATASET_FILE_BYTES", .. }
+                    if input.ends_with("S1e-ksd.csv")
+            ),
+            "{error}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::limits::MAX_DATASET_FILE_BYTES;
 
 /// Maps byte offsets of a file's content to 1-based line numbers.
 ///
@@ -156,10 +157,63 @@ impl<'a> Lines<'a> {
 }
 
 /// Reads all of a reader's bytes, naming `path` on failure.
-pub(crate) fn read_all(mut reader: impl std::io::Read, path: &Path) -> Result<Vec<u8>> {
+///
+/// # Errors
+///
+/// [`Error::Io`] when reading fails, and [`Error::LimitExceeded`] when the reader yields more
+/// than [`MAX_DATASET_FILE_BYTES`]; reading stops there, so a decompression bomb costs at most
+/// that much memory.
+pub(crate) fn read_all(reader: impl std::io::Read, path: &Path) -> Result<Vec<u8>> {
+    read_at_most(reader, path, MAX_DATASET_FILE_BYTES)
+}
+
+/// [`read_all`] with an explicit limit, so tests can exercise the cap on small inputs.
+pub(crate) fn read_at_most(reader: impl std::io::Read, path: &Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
     let mut content = Vec::new();
+    // One byte past the limit tells "exactly at the limit" from "over it".
     reader
+        .take(limit.saturating_add(1))
         .read_to_end(&mut content)
         .map_err(|e| Error::io(path, e))?;
+    if content.len() as u64 > limit {
+        return Err(Error::limit(
+            path.display().to_string(),
+            limit,
+            "bytes",
+            "MAX_DATASET_FILE_BYTES",
+        ));
+    }
     Ok(content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_at_limit_succeeds() {
+        let content = read_at_most(&[7_u8; 16][..], Path::new("f.csv"), 16).unwrap();
+        assert_eq!(content.len(), 16);
+    }
+
+    #[test]
+    fn read_over_limit_is_rejected() {
+        let error = read_at_most(&[7_u8; 17][..], Path::new("f.csv"), 16).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::LimitExceeded { input, limit: 16, name: "MAX_DATASET_FILE_BYTES", .. }
+                    if input == "f.csv"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn read_over_limit_stops_early() {
+        // An endless reader would never finish without the cap.
+        let error = read_at_most(std::io::repeat(b'a'), Path::new("bomb"), 1024).unwrap_err();
+        assert!(matches!(error, Error::LimitExceeded { .. }), "{error}");
+    }
 }

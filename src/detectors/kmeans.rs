@@ -16,8 +16,34 @@ use crate::error::{Error, Result};
 /// NOTE: DSN-2009 reports a mean EER of 0.372 for this detector but gives too little detail to
 /// rebuild that figure; the standard method here gives a much lower EER on the same data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "KMeansFields")]
 pub struct KMeansDetector {
     centroids: Array2<f64>,
+}
+
+/// The serialised fields of a [`KMeansDetector`], before the shape check.
+#[derive(Deserialize)]
+struct KMeansFields {
+    centroids: Array2<f64>,
+}
+
+impl TryFrom<KMeansFields> for KMeansDetector {
+    type Error = String;
+
+    /// Rejects centroid matrices with no rows or no columns. An ndarray with zero columns
+    /// decodes from a few bytes whatever its row count, and scoring would then loop over up to
+    /// `usize::MAX` empty centroids.
+    fn try_from(fields: KMeansFields) -> Result<Self, String> {
+        let (rows, columns) = fields.centroids.dim();
+        if rows == 0 || columns == 0 {
+            return Err(format!(
+                "k-means model has a {rows} x {columns} centroid matrix"
+            ));
+        }
+        Ok(KMeansDetector {
+            centroids: fields.centroids,
+        })
+    }
 }
 
 impl KMeansDetector {

@@ -63,7 +63,7 @@ pub trait VectorDetector: Send + Sync {
 impl<T: VectorDetector + ?Sized> Detector<[f64]> for T {
     fn score(&self, sample: &[f64]) -> Result<f64> {
         check_sample(sample, self.dimension())?;
-        Ok(self.score_unchecked(sample))
+        finite_score(self.score_unchecked(sample))
     }
 }
 
@@ -77,6 +77,22 @@ pub(crate) fn check_sample(sample: &[f64], dimension: usize) -> Result<()> {
         return Err(non_finite(index, value));
     }
     Ok(())
+}
+
+/// Passes a finite score through and turns NaN or infinity into [`Error::NonFiniteScore`].
+#[inline]
+pub(crate) fn finite_score(value: f64) -> Result<f64> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(non_finite_score(value))
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn non_finite_score(value: f64) -> Error {
+    Error::NonFiniteScore { value }
 }
 
 #[cold]

@@ -25,6 +25,7 @@ enum Output {
 /// Weights are stored row-major in flat vectors so the training loops run over contiguous
 /// slices; each row ends with its bias weight.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "NetworkFields")]
 struct Network {
     inputs: usize,
     hidden_units: usize,
@@ -34,6 +35,56 @@ struct Network {
     /// `outputs` rows of `hidden_units + 1` weights.
     output: Vec<f64>,
     activation: Output,
+}
+
+/// The serialised fields of a [`Network`], before the shape check.
+#[derive(Deserialize)]
+struct NetworkFields {
+    inputs: usize,
+    hidden_units: usize,
+    outputs: usize,
+    hidden: Vec<f64>,
+    output: Vec<f64>,
+    activation: Output,
+}
+
+impl TryFrom<NetworkFields> for Network {
+    type Error = String;
+
+    /// Accepts weight vectors whose lengths match the layer sizes, so that scoring indexes
+    /// within them and allocates only what the file itself contains.
+    fn try_from(f: NetworkFields) -> Result<Self, String> {
+        let hidden_len = f
+            .inputs
+            .checked_add(1)
+            .and_then(|n| n.checked_mul(f.hidden_units));
+        let output_len = f
+            .hidden_units
+            .checked_add(1)
+            .and_then(|n| n.checked_mul(f.outputs));
+        if f.inputs == 0 || f.outputs == 0 {
+            return Err("a network needs at least one input and one output".into());
+        }
+        if hidden_len != Some(f.hidden.len()) || output_len != Some(f.output.len()) {
+            return Err(format!(
+                "{} inputs, {} hidden units and {} outputs need {hidden_len:?} hidden and \
+                 {output_len:?} output weights, found {} and {}",
+                f.inputs,
+                f.hidden_units,
+                f.outputs,
+                f.hidden.len(),
+                f.output.len()
+            ));
+        }
+        Ok(Network {
+            inputs: f.inputs,
+            hidden_units: f.hidden_units,
+            outputs: f.outputs,
+            hidden: f.hidden,
+            output: f.output,
+            activation: f.activation,
+        })
+    }
 }
 
 fn sigmoid(x: f64) -> f64 {

@@ -324,3 +324,76 @@ fn score_rows_accepts_non_contiguous_views() {
         model.score(train.row(0).as_slice().unwrap()).unwrap()
     );
 }
+
+fn varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Found by the `detector_decode` fuzz target: a network claiming 2^60 hidden units with no
+/// weights decoded, then scoring tried to allocate the hidden layer.
+#[test]
+fn decode_rejects_network_shape_mismatch() {
+    // The same layout with matching sizes decodes, so the rejection below is the shape check.
+    let mut good = Vec::new();
+    for n in [4, 1, 1, 1, 2] {
+        varint(n, &mut good); // variant, inputs, hidden_units, outputs, hidden length
+    }
+    good.extend([0.5_f64, 0.25].iter().flat_map(|w| w.to_le_bytes()));
+    varint(2, &mut good);
+    good.extend([0.5_f64, 0.25].iter().flat_map(|w| w.to_le_bytes()));
+    varint(0, &mut good);
+    let model = crate::limits::decode_model::<FittedDetector>(&good).expect("valid network");
+    assert!(model.score(&[0.5]).is_ok());
+
+    let mut bytes = Vec::new();
+    varint(4, &mut bytes); // FittedDetector::AutoAssociativeNetwork
+    varint(1, &mut bytes); // inputs
+    varint(1 << 60, &mut bytes); // hidden_units
+    varint(1, &mut bytes); // outputs
+    varint(0, &mut bytes); // hidden weights
+    varint(0, &mut bytes); // output weights
+    varint(0, &mut bytes); // activation
+    let error = crate::limits::decode_model::<FittedDetector>(&bytes).unwrap_err();
+    assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
+}
+
+/// Found by the `detector_decode` fuzz target: a decoded model with NaN parameters returned
+/// `Ok(NaN)` scores.
+#[test]
+fn nan_model_score_is_an_error() {
+    let mut bytes = Vec::new();
+    varint(0, &mut bytes); // FittedDetector::MeanDistance
+    varint(2, &mut bytes); // Metric::Manhattan
+    varint(1, &mut bytes);
+    bytes.extend(f64::NAN.to_le_bytes()); // mean
+    varint(1, &mut bytes);
+    bytes.extend(1.0_f64.to_le_bytes()); // weight
+    bytes.extend(1.0_f64.to_le_bytes()); // mean_norm
+    let model = crate::limits::decode_model::<FittedDetector>(&bytes).expect("decodes");
+    let error = model.score(&[0.5]).unwrap_err();
+    assert!(matches!(error, Error::NonFiniteScore { .. }), "{error}");
+}
+
+/// Found by the `detector_decode` fuzz target (a timeout): a k-means model with a 2^60 x 0
+/// centroid matrix decoded from a few bytes, and scoring looped over every empty row.
+#[test]
+fn decode_rejects_empty_kmeans_centroids() {
+    let encode = |centroids: Array2<f64>| {
+        let mut bytes = Vec::new();
+        varint(8, &mut bytes); // FittedDetector::KMeans
+        bytes.extend(postcard::to_allocvec(&centroids).unwrap());
+        bytes
+    };
+    // A 1 x 1 centroid matrix decodes, so the rejection below is the shape check.
+    let good = encode(Array2::from_elem((1, 1), 0.5));
+    let model = crate::limits::decode_model::<FittedDetector>(&good).expect("valid k-means");
+    assert!(model.score(&[0.5]).is_ok());
+    // Zero columns: no data to allocate, whatever the row count.
+    let bytes = encode(Array2::zeros((1 << 60, 0)));
+    let error = crate::limits::decode_model::<FittedDetector>(&bytes).unwrap_err();
+    assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
+}

@@ -89,6 +89,9 @@ pub struct Anomalies {
     pub stuck_keys: u64,
     /// Events earlier than the previous one (streaming input only), dropped.
     pub out_of_order: u64,
+    /// Presses dropped because a streaming limit such as
+    /// [`MAX_KEYS_DOWN`](crate::limits::MAX_KEYS_DOWN) was reached (streaming input only).
+    pub over_limit: u64,
 }
 
 impl Anomalies {
@@ -99,6 +102,7 @@ impl Anomalies {
         self.missing_releases += other.missing_releases;
         self.stuck_keys += other.stuck_keys;
         self.out_of_order += other.out_of_order;
+        self.over_limit += other.over_limit;
     }
 }
 
@@ -131,7 +135,9 @@ pub fn keystrokes(events: &[KeyEvent], config: &ExtractConfig) -> (Vec<Keystroke
             (KeyAction::Release, Some(s)) => {
                 let (_, index) = down.swap_remove(s);
                 let key = &mut out[index];
-                if event.time_us - key.press_us <= config.max_hold_us {
+                // Saturating: timestamps may span the whole i64 range, and a difference too
+                // large for i64 is beyond any hold limit anyway.
+                if event.time_us.saturating_sub(key.press_us) <= config.max_hold_us {
                     key.release_us = Some(event.time_us);
                 } else {
                     anomalies.stuck_keys += 1;
@@ -219,14 +225,16 @@ pub(crate) fn push_observations(
             secret,
             TimingKind::Hold,
             &[k.code],
-            r - k.press_us,
+            r.saturating_sub(k.press_us),
         ));
     }
     if i == 0 {
         return;
     }
     let a = keys[i - 1];
-    let pp = k.press_us - a.press_us;
+    // Differences saturate because timestamps may span the whole i64 range. Only gaps beyond
+    // `max_gap_us` and holds beyond `max_hold_us` can saturate, and those are never emitted.
+    let pp = k.press_us.saturating_sub(a.press_us);
     if pp > config.max_gap_us {
         return;
     }
@@ -237,14 +245,14 @@ pub(crate) fn push_observations(
             secret,
             TimingKind::ReleasePress,
             &pair,
-            k.press_us - ra,
+            k.press_us.saturating_sub(ra),
         ));
         if let Some(rk) = k.release_us {
             out.push(observation(
                 secret,
                 TimingKind::ReleaseRelease,
                 &pair,
-                rk - ra,
+                rk.saturating_sub(ra),
             ));
         }
     }
@@ -253,18 +261,18 @@ pub(crate) fn push_observations(
             secret,
             TimingKind::PressRelease,
             &pair,
-            rk - a.press_us,
+            rk.saturating_sub(a.press_us),
         ));
     }
     if i >= 2 {
         let z = keys[i - 2];
-        if a.press_us - z.press_us <= config.max_gap_us {
+        if a.press_us.saturating_sub(z.press_us) <= config.max_gap_us {
             let codes = [z.code, a.code, k.code];
             out.push(observation(
                 secret,
                 TimingKind::Trigraph,
                 &codes,
-                k.press_us - z.press_us,
+                k.press_us.saturating_sub(z.press_us),
             ));
         }
     }
@@ -296,12 +304,13 @@ impl SessionStats {
         let mut pause_us = 0i64;
         let mut rollovers = 0usize;
         for pair in keys.windows(2) {
-            let gap = pair[1].press_us - pair[0].press_us;
+            // Saturating, as in `push_observations`: a gap too large for i64 is a pause.
+            let gap = pair[1].press_us.saturating_sub(pair[0].press_us);
             if gap > config.max_gap_us {
                 pauses += 1;
-                pause_us += gap;
+                pause_us = pause_us.saturating_add(gap);
             } else {
-                active_us += gap;
+                active_us = active_us.saturating_add(gap);
                 gaps += 1;
             }
             if pair[0].release_us.is_some_and(|r| r > pair[1].press_us) {

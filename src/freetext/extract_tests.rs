@@ -188,3 +188,28 @@ fn config_rejects_non_positive_limits() {
         })
     ));
 }
+
+/// Found by the `freetext_stream` fuzz target: differences of timestamps at opposite ends of
+/// the i64 range overflowed (a panic in debug builds, a wrapped timing in release builds).
+#[test]
+fn extreme_timestamps_do_not_overflow() {
+    let config = ExtractConfig::default();
+    let secret = KeySecret::from_bytes([3; 16]);
+    let events = [
+        KeyEvent::press(65, i64::MIN),
+        KeyEvent::press(66, i64::MIN + 1),
+        KeyEvent::release(65, i64::MAX),
+        KeyEvent::press(67, i64::MAX),
+        KeyEvent::release(66, i64::MAX),
+        KeyEvent::release(67, i64::MAX),
+    ];
+    let (keys, anomalies) = keystrokes(&events, &config);
+    assert_eq!(keys.len(), 3);
+    assert_eq!(anomalies.stuck_keys, 2);
+    let sample = FreeTextSample::from_keystrokes(&keys, &secret, &config);
+    assert!(sample.observations.iter().all(|o| o.value_ms.is_finite()));
+    // Only the last key has a release within the hold limit, and the gaps are pauses.
+    assert_eq!(sample.observations.len(), 2);
+    assert_eq!(sample.stats.pauses, 1);
+    assert!(sample.stats.mean_pause_s.is_finite());
+}

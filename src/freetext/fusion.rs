@@ -100,15 +100,27 @@ impl Fusion {
     ///
     /// # Errors
     ///
-    /// [`Error::DimensionMismatch`] when the number of scores differs from the fitted one.
+    /// [`Error::DimensionMismatch`] when the number of scores differs from the fitted one,
+    /// [`Error::InvalidModel`] when `location`, `scale` and `weights` differ in length (a
+    /// corrupt model file), and [`Error::NonFiniteScore`] when the result is NaN or infinite.
     pub fn combine(&self, scores: &[f64]) -> Result<f64> {
-        if scores.len() != self.weights.len() {
+        let d = self.weights.len();
+        if self.location.len() != d || self.scale.len() != d {
+            return Err(Error::InvalidModel {
+                problem: format!(
+                    "fusion has {} locations, {} scales and {d} weights",
+                    self.location.len(),
+                    self.scale.len()
+                ),
+            });
+        }
+        if scores.len() != d {
             return Err(Error::DimensionMismatch {
-                expected: self.weights.len(),
+                expected: d,
                 actual: scores.len(),
             });
         }
-        Ok(self.combine_unchecked(scores))
+        crate::detectors::finite_score(self.combine_unchecked(scores))
     }
 
     fn combine_unchecked(&self, scores: &[f64]) -> f64 {

@@ -163,7 +163,7 @@ impl Detector<FreeTextSample> for GunettiPicardi {
         if parts.is_empty() {
             return Ok(1.0);
         }
-        Ok(parts.iter().sum::<f64>() / parts.len() as f64)
+        crate::detectors::finite_score(parts.iter().sum::<f64>() / parts.len() as f64)
     }
 }
 

@@ -44,14 +44,15 @@ pub(crate) fn mean_contribution<D: AdditiveDetector + ?Sized>(
 ) -> Result<f64> {
     check_fingerprint(model.secret_fingerprint(), sample.secret_fingerprint)?;
     if sample.observations.is_empty() {
-        return Ok(empty);
+        // `empty` comes from the model, which may be a corrupt decoded one.
+        return crate::detectors::finite_score(empty);
     }
     let sum: f64 = sample
         .observations
         .iter()
         .map(|o| model.contribution(o))
         .sum();
-    Ok(sum / sample.observations.len() as f64)
+    crate::detectors::finite_score(sum / sample.observations.len() as f64)
 }
 
 /// Floor on a scale in milliseconds: browser timers have 1 ms resolution, so a spread below a

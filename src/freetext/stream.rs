@@ -7,8 +7,9 @@ use super::extract::{
 };
 use super::keys::KeySecret;
 use super::ngraph::{AdditiveDetector, check_fingerprint};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::events::{KeyAction, KeyEvent};
+use crate::limits::{MAX_KEYS_DOWN, MAX_PENDING_KEYSTROKES};
 
 /// A key that went down and is waiting for its release or for the keys before it.
 #[derive(Debug, Clone, Copy)]
@@ -35,9 +36,8 @@ pub struct StreamingScorer<'m, D: AdditiveDetector + ?Sized> {
     config: ExtractConfig,
     window: usize,
     pending: VecDeque<Pending>,
-    /// Keys currently down: code and sequence number of their keystroke.
-    // NOTE: the per-event cost is linear in the number of keys down at once. That number is
-    // small in typing, but nothing bounds it if a client sends presses without releases.
+    /// Keys currently down: code and sequence number of their keystroke. The per-event cost
+    /// is linear in its length, which [`MAX_KEYS_DOWN`] caps.
     down: Vec<(u32, u64)>,
     /// Sequence number of `pending[0]`.
     first_seq: u64,
@@ -94,7 +94,49 @@ impl<'m, D: AdditiveDetector + ?Sized> StreamingScorer<'m, D> {
     }
 
     /// Adds one event.
+    ///
+    /// A press that [`try_push`](Self::try_push) rejects for a limit is dropped and counted in
+    /// [`Anomalies::over_limit`].
     pub fn push(&mut self, event: KeyEvent) {
+        if self.try_push(event).is_err() {
+            self.anomalies.over_limit += 1;
+        }
+    }
+
+    /// Adds one event, or rejects a press that would exceed a limit and leaves the scorer as it
+    /// was.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LimitExceeded`](crate::Error::LimitExceeded) for a new press when
+    /// [`MAX_KEYS_DOWN`] keys are already down or [`MAX_PENDING_KEYSTROKES`] keystrokes are
+    /// waiting for an earlier key.
+    pub fn try_push(&mut self, event: KeyEvent) -> Result<()> {
+        if event.action == KeyAction::Press
+            && !self.down.iter().any(|&(code, _)| code == event.code)
+        {
+            if self.down.len() >= MAX_KEYS_DOWN {
+                return Err(Error::limit(
+                    "keys down at once",
+                    MAX_KEYS_DOWN as u64,
+                    "keys",
+                    "MAX_KEYS_DOWN",
+                ));
+            }
+            if self.pending.len() >= MAX_PENDING_KEYSTROKES {
+                return Err(Error::limit(
+                    "keystrokes waiting for a release",
+                    MAX_PENDING_KEYSTROKES as u64,
+                    "keystrokes",
+                    "MAX_PENDING_KEYSTROKES",
+                ));
+            }
+        }
+        self.accept(event);
+        Ok(())
+    }
+
+    fn accept(&mut self, event: KeyEvent) {
         let t = event.time_us;
         if self.last_time.is_some_and(|last| t < last) {
             self.anomalies.out_of_order += 1;
@@ -111,7 +153,7 @@ impl<'m, D: AdditiveDetector + ?Sized> StreamingScorer<'m, D> {
             else {
                 continue;
             };
-            if !p.done && t - p.key.press_us > self.config.max_hold_us {
+            if !p.done && t.saturating_sub(p.key.press_us) > self.config.max_hold_us {
                 p.done = true;
             }
         }
@@ -228,5 +270,5 @@ pub fn window_score<D: AdditiveDetector + ?Sized>(
         return Ok(None);
     }
     let sum: f64 = observations.iter().map(|o| model.contribution(o)).sum();
-    Ok(Some(sum / observations.len() as f64))
+    crate::detectors::finite_score(sum / observations.len() as f64).map(Some)
 }

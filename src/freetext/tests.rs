@@ -171,6 +171,86 @@ fn stream_drops_out_of_order_event() {
     assert_eq!(s.anomalies().out_of_order, 1);
 }
 
+/// Found by the `freetext_stream` fuzz target: the hold-limit check subtracted timestamps at
+/// opposite ends of the i64 range and overflowed.
+#[test]
+fn stream_extreme_timestamps_do_not_overflow() {
+    let model = NgraphRobust::fit(&enrolment(1.0), &secret()).expect("fit");
+    let config = ExtractConfig::default();
+    let mut s = StreamingScorer::new(&model, secret(), config, 5).expect("ok");
+    let events = [
+        KeyEvent::press(65, i64::MIN),
+        KeyEvent::press(66, i64::MIN + 1),
+        KeyEvent::release(65, i64::MAX),
+        KeyEvent::press(67, i64::MAX),
+        KeyEvent::release(66, i64::MAX),
+        KeyEvent::release(67, i64::MAX),
+    ];
+    for event in events {
+        s.push(event);
+    }
+    s.flush();
+    let batch = window_score(&model, &events, &secret(), &config, 5).expect("same secret");
+    let stream = s.score().expect("the last key has a hold");
+    assert!(stream.is_finite());
+    assert_eq!(Some(stream), batch);
+}
+
+#[test]
+fn stream_rejects_press_over_keys_down() {
+    let model = NgraphRobust::fit(&enrolment(1.0), &secret()).expect("fit");
+    let mut s = StreamingScorer::new(&model, secret(), ExtractConfig::default(), 5).expect("ok");
+    let limit = crate::limits::MAX_KEYS_DOWN as u32;
+    for code in 0..limit {
+        s.try_push(KeyEvent::press(code, 1000))
+            .expect("under the limit");
+    }
+    let error = s.try_push(KeyEvent::press(limit, 1000)).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::LimitExceeded {
+                name: "MAX_KEYS_DOWN",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    // A repeat of a key that is down is not a new key, and a release frees a slot.
+    s.try_push(KeyEvent::press(0, 1000)).expect("repeat");
+    s.try_push(KeyEvent::release(0, 1000)).expect("release");
+    s.try_push(KeyEvent::press(limit, 1000))
+        .expect("a slot is free");
+    s.push(KeyEvent::press(limit + 1, 1000));
+    assert_eq!(s.anomalies().over_limit, 1);
+}
+
+#[test]
+fn stream_rejects_press_over_pending() {
+    let model = NgraphRobust::fit(&enrolment(1.0), &secret()).expect("fit");
+    let mut s = StreamingScorer::new(&model, secret(), ExtractConfig::default(), 5).expect("ok");
+    // Key 1 stays down and the clock does not advance, so every later keystroke waits for it.
+    s.try_push(KeyEvent::press(1, 0)).expect("first press");
+    for _ in 1..crate::limits::MAX_PENDING_KEYSTROKES {
+        s.try_push(KeyEvent::press(2, 0)).expect("under the limit");
+        s.try_push(KeyEvent::release(2, 0)).expect("release");
+    }
+    let error = s.try_push(KeyEvent::press(2, 0)).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::LimitExceeded {
+                name: "MAX_PENDING_KEYSTROKES",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    // Releasing key 1 drains the queue, so presses are accepted again.
+    s.try_push(KeyEvent::release(1, 0)).expect("release");
+    s.try_push(KeyEvent::press(2, 0)).expect("queue drained");
+}
+
 /// Random time-ordered event streams with rollover, repeats, orphan releases, long holds and
 /// pauses, over a few keys so that n-graphs repeat.
 fn event_stream() -> impl Strategy<Value = Vec<KeyEvent>> {
@@ -217,4 +297,26 @@ proptest! {
             prop_assert_eq!(stream.anomalies(), keystrokes(&events, &config).1);
         }
     }
+}
+
+/// Found by the `freetext_decode` fuzz target: a decoded fusion with mismatched vectors or a
+/// NaN weight returned a truncated sum or `Ok(NaN)`.
+#[test]
+fn corrupt_fusion_is_an_error() {
+    let mismatched = Fusion {
+        location: vec![1.0],
+        scale: vec![],
+        weights: vec![1.0],
+        fit_eer: 0.0,
+    };
+    let error = mismatched.combine(&[0.5]).unwrap_err();
+    assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
+    let nan = Fusion {
+        location: vec![0.0],
+        scale: vec![1.0],
+        weights: vec![f64::NAN],
+        fit_eer: 0.0,
+    };
+    let error = nan.combine(&[0.5]).unwrap_err();
+    assert!(matches!(error, Error::NonFiniteScore { .. }), "{error}");
 }

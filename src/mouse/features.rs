@@ -11,14 +11,17 @@
 //! positions `(x_i, y_i)` in pixels.
 //!
 //! - **Kinematic samples.** Clients tick coarsely (Balabit: about 15.6 ms), so consecutive
-//!   points often share a timestamp. Before any derivative is taken, each run of points with the
-//!   same (or an earlier) timestamp is merged into its last point, giving `q_0 .. q_{m-1}` with
-//!   strictly increasing times. Every division below is by a strictly positive time step or
-//!   path length, so `dt = 0` never produces an infinite value.
+//!   points often share a timestamp. Before any derivative is taken, each run of points less
+//!   than [`MIN_TIME_STEP_MS`] (1 µs) after the previous kept point, or earlier, is merged into
+//!   its last point, giving `q_0 .. q_{m-1}` with times at least 1 µs apart. Every division
+//!   below is by such a time step or by a path length of at least [`MIN_STEP_PX`], so with the
+//!   coordinate and time bounds that [`segment`](crate::mouse::segment) checks, no feature
+//!   overflows.
 //! - **Series.** `vx, vy` are `Δx/Δt, Δy/Δt` between consecutive `q` (px/s), placed at the
 //!   midpoint time; `v = hypot(vx, vy)`. `ax, ay, a` are the differences of `vx, vy, v`
 //!   divided by the time between their midpoints (so `a` is the change of speed, px/s²), and
-//!   `jx, jy, j` the same one level up (px/s³). For each step of `q` with non-zero length let
+//!   `jx, jy, j` the same one level up (px/s³). For each step of `q` of length at least
+//!   [`MIN_STEP_PX`] let
 //!   `θ` be its direction; between consecutive such steps `δθ` is the turn wrapped to
 //!   `(-π, π]`, the angular velocity is `ω = δθ / Δt` (rad/s, Δt between step midpoints) and
 //!   the curvature is `c = δθ / Δs` (rad/px, Δs the mean length of the two steps).
@@ -40,6 +43,14 @@
 use std::f64::consts::PI;
 
 use crate::mouse::segment::{Action, ActionKind, PathPoint};
+
+/// Timestamps closer than this (milliseconds) count as equal: 1 µs, finer than any mouse
+/// client reports, so only clock noise is merged, while the derivatives stay finite.
+pub const MIN_TIME_STEP_MS: f64 = 1e-3;
+
+/// Steps shorter than this (pixels) have no direction for the turning features; clients report
+/// whole or sub-pixel positions far coarser than this.
+pub const MIN_STEP_PX: f64 = 1e-6;
 
 /// Number of features per action.
 pub const N_FEATURES: usize = 11 + 4 * SERIES.len();
@@ -94,7 +105,7 @@ struct Series {
 
 impl Series {
     /// Finite differences divided by the time between samples, placed at midpoints. Times are
-    /// strictly increasing by construction, so no step is zero.
+    /// at least [`MIN_TIME_STEP_MS`] apart by construction, so no step is zero.
     fn derivative(&self) -> Series {
         let mut out = Series::default();
         for i in 1..self.values.len() {
@@ -108,8 +119,9 @@ impl Series {
 
 /// Computes the feature vector of one action, in [`FEATURE_NAMES`] order.
 ///
-/// Every value is finite for any action whose coordinates and times are finite, including an
-/// empty path, a single point, and paths whose points all share one timestamp.
+/// Every value is finite for any action whose times and coordinates are within the bounds that
+/// [`segment`](crate::mouse::segment) checks, including an empty path, a single point, and
+/// paths whose points all share one timestamp.
 pub fn action_features(action: &Action) -> [f64; N_FEATURES] {
     let points = &action.points;
     let mut out = [0.0; N_FEATURES];
@@ -181,14 +193,14 @@ fn distance(a: &PathPoint, b: &PathPoint) -> f64 {
     (b.x - a.x).hypot(b.y - a.y)
 }
 
-/// `(time ms, x, y)` with strictly increasing times: each run of points whose timestamp does
-/// not exceed the previous kept one collapses into its last point.
+/// `(time ms, x, y)` with times at least [`MIN_TIME_STEP_MS`] apart: each run of points whose
+/// timestamp is less than that after the previous kept one collapses into its last point.
 fn kinematic_samples(points: &[PathPoint]) -> Vec<(f64, f64, f64)> {
     let mut q: Vec<(f64, f64, f64)> = Vec::with_capacity(points.len());
     for p in points {
         let t = p.time_ms;
         match q.last_mut() {
-            Some(last) if t <= last.0 => {
+            Some(last) if t < last.0 + MIN_TIME_STEP_MS => {
                 last.1 = p.x;
                 last.2 = p.y;
             }
@@ -198,15 +210,16 @@ fn kinematic_samples(points: &[PathPoint]) -> Vec<(f64, f64, f64)> {
     q
 }
 
-/// Angular velocities, curvatures and signed turns between consecutive non-zero steps.
+/// Angular velocities, curvatures and signed turns between consecutive steps of length at least
+/// [`MIN_STEP_PX`].
 fn turning(q: &[(f64, f64, f64)]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (mut omega, mut curvature, mut turns) = (Vec::new(), Vec::new(), Vec::new());
-    // Direction, midpoint time and length of the previous step with non-zero length.
+    // Direction, midpoint time and length of the previous step that has a direction.
     let mut previous: Option<(f64, f64, f64)> = None;
     for w in q.windows(2) {
         let (dx, dy) = (w[1].1 - w[0].1, w[1].2 - w[0].2);
         let length = dx.hypot(dy);
-        if length == 0.0 {
+        if length < MIN_STEP_PX {
             continue;
         }
         let angle = dy.atan2(dx);

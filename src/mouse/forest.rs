@@ -53,10 +53,67 @@ impl Default for ForestParams {
 }
 
 /// A fitted forest.
+///
+/// Deserialising checks the structure (see [`ForestFields`]), so a decoded forest predicts
+/// without panicking or looping whatever bytes it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ForestFields")]
 pub struct RandomForest {
     n_features: usize,
     trees: Vec<Tree>,
+}
+
+/// The serialised fields of a [`RandomForest`], before the structural check.
+#[derive(Deserialize)]
+struct ForestFields {
+    n_features: usize,
+    trees: Vec<Tree>,
+}
+
+impl TryFrom<ForestFields> for RandomForest {
+    type Error = String;
+
+    /// Accepts what [`ForestParams::fit`] can produce: at least one tree and one feature,
+    /// non-empty trees, split features below `n_features`, thresholds that are not NaN, leaf
+    /// fractions in 0..=1, and children stored after their parent. The last rule rules out
+    /// cycles, so prediction ends within `nodes.len()` steps.
+    fn try_from(fields: ForestFields) -> Result<Self, String> {
+        let ForestFields { n_features, trees } = fields;
+        if trees.is_empty() || n_features == 0 {
+            return Err(format!(
+                "a forest needs at least one tree and one feature, found {} trees and {} \
+                 features",
+                trees.len(),
+                n_features
+            ));
+        }
+        for (t, tree) in trees.iter().enumerate() {
+            if tree.nodes.is_empty() {
+                return Err(format!("tree {t} has no nodes"));
+            }
+            for (i, node) in tree.nodes.iter().enumerate() {
+                let valid = match *node {
+                    Node::Leaf(p) => (0.0..=1.0).contains(&p),
+                    Node::Split {
+                        feature,
+                        threshold,
+                        left,
+                        right,
+                    } => {
+                        let child = |c: u32| (c as usize) > i && (c as usize) < tree.nodes.len();
+                        (feature as usize) < n_features
+                            && !threshold.is_nan()
+                            && child(left)
+                            && child(right)
+                    }
+                };
+                if !valid {
+                    return Err(format!("tree {t}, node {i} is invalid: {node:?}"));
+                }
+            }
+        }
+        Ok(RandomForest { n_features, trees })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::events::{MouseEvent, MouseKind};
+use crate::limits::MAX_MOUSE_EVENTS;
 
 /// The three action types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -137,6 +138,36 @@ impl std::ops::AddAssign for SegmentStats {
     }
 }
 
+/// Largest coordinate magnitude [`segment`] accepts, in pixels. Screens are below 10^5 pixels
+/// wide; the bound keeps every product and square in the features finite.
+pub const MAX_COORDINATE_PX: f64 = 1e7;
+
+/// Largest timestamp magnitude [`segment`] accepts, in milliseconds: about 317 years, so Unix
+/// epoch milliseconds pass, while sums of differences stay far from overflowing.
+pub const MAX_TIME_MS: f64 = 1e13;
+
+/// Checks that each event's time and position are finite and within the bounds above.
+fn check_events(events: &[MouseEvent]) -> Result<()> {
+    for (index, e) in events.iter().enumerate() {
+        let fields = [
+            ("time_ms", e.time_ms, MAX_TIME_MS),
+            ("x", e.x, MAX_COORDINATE_PX),
+            ("y", e.y, MAX_COORDINATE_PX),
+        ];
+        for (field, value, max) in fields {
+            if !value.is_finite() || value.abs() > max {
+                return Err(Error::MouseEventOutOfRange {
+                    index,
+                    field,
+                    value,
+                    max,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Cuts `events` into actions by the rules in the module documentation.
 ///
 /// `breaks` lists indices `i` such that no action may span from `events[i - 1]` to
@@ -144,13 +175,24 @@ impl std::ops::AddAssign for SegmentStats {
 ///
 /// # Errors
 ///
-/// The errors of [`SegmentParams::check`].
+/// The errors of [`SegmentParams::check`], [`Error::LimitExceeded`] for more than
+/// [`MAX_MOUSE_EVENTS`] events, and [`Error::MouseEventOutOfRange`] for a time or coordinate
+/// that is not finite or exceeds [`MAX_TIME_MS`] or [`MAX_COORDINATE_PX`].
 pub fn segment(
     events: &[MouseEvent],
     breaks: &[usize],
     params: &SegmentParams,
 ) -> Result<(Vec<Action>, SegmentStats)> {
     params.check()?;
+    if events.len() > MAX_MOUSE_EVENTS {
+        return Err(Error::limit(
+            format!("{} mouse events", events.len()),
+            MAX_MOUSE_EVENTS as u64,
+            "events",
+            "MAX_MOUSE_EVENTS",
+        ));
+    }
+    check_events(events)?;
     let mut cutter = Cutter {
         params,
         actions: Vec::new(),
@@ -270,6 +312,45 @@ mod tests {
             min_events,
             ..SegmentParams::default()
         }
+    }
+
+    /// Found by the `mouse_segment` fuzz target: coordinates near 1e304 made speeds infinite.
+    #[test]
+    fn out_of_range_event_rejected() {
+        let cases = [
+            (2, "x", event(32.0, 8.8e304, MouseKind::Move)),
+            (2, "x", event(32.0, f64::NAN, MouseKind::Move)),
+            (2, "time_ms", event(f64::INFINITY, 0.0, MouseKind::Move)),
+            (2, "time_ms", event(-2e13, 0.0, MouseKind::Move)),
+        ];
+        for (index, field, bad) in cases {
+            let mut events = moves(0.0, 4);
+            events[index] = bad;
+            let error = segment(&events, &[], &params(1)).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    Error::MouseEventOutOfRange { index: i, field: f, .. } if i == index && f == field
+                ),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn too_many_events_rejected() {
+        let events = vec![event(0.0, 0.0, MouseKind::Move); MAX_MOUSE_EVENTS + 1];
+        let error = segment(&events, &[], &params(1)).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::LimitExceeded {
+                    name: "MAX_MOUSE_EVENTS",
+                    ..
+                }
+            ),
+            "{error}"
+        );
     }
 
     #[test]

@@ -151,3 +151,35 @@ proptest! {
         prop_assert!(f.iter().all(|v| v.is_finite()), "{:?}", f);
     }
 }
+
+/// Found by the `mouse_segment` fuzz target: two points 1e304 px apart gave infinite speeds.
+/// `segment` now rejects such coordinates; the largest it accepts must stay finite.
+#[test]
+fn extreme_accepted_values_stay_finite() {
+    use crate::mouse::segment::{MAX_COORDINATE_PX, MAX_TIME_MS};
+    let (c, t) = (MAX_COORDINATE_PX, MAX_TIME_MS);
+    let cases = [
+        // Alternating corners as fast as the time resolution allows.
+        vec![
+            (0.0, -c, -c),
+            (1e-3, c, c),
+            (2e-3, -c, c),
+            (3e-3, c, -c),
+            (4e-3, -c, -c),
+        ],
+        // Sub-resolution times and sub-pixel steps, which once divided by almost zero.
+        vec![
+            (0.0, 0.0, 0.0),
+            (5e-324, 1e-300, 0.0),
+            (1e-300, 0.0, 1e-300),
+            (1.0, c, 0.0),
+        ],
+        vec![(-t, -c, 0.0), (t, c, 0.0), (t, -c, c)],
+    ];
+    for points in &cases {
+        let values = action_features(&action(ActionKind::MouseMove, points));
+        for (name, value) in FEATURE_NAMES.iter().zip(values) {
+            assert!(value.is_finite(), "{name} = {value} for {points:?}");
+        }
+    }
+}

@@ -215,3 +215,68 @@ fn out_of_bag_is_honest_on_noise() -> Result<()> {
     assert!((0.35..0.65).contains(&honest), "out-of-bag {honest}");
     Ok(())
 }
+
+/// Serialises hand-built trees, which skips the structural check that decoding applies.
+fn decode_trees(n_features: usize, trees: Vec<Vec<Node>>) -> Result<RandomForest> {
+    let forest = RandomForest {
+        n_features,
+        trees: trees.into_iter().map(|nodes| Tree { nodes }).collect(),
+    };
+    let bytes = postcard::to_allocvec(&forest).map_err(|e| Error::training(e.to_string()))?;
+    crate::limits::decode_model(&bytes)
+}
+
+fn split(feature: u32, left: u32, right: u32) -> Node {
+    Node::Split {
+        feature,
+        threshold: 0.5,
+        left,
+        right,
+    }
+}
+
+#[test]
+fn decode_rejects_cyclic_tree() {
+    // Without the check, predicting on this tree loops forever.
+    let error = decode_trees(1, vec![vec![split(0, 0, 0)]]).unwrap_err();
+    assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
+}
+
+#[test]
+fn decode_rejects_child_out_of_bounds() {
+    let error = decode_trees(1, vec![vec![split(0, 1, 9), Node::Leaf(0.5)]]).unwrap_err();
+    assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
+}
+
+#[test]
+fn decode_rejects_feature_out_of_bounds() {
+    let nodes = vec![split(3, 1, 2), Node::Leaf(0.0), Node::Leaf(1.0)];
+    let error = decode_trees(2, vec![nodes]).unwrap_err();
+    assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
+}
+
+#[test]
+fn decode_rejects_empty_forest_and_tree() {
+    let no_trees = decode_trees(1, vec![]).unwrap_err();
+    assert!(matches!(no_trees, Error::InvalidModel { .. }), "{no_trees}");
+    let empty_tree = decode_trees(1, vec![vec![]]).unwrap_err();
+    assert!(
+        matches!(empty_tree, Error::InvalidModel { .. }),
+        "{empty_tree}"
+    );
+}
+
+#[test]
+fn decode_rejects_leaf_outside_unit_interval() {
+    let error = decode_trees(1, vec![vec![Node::Leaf(f64::NAN)]]).unwrap_err();
+    assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
+}
+
+#[test]
+fn decode_accepts_valid_tree() -> Result<()> {
+    let nodes = vec![split(1, 1, 2), Node::Leaf(0.25), Node::Leaf(1.0)];
+    let forest = decode_trees(2, vec![nodes])?;
+    assert_eq!(forest.predict_proba(&[0.0, 0.0])?, 0.25);
+    assert_eq!(forest.predict_proba(&[0.0, 0.9])?, 1.0);
+    Ok(())
+}
