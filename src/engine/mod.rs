@@ -1,8 +1,8 @@
 //! The continuous-authentication engine.
 //!
 //! An [`Engine`] keeps per-user keyboard and mouse templates and per-session trust. Each
-//! modality plugs in through the [`Modality`] trait; [`KeyHoldModality`] is a baseline keyboard
-//! modality. The flow for one user:
+//! modality plugs in through the [`Modality`] trait. [`DefaultEngine`] uses [`FreeTextModality`]
+//! and [`MouseModality`]; [`KeyHoldModality`] is a simpler baseline keyboard modality. The flow for one user:
 //!
 //! 1. [`Engine::begin_enrolment`], then ingest sessions until [`Engine::enrolment_status`]
 //!    reports enough keyboard and mouse actions, then [`Engine::finish_enrolment`] trains both
@@ -26,9 +26,11 @@ mod config;
 mod decision;
 pub mod defences;
 mod enrolment;
+mod free_text;
 mod hold_time;
 mod ingest;
 mod modality;
+mod mouse_actions;
 mod state;
 pub mod trust;
 
@@ -44,8 +46,10 @@ pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{AdaptationParams, EngineConfig, Evidence, FusionWeights, ResourceLimits};
 pub use decision::{Decision, ModalityEvidence, Reason, Score, Verdict};
 pub use defences::DefenceParams;
+pub use free_text::{FreeTextModality, KeyPairing, TypedKey};
 pub use hold_time::{HoldTimeModel, KeyHoldModality, Keystroke, LogNormalStats};
 pub use modality::Modality;
+pub use mouse_actions::{MouseAction, MouseModality, MouseRun};
 pub use state::{SideModel, UserModel};
 pub use trust::TrustParams;
 
@@ -54,6 +58,10 @@ use state::{SessionState, ShardedUsers, SideSession, TrustTrack, UserState, lock
 
 /// Hash domain of in-memory user keys.
 const USER_DOMAIN: &str = "kinetype/engine/user";
+
+/// The engine with the default modalities: free-text keystroke timings
+/// ([`FreeTextModality`]) and segmented mouse actions ([`MouseModality`]).
+pub type DefaultEngine = Engine<FreeTextModality, MouseModality>;
 
 /// Progress of a user's enrolment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

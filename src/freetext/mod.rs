@@ -53,6 +53,7 @@ mod ngraph;
 mod stream;
 mod table;
 
+pub(crate) use extract::push_observations;
 pub use extract::{
     Anomalies, ExtractConfig, FreeTextSample, Keystroke, Observation, SessionStats, TimingKind,
     keystrokes,

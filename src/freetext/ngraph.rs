@@ -96,6 +96,22 @@ impl NgraphRobust {
     }
 }
 
+impl NgraphRobust {
+    /// Returns this model with its per-n-graph statistics moved toward `session`'s by the
+    /// fraction `rate`; n-graphs this model lacks are not added.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::KeySecretMismatch`] when the two models were hashed with different secrets.
+    pub fn moved_toward(&self, session: &NgraphRobust, rate: f64) -> Result<NgraphRobust> {
+        check_fingerprint(self.fingerprint, session.fingerprint)?;
+        Ok(NgraphRobust {
+            table: self.table.moved_toward(&session.table, rate),
+            ..self.clone()
+        })
+    }
+}
+
 pub(crate) fn check_samples(samples: &[FreeTextSample], secret: &KeySecret) -> Result<()> {
     for s in samples {
         check_fingerprint(secret.fingerprint(), s.secret_fingerprint)?;

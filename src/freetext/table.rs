@@ -91,6 +91,46 @@ impl Table {
     }
 }
 
+impl Stat {
+    /// Returns this statistic moved toward `target` by the fraction `rate` of the distance; the
+    /// count stays, since the moved statistic still rests on the original timings.
+    pub(crate) fn moved_toward(&self, target: &Stat, rate: f64) -> Stat {
+        if self.n == 0 || target.n == 0 {
+            return *self;
+        }
+        Stat {
+            n: self.n,
+            median: self.median + rate * (target.median - self.median),
+            spread: self.spread + rate * (target.spread - self.spread),
+        }
+    }
+}
+
+impl Table {
+    /// Returns this table with every statistic that `target` also has moved toward it by the
+    /// fraction `rate`. Groups missing from this table are not added, so one session cannot
+    /// create statistics that were never checked against the enrolment data.
+    pub(crate) fn moved_toward(&self, target: &Table, rate: f64) -> Table {
+        let step = |own: &HashedMap<Stat>, other: &HashedMap<Stat>| -> HashedMap<Stat> {
+            own.iter()
+                .map(|(&key, stat)| match other.get(&key) {
+                    Some(t) => (key, stat.moved_toward(t, rate)),
+                    None => (key, *stat),
+                })
+                .collect()
+        };
+        let mut kind = self.kind;
+        for (own, other) in kind.iter_mut().zip(&target.kind) {
+            *own = own.moved_toward(other, rate);
+        }
+        Table {
+            exact: step(&self.exact, &target.exact),
+            class: step(&self.class, &target.class),
+            kind,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

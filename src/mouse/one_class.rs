@@ -101,6 +101,42 @@ impl RobustZ {
     }
 }
 
+impl RobustZ {
+    /// Returns this model with each median and scale moved toward `session`'s by the fraction
+    /// `rate`. A feature ignored (scale 0) in either model keeps this model's scale.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DimensionMismatch`] when the models have different feature counts.
+    pub fn moved_toward(&self, session: &RobustZ, rate: f64) -> Result<RobustZ> {
+        if session.median.len() != self.median.len() {
+            return Err(Error::DimensionMismatch {
+                expected: self.median.len(),
+                actual: session.median.len(),
+            });
+        }
+        let median = self
+            .median
+            .iter()
+            .zip(&session.median)
+            .map(|(own, new)| own + rate * (new - own))
+            .collect();
+        let scale = self
+            .scale
+            .iter()
+            .zip(&session.scale)
+            .map(|(&own, &new)| {
+                if own > 0.0 && new > 0.0 {
+                    own + rate * (new - own)
+                } else {
+                    own
+                }
+            })
+            .collect();
+        Ok(RobustZ { median, scale })
+    }
+}
+
 /// Median by selection; reorders `values`. `values` must be non-empty.
 fn median_of(values: &mut [f64]) -> f64 {
     let n = values.len();

@@ -6,5 +6,6 @@ mod common;
 mod bad_input;
 mod concurrency;
 mod crash;
+mod default_modalities;
 mod flow;
 mod store_files;

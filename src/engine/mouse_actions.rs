@@ -1,0 +1,256 @@
+//! A mouse modality backed by the mouse-dynamics module: segmented mouse-move, point-and-click
+//! and drag-and-drop actions, described by the 55 action features and scored by a one-class
+//! robust z model of the user's own actions.
+
+use ndarray::Array2;
+
+use super::modality::Modality;
+use crate::error::{Error, Result};
+use crate::events::{MouseEvent, MouseKind};
+use crate::mouse::one_class::RobustZ;
+use crate::mouse::{ActionKind, N_FEATURES, SegmentParams, action_features, segment};
+
+/// Maximum number of events in one action. A longer run without a click or pause is cut into a
+/// mouse-move action here, so a session's state stays bounded.
+// NOTE: the batch segmentation has no such cut, so a run this long is segmented differently
+// from `segment` over the whole session.
+const MAX_RUN_EVENTS: usize = 5_000;
+/// Points of an action whose time offsets feed the replay check.
+const REPLAY_POINTS: usize = 32;
+
+/// One mouse action and its feature vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MouseAction {
+    /// Mouse move, point-and-click or drag-and-drop.
+    pub kind: ActionKind,
+    /// Time of the first point in microseconds.
+    pub start_us: f64,
+    /// Offsets of the first points from the start in microseconds, for the replay check.
+    pub offsets_us: Vec<f64>,
+    /// Features in [`FEATURE_NAMES`](crate::mouse::FEATURE_NAMES) order.
+    pub features: Vec<f64>,
+}
+
+/// Per-session events since the last completed action.
+#[derive(Debug, Default)]
+pub struct MouseRun {
+    events: Vec<MouseEvent>,
+    press_pending: bool,
+    last_ms: Option<f64>,
+}
+
+/// Mouse modality: actions follow [`segment`]'s rules, applied as events arrive, and the model
+/// is [`RobustZ`] over the action features, which needs only the user's own actions.
+///
+/// An action is emitted when it is complete: at a release that ends a click or drag, at a pause
+/// longer than [`SegmentParams::idle_gap_ms`], or after [`MAX_RUN_EVENTS`] events. A trailing
+/// mouse move that none of these ends waits for the session's next event.
+#[derive(Debug, Clone, Default)]
+pub struct MouseModality {
+    params: SegmentParams,
+}
+
+impl MouseModality {
+    /// Builds the modality with custom segmentation settings.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`SegmentParams::check`].
+    pub fn new(params: SegmentParams) -> Result<Self> {
+        params.check()?;
+        Ok(MouseModality { params })
+    }
+
+    fn flush(&self, run: &mut MouseRun, out: &mut Vec<MouseAction>) {
+        let events = std::mem::take(&mut run.events);
+        run.press_pending = false;
+        // OK to ignore the error: `segment` fails only for invalid settings, and `new` checked
+        // them.
+        let Ok((actions, _)) = segment(&events, &[], &self.params) else {
+            return;
+        };
+        for action in actions {
+            let features = action_features(&action);
+            // Non-finite coordinates give non-finite features; such an action cannot be
+            // scored and is dropped.
+            if features.iter().any(|f| !f.is_finite()) {
+                continue;
+            }
+            let Some(first) = action.points.first() else {
+                continue;
+            };
+            let start_ms = first.time_ms;
+            out.push(MouseAction {
+                kind: action.kind,
+                start_us: start_ms * 1000.0,
+                offsets_us: action
+                    .points
+                    .iter()
+                    .take(REPLAY_POINTS)
+                    .map(|p| (p.time_ms - start_ms) * 1000.0)
+                    .collect(),
+                features: features.to_vec(),
+            });
+        }
+    }
+
+    fn matrix(actions: &[MouseAction]) -> Result<Array2<f64>> {
+        let flat: Vec<f64> = actions
+            .iter()
+            .flat_map(|a| a.features.iter().copied())
+            .collect();
+        Array2::from_shape_vec((actions.len(), N_FEATURES), flat).map_err(|_| {
+            Error::training(format!(
+                "mouse actions must have {N_FEATURES} features each"
+            ))
+        })
+    }
+}
+
+impl Modality for MouseModality {
+    type Event = MouseEvent;
+    type Action = MouseAction;
+    type Extractor = MouseRun;
+    type Model = RobustZ;
+
+    const NAME: &'static str = "mouse";
+    const SCHEMA: &'static str = "mouse/action-robust-z/v1: MM, PC and DD actions (10 s idle \
+        split, 4 points minimum), 55 action features, per-feature median and robust scale";
+
+    fn event_time_us(event: &MouseEvent) -> f64 {
+        event.time_ms * 1000.0
+    }
+
+    fn extract(&self, run: &mut MouseRun, event: &MouseEvent, out: &mut Vec<MouseAction>) {
+        // `segment` skips scroll events, so they neither extend nor split an action.
+        if event.kind == MouseKind::Scroll {
+            return;
+        }
+        if let Some(last) = run.last_ms
+            && event.time_ms - last > self.params.idle_gap_ms
+        {
+            self.flush(run, out);
+        }
+        run.last_ms = Some(event.time_ms);
+        run.events.push(*event);
+        match event.kind {
+            MouseKind::Press => run.press_pending = true,
+            MouseKind::Release if run.press_pending => self.flush(run, out),
+            _ => {}
+        }
+        if run.events.len() >= MAX_RUN_EVENTS {
+            self.flush(run, out);
+        }
+    }
+
+    fn action_time_us(action: &MouseAction) -> f64 {
+        action.start_us
+    }
+
+    fn action_timings(action: &MouseAction, out: &mut Vec<f64>) {
+        out.extend_from_slice(&action.offsets_us);
+    }
+
+    fn train(&self, actions: &[MouseAction]) -> Result<RobustZ> {
+        RobustZ::fit(Self::matrix(actions)?.view())
+    }
+
+    fn score(&self, model: &RobustZ, action: &MouseAction) -> Option<f64> {
+        model.score(&action.features).ok()
+    }
+
+    fn adapt(&self, model: &RobustZ, actions: &[MouseAction], rate: f64) -> Result<RobustZ> {
+        let session = self.train(actions)?;
+        model.moved_toward(&session, rate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::MouseButton;
+
+    fn event(time_ms: f64, x: f64, kind: MouseKind) -> MouseEvent {
+        let button = match kind {
+            MouseKind::Move | MouseKind::Scroll => MouseButton::None,
+            _ => MouseButton::Left,
+        };
+        MouseEvent {
+            time_ms,
+            x,
+            y: x / 2.0,
+            button,
+            kind,
+        }
+    }
+
+    /// Moves, then a click, starting at `t0` ms; `speed` in pixels per 16 ms step.
+    fn click_path(t0: f64, speed: f64) -> Vec<MouseEvent> {
+        let mut events: Vec<MouseEvent> = (0..8)
+            .map(|i| {
+                event(
+                    t0 + 16.0 * f64::from(i),
+                    speed * f64::from(i),
+                    MouseKind::Move,
+                )
+            })
+            .collect();
+        events.push(event(t0 + 140.0, speed * 8.0, MouseKind::Press));
+        events.push(event(t0 + 220.0, speed * 8.0, MouseKind::Release));
+        events
+    }
+
+    fn actions(m: &MouseModality, events: &[MouseEvent]) -> Vec<MouseAction> {
+        let mut run = MouseRun::default();
+        let mut out = Vec::new();
+        for e in events {
+            m.extract(&mut run, e, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn streaming_matches_batch_segmentation() {
+        let m = MouseModality::default();
+        let mut events = click_path(0.0, 5.0);
+        events.extend(click_path(1_000.0, 7.0));
+        // A pause ends the trailing moves as a mouse-move action.
+        events.extend((0..5).map(|i| event(2_000.0 + 16.0 * f64::from(i), 1.0, MouseKind::Move)));
+        events.push(event(20_000.0, 0.0, MouseKind::Move));
+        let streamed = actions(&m, &events);
+        let (batch, _) = segment(&events[..events.len() - 1], &[], &m.params).unwrap();
+        assert_eq!(streamed.len(), batch.len());
+        for (s, b) in streamed.iter().zip(&batch) {
+            assert_eq!(s.kind, b.kind);
+            assert_eq!(s.features, action_features(b).to_vec());
+        }
+    }
+
+    #[test]
+    fn own_speed_scores_lower() {
+        let m = MouseModality::default();
+        let own: Vec<MouseEvent> = (0..30)
+            .flat_map(|i| click_path(f64::from(i) * 1_000.0, 5.0 + f64::from(i % 3) * 0.2))
+            .collect();
+        let model = m.train(&actions(&m, &own)).unwrap();
+        let close = actions(&m, &click_path(0.0, 5.1));
+        let far = actions(&m, &click_path(0.0, 20.0));
+        assert!(m.score(&model, &close[0]).unwrap() < m.score(&model, &far[0]).unwrap());
+    }
+
+    #[test]
+    fn train_rejects_too_few_actions() {
+        let m = MouseModality::default();
+        assert!(matches!(
+            m.train(&[]),
+            Err(Error::InvalidTrainingData { .. })
+        ));
+        assert!(
+            MouseModality::new(SegmentParams {
+                idle_gap_ms: -1.0,
+                min_events: 4
+            })
+            .is_err()
+        );
+    }
+}

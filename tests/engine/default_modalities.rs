@@ -1,0 +1,238 @@
+//! The default engine (free-text keyboard and segmented mouse actions) on synthetic users.
+
+use std::sync::Arc;
+
+use kinetype::engine::{
+    DefaultEngine, Engine, EngineConfig, Evidence, ManualClock, ModalityEvidence, Score,
+};
+use kinetype::engine::{FreeTextModality, MouseModality};
+use kinetype::events::{KeyEvent, MouseButton, MouseEvent, MouseKind};
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::common::SECRET;
+
+/// Browser key codes of the phrase every synthetic person types: "THE QUICK FOX".
+const PHRASE: [u32; 13] = [84, 72, 69, 32, 81, 85, 73, 67, 75, 32, 70, 79, 88];
+
+/// A synthetic typist and mouse user.
+#[derive(Debug, Clone)]
+struct Typist {
+    /// Hold time per phrase position in ms.
+    holds_ms: [f64; PHRASE.len()],
+    /// Press-to-press latency into each phrase position in ms.
+    latencies_ms: [f64; PHRASE.len()],
+    /// Mouse speed in pixels per 16 ms step, path bend in pixels, click duration in ms.
+    speed: f64,
+    bend: f64,
+    click_ms: f64,
+}
+
+impl Typist {
+    fn new(seed: u64) -> Self {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut holds_ms = [0.0; PHRASE.len()];
+        let mut latencies_ms = [0.0; PHRASE.len()];
+        for (h, l) in holds_ms.iter_mut().zip(&mut latencies_ms) {
+            *h = rng.gen_range(60.0..160.0);
+            *l = rng.gen_range(120.0..320.0);
+        }
+        Typist {
+            holds_ms,
+            latencies_ms,
+            speed: rng.gen_range(4.0..20.0),
+            bend: rng.gen_range(-40.0..40.0),
+            click_ms: rng.gen_range(70.0..200.0),
+        }
+    }
+
+    /// Returns key events of the phrase typed `times` times from `start_us`, with a 1 s pause
+    /// between repetitions.
+    fn typing(&self, times: usize, start_us: i64, seed: u64) -> Vec<KeyEvent> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut events = Vec::new();
+        let mut t = start_us;
+        for _ in 0..times {
+            for (i, &code) in PHRASE.iter().enumerate() {
+                t += (self.latencies_ms[i] * rng.gen_range(0.92..1.08) * 1000.0) as i64;
+                let hold = (self.holds_ms[i] * rng.gen_range(0.92..1.08) * 1000.0) as i64;
+                events.push(KeyEvent::press(code, t));
+                events.push(KeyEvent::release(code, t + hold));
+            }
+            t += 1_000_000;
+        }
+        // Rollover can put a release after the next press, and the engine needs time order.
+        events.sort_by_key(|e| e.time_us);
+        events
+    }
+
+    /// Returns `n` point-and-click actions from `start_ms`, each a curved path of 12 moves.
+    fn mousing(&self, n: usize, start_ms: f64, seed: u64) -> Vec<MouseEvent> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut events = Vec::new();
+        let mut t = start_ms;
+        for _ in 0..n {
+            let speed = self.speed * rng.gen_range(0.9..1.1);
+            let angle: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
+            let (x0, y0) = (rng.gen_range(200.0..800.0), rng.gen_range(200.0..600.0));
+            let mut at = (x0, y0);
+            for i in 0..12 {
+                let s = f64::from(i) / 11.0;
+                let bend = self.bend * (std::f64::consts::PI * s).sin();
+                let along = speed * f64::from(i);
+                at = (
+                    x0 + along * angle.cos() - bend * angle.sin(),
+                    y0 + along * angle.sin() + bend * angle.cos(),
+                );
+                events.push(MouseEvent::moved(t, at.0, at.1));
+                t += 16.0;
+            }
+            let press = |time_ms, kind| MouseEvent {
+                time_ms,
+                x: at.0,
+                y: at.1,
+                button: MouseButton::Left,
+                kind,
+            };
+            events.push(press(t, MouseKind::Press));
+            t += self.click_ms * rng.gen_range(0.9..1.1);
+            events.push(press(t, MouseKind::Release));
+            t += rng.gen_range(300.0..1500.0);
+        }
+        events
+    }
+}
+
+fn config() -> EngineConfig {
+    let mut config = EngineConfig::new(SECRET.to_vec());
+    config.enrolment_evidence = Evidence {
+        keyboard: 250,
+        mouse: 40,
+    };
+    config.min_evidence = Evidence {
+        keyboard: 20,
+        mouse: 10,
+    };
+    config
+}
+
+fn engine(config: EngineConfig) -> (DefaultEngine, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let engine = Engine::with_clock(
+        config,
+        FreeTextModality::new(SECRET),
+        MouseModality::default(),
+        clock.clone(),
+    )
+    .expect("test configuration is valid");
+    for b in 0..6 {
+        let person = Typist::new(20_000 + b);
+        engine
+            .add_background_session(&person.typing(20, 0, b), &person.mousing(40, 0.0, b))
+            .expect("background session is valid");
+    }
+    (engine, clock)
+}
+
+fn enrol(engine: &DefaultEngine, user: &str, person: &Typist) {
+    engine.begin_enrolment(user).unwrap();
+    engine
+        .ingest_keyboard(user, 0, &person.typing(22, 0, 1))
+        .unwrap();
+    engine
+        .ingest_mouse(user, 0, &person.mousing(45, 0.0, 1))
+        .unwrap();
+    engine.finish_enrolment(user).unwrap();
+}
+
+/// Score of a fresh session of `user` after `person` types and moves the mouse.
+fn session_score(engine: &DefaultEngine, user: &str, session: u64, person: &Typist) -> Score {
+    let seed = 1_000 + session;
+    engine
+        .ingest_keyboard(user, session, &person.typing(5, 0, seed))
+        .unwrap();
+    engine
+        .ingest_mouse(user, session, &person.mousing(20, 0.0, seed))
+        .unwrap();
+    engine.score(user, session).unwrap()
+}
+
+#[test]
+fn genuine_trust_above_impostors() {
+    let (engine, _) = engine(config());
+    let alice = Typist::new(1);
+    enrol(&engine, "alice", &alice);
+    let genuine = session_score(&engine, "alice", 1, &alice);
+    let posterior = |e: &ModalityEvidence| e.mean_posterior.expect("actions were scored");
+    for i in 0..4 {
+        let other = session_score(&engine, "alice", 10 + i, &Typist::new(100 + i));
+        assert!(
+            genuine.trust > other.trust,
+            "genuine trust {} vs impostor {i} trust {}",
+            genuine.trust,
+            other.trust
+        );
+        assert!(
+            posterior(&genuine.keyboard) > posterior(&other.keyboard),
+            "keyboard posterior, impostor {i}"
+        );
+        assert!(
+            posterior(&genuine.mouse) > posterior(&other.mouse),
+            "mouse posterior, impostor {i}"
+        );
+    }
+}
+
+#[test]
+fn model_survives_store_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.model_dir = Some(dir.path().to_path_buf());
+    let alice = Typist::new(1);
+    let (first, _) = engine(config.clone());
+    enrol(&first, "alice", &alice);
+    let saved = first.user_model("alice").unwrap().expect("enrolled");
+    let trust_before = session_score(&first, "alice", 1, &alice).trust;
+    drop(first);
+
+    let (second, _) = engine(config);
+    let loaded = second
+        .user_model("alice")
+        .unwrap()
+        .expect("loaded from disk");
+    assert_eq!(loaded, saved);
+    let trust_after = session_score(&second, "alice", 1, &alice).trust;
+    assert_eq!(trust_after, trust_before);
+}
+
+#[test]
+fn model_file_holds_no_typed_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.model_dir = Some(dir.path().to_path_buf());
+    let (engine, _) = engine(config);
+    enrol(&engine, "alice", &Typist::new(1));
+    let mut files = std::fs::read_dir(dir.path()).unwrap();
+    let path = files.next().expect("one model file").unwrap().path();
+    assert!(files.next().is_none(), "only alice's model file");
+    let bytes = std::fs::read(&path).unwrap();
+    let text: Vec<u8> = PHRASE.iter().map(|&c| c as u8).collect();
+    let words = [&text[..3], &text[4..9], &text[10..]];
+    for word in words {
+        assert!(
+            !bytes.windows(word.len()).any(|w| w == word),
+            "model file contains {:?}",
+            String::from_utf8_lossy(word)
+        );
+    }
+    // Key codes as they sit in memory (u32 little-endian), for any digraph of the phrase.
+    for pair in PHRASE.windows(2) {
+        let mut code_bytes = pair[0].to_le_bytes().to_vec();
+        code_bytes.extend_from_slice(&pair[1].to_le_bytes());
+        assert!(
+            !bytes.windows(8).any(|w| w == code_bytes),
+            "model file contains codes {pair:?}"
+        );
+    }
+    assert!(!bytes.windows(5).any(|w| w == b"alice"), "clear user id");
+}
