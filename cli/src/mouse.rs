@@ -92,21 +92,33 @@ fn table(r: &BalabitReport, run_seconds: f64) -> String {
     );
     let rows = [
         (
-            "two-class forest, mean log odds",
+            format!(
+                "two-class forest, {} (session_auc)",
+                r.params.aggregate.name()
+            ),
             r.session_auc,
             r.session_eer,
         ),
         (
-            "two-class forest, mean probability",
+            "two-class forest, mean probability (baseline)".into(),
             r.session_mean_probability.auc,
             r.session_mean_probability.eer,
         ),
         (
-            "two-class forest, mean log odds, Z-norm",
+            "two-class forest, mean log odds, Z-norm".into(),
             r.session_znorm.auc,
             r.session_znorm.eer,
         ),
-        ("one-class robust z, mean", r.one_class.auc, r.one_class.eer),
+        (
+            "one-class robust z, mean".into(),
+            r.one_class.auc,
+            r.one_class.eer,
+        ),
+        (
+            "one-class session shift".into(),
+            r.one_class_shift.auc,
+            r.one_class_shift.eer,
+        ),
     ];
     for (name, auc, eer) in rows {
         let _ = writeln!(out, "{name:<44} {auc:>8.4} {eer:>8.4}");
@@ -119,14 +131,14 @@ fn table(r: &BalabitReport, run_seconds: f64) -> String {
     let _ = writeln!(
         out,
         "\n{:<20} {:>14} {:>16}",
-        "actions/decision", "AUC log odds", "AUC mean prob"
+        "actions/decision", "AUC chosen", "AUC mean prob"
     );
     for d in &r.by_decision_size {
         let k = d.actions.map_or("all".to_string(), |k| k.to_string());
         let _ = writeln!(
             out,
             "{k:<20} {:>14.4} {:>16.4}",
-            d.auc_mean_log_odds, d.auc_mean_probability
+            d.auc_aggregate, d.auc_mean_probability
         );
     }
     let _ = writeln!(

@@ -135,6 +135,53 @@ impl RobustZ {
             .collect();
         Ok(RobustZ { median, scale })
     }
+
+    /// Location-shift anomaly score of a whole session, one action per row of `rows`.
+    ///
+    /// For each feature that varied in training, the session's median is compared with the
+    /// user's training median: `min(CAP, |median_session - median_user| / scale)`, and the
+    /// score is the mean over those features. Per-action scores ([`RobustZ::score`]) mostly
+    /// measure how spread out single actions are, and one user's actions already spread
+    /// widely. The median of many actions is far less noisy, so a shift of a session's typical
+    /// speed, curvature or duration shows even when each action alone looks ordinary.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] when `rows` has no row, [`Error::DimensionMismatch`] for a
+    /// wrong number of columns and [`Error::NonFiniteFeature`] for a NaN or infinite value.
+    pub fn session_shift(&self, rows: ArrayView2<'_, f64>) -> Result<f64> {
+        if rows.ncols() != self.median.len() {
+            return Err(Error::DimensionMismatch {
+                expected: self.median.len(),
+                actual: rows.ncols(),
+            });
+        }
+        if rows.nrows() == 0 {
+            return Err(Error::InvalidParameter {
+                name: "rows",
+                value: "0 rows".into(),
+                expected: "at least one action",
+            });
+        }
+        if let Some(((_, index), &value)) = rows.indexed_iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::NonFiniteFeature { index, value });
+        }
+        let mut sum = 0.0;
+        let mut used = 0usize;
+        for ((column, &median), &scale) in rows
+            .columns()
+            .into_iter()
+            .zip(&self.median)
+            .zip(&self.scale)
+        {
+            if scale > 0.0 {
+                let session_median = median_of(&mut column.to_vec());
+                sum += ((session_median - median) / scale).abs().min(Self::CAP);
+                used += 1;
+            }
+        }
+        Ok(if used == 0 { 0.0 } else { sum / used as f64 })
+    }
 }
 
 /// Median by selection; reorders `values`. `values` must be non-empty.
@@ -198,6 +245,40 @@ mod tests {
         // Feature 0: median 0, MAD 0, mean absolute deviation 0.5, scale 0.62665.
         let z = model.score(&[0.62665, 2.5])?;
         assert!((z - 0.5).abs() < 1e-9, "{z}");
+        Ok(())
+    }
+
+    #[test]
+    fn session_shift_sees_moved_median() -> Result<()> {
+        let x = array![[1.0], [2.0], [3.0], [4.0], [5.0]];
+        let model = RobustZ::fit(x.view())?;
+        assert_eq!(
+            model.session_shift(array![[1.0], [3.0], [5.0]].view())?,
+            0.0
+        );
+        // Session median 3 + 1.4826 is one scale unit away.
+        let shifted = array![[2.0], [3.0 + 1.4826], [9.0]];
+        let z = model.session_shift(shifted.view())?;
+        assert!((z - 1.0).abs() < 1e-12, "{z}");
+        assert_eq!(model.session_shift(array![[1e9]].view())?, RobustZ::CAP);
+        Ok(())
+    }
+
+    #[test]
+    fn session_shift_bad_input_rejected() -> Result<()> {
+        let model = RobustZ::fit(array![[1.0], [2.0]].view())?;
+        assert!(matches!(
+            model.session_shift(ndarray::Array2::<f64>::zeros((0, 1)).view()),
+            Err(Error::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            model.session_shift(array![[1.0, 2.0]].view()),
+            Err(Error::DimensionMismatch { .. })
+        ));
+        assert!(matches!(
+            model.session_shift(array![[f64::INFINITY]].view()),
+            Err(Error::NonFiniteFeature { .. })
+        ));
         Ok(())
     }
 

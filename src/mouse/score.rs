@@ -29,7 +29,16 @@ pub enum SessionAggregate {
     MeanProbability,
     /// Minus the mean smoothed log odds.
     MeanLogOdds,
+    /// Minus the mean smoothed log odds after dropping the lowest and highest
+    /// [`TRIM_FRACTION`] of the values (rounded down), so a few stray actions, such as a
+    /// colleague's mouse moves or a warp, cannot dominate.
+    TrimmedMeanLogOdds,
+    /// Minus the median smoothed log odds.
+    MedianLogOdds,
 }
+
+/// Fraction of values dropped at each end by [`SessionAggregate::TrimmedMeanLogOdds`].
+pub const TRIM_FRACTION: f64 = 0.1;
 
 impl SessionAggregate {
     /// Name used in reports.
@@ -37,6 +46,8 @@ impl SessionAggregate {
         match self {
             SessionAggregate::MeanProbability => "mean-probability",
             SessionAggregate::MeanLogOdds => "mean-log-odds",
+            SessionAggregate::TrimmedMeanLogOdds => "trimmed-mean-log-odds",
+            SessionAggregate::MedianLogOdds => "median-log-odds",
         }
     }
 }
@@ -84,6 +95,21 @@ pub fn session_score(
                 .sum();
             -sum / n
         }
+        SessionAggregate::TrimmedMeanLogOdds | SessionAggregate::MedianLogOdds => {
+            let mut odds: Vec<f64> = probabilities
+                .iter()
+                .map(|&p| smoothed_log_odds(p, n_trees))
+                .collect();
+            odds.sort_by(f64::total_cmp);
+            let len = odds.len();
+            if aggregate == SessionAggregate::MedianLogOdds {
+                -(odds[(len - 1) / 2] + odds[len / 2]) / 2.0
+            } else {
+                let cut = (len as f64 * TRIM_FRACTION).floor() as usize;
+                let kept = &odds[cut..len - cut];
+                -kept.iter().sum::<f64>() / kept.len() as f64
+            }
+        }
     };
     Ok(score)
 }
@@ -129,6 +155,30 @@ mod tests {
                 < 1e-12
         );
         assert!(session_score(&confident, 100, agg)? < session_score(&unsure, 100, agg)?);
+        Ok(())
+    }
+
+    #[test]
+    fn trimmed_and_median_ignore_strays() -> Result<()> {
+        // Ten votes: eight at p = 0.9 and two strays at 0 and 1. With 8 trees, p = 0.9 gives
+        // the smoothed probability 8.2 / 10, so log odds ln(8.2 / 1.8).
+        let mut p = vec![0.9; 8];
+        p.extend([0.0, 1.0]);
+        let expected = -(8.2f64 / 1.8).ln();
+        let trimmed = session_score(&p, 8, SessionAggregate::TrimmedMeanLogOdds)?;
+        assert!((trimmed - expected).abs() < 1e-12, "{trimmed}");
+        let median = session_score(&p, 8, SessionAggregate::MedianLogOdds)?;
+        assert!((median - expected).abs() < 1e-12, "{median}");
+        let mean = session_score(&p, 8, SessionAggregate::MeanLogOdds)?;
+        assert!((mean - expected).abs() > 1e-3, "{mean}");
+        Ok(())
+    }
+
+    #[test]
+    fn median_of_even_count_averages() -> Result<()> {
+        // Log odds of p = 0.5 and 1.0 with 8 trees: 0 and ln 9.
+        let median = session_score(&[0.5, 1.0], 8, SessionAggregate::MedianLogOdds)?;
+        assert!((median + 9f64.ln() / 2.0).abs() < 1e-12, "{median}");
         Ok(())
     }
 

@@ -126,3 +126,106 @@ fn one_class_of_labels_rejected() -> Result<()> {
     ));
     Ok(())
 }
+
+/// Writes two training sessions per user for two users with different styles.
+fn synthetic_training(dir: &Path) -> Result<()> {
+    for (user, step, horizontal) in [("user1", 12.0, true), ("user2", 3.0, false)] {
+        for session in ["a", "b"] {
+            write(
+                &dir.join(format!("training_files/{user}/session_{user}{session}")),
+                &session_text(20, step, horizontal),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn cross_validation_separates_synthetic_users() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    synthetic_training(dir.path())?;
+    let cv = cv::CvParams {
+        folds: 2,
+        chunk_actions: 5,
+    };
+    let variants = [cv::ForestVariant {
+        name: "small".into(),
+        params: small(),
+    }];
+    let results = cv::cross_validate(dir.path(), &cv, &variants)?;
+    assert_eq!(results.len(), cv::AGGREGATES.len() + 2);
+    for r in &results[..cv::AGGREGATES.len()] {
+        assert_eq!(r.auc, 1.0, "{}", r.variant);
+    }
+    Ok(())
+}
+
+#[test]
+fn cross_validation_needs_enough_sessions() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    synthetic_training(dir.path())?;
+    let variants = [cv::ForestVariant {
+        name: "small".into(),
+        params: small(),
+    }];
+    for (folds, chunk_actions) in [(3, 5), (1, 5), (2, 0)] {
+        let cv = cv::CvParams {
+            folds,
+            chunk_actions,
+        };
+        assert!(
+            matches!(
+                cv::cross_validate(dir.path(), &cv, &variants),
+                Err(Error::DatasetShape { .. })
+            ),
+            "{folds} folds, {chunk_actions} actions"
+        );
+    }
+    Ok(())
+}
+
+/// Cross-validates the candidate variants on the real training files and prints the pooled
+/// AUCs. Slow (minutes), so it runs only on request:
+/// `cargo test --release --lib balabit_training_cv -- --ignored --nocapture`.
+#[test]
+#[ignore = "minutes of forest fitting on the real data set"]
+fn balabit_training_cv() -> Result<()> {
+    let Some(root) = std::env::var_os("KINETYPE_DATA_DIR") else {
+        println!("skipped: KINETYPE_DATA_DIR is not set");
+        return Ok(());
+    };
+    let dir = Path::new(&root).join(balabit::NAME);
+    if !dir.join(balabit::TRAINING_DIR).is_dir() {
+        println!("skipped: {} has no training files", dir.display());
+        return Ok(());
+    }
+    let base = BalabitParams::default();
+    let variants = [
+        cv::ForestVariant {
+            name: "default".into(),
+            params: base.clone(),
+        },
+        cv::ForestVariant {
+            name: "3x negatives".into(),
+            params: BalabitParams {
+                negative_ratio: 3,
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "15 features per split".into(),
+            params: BalabitParams {
+                forest: ForestParams {
+                    max_features: Some(15),
+                    ..base.forest
+                },
+                ..base.clone()
+            },
+        },
+    ];
+    let results = cv::cross_validate(&dir, &cv::CvParams::default(), &variants)?;
+    for r in &results {
+        println!("{:<56} {:.4}", r.variant, r.auc);
+    }
+    Ok(())
+}
