@@ -60,7 +60,7 @@ pub use extract::{
 pub use fusion::Fusion;
 pub use gp::{A_RATIO, GpMeasure, GunettiPicardi};
 pub use keys::KeySecret;
-pub use ngraph::{AdditiveDetector, Background, NgraphRatio, NgraphRobust};
+pub use ngraph::{AdditiveDetector, Background, NgraphRatio, NgraphRobust, TimingScale};
 pub use stream::{StreamingScorer, window_score};
 
 #[cfg(test)]
