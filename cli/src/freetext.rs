@@ -348,18 +348,21 @@ struct RatioVariant {
 }
 
 impl RatioVariant {
-    /// The candidates, chosen before any run: relevance factors around the library default
-    /// (2 timings) in factors of 2, on the millisecond scale and on two asinh scales whose
-    /// knees sit below (10 ms) and within (50 ms) the range of typical latencies.
+    /// The candidates: relevance factors in factors of 2 around the library default (2
+    /// timings), on the millisecond scale and on asinh scales with knees from 3 to 30 ms, below
+    /// and within the range of typical latencies. The first list (relevance 1 to 8, knees 10
+    /// and 50 ms) put every fold's choice at its lowest relevance and knee, so the list was
+    /// widened downward once.
     fn candidates() -> Vec<RatioVariant> {
         let scales = [
             TimingScale::Linear,
+            TimingScale::Asinh { knee_ms: 3.0 },
             TimingScale::Asinh { knee_ms: 10.0 },
-            TimingScale::Asinh { knee_ms: 50.0 },
+            TimingScale::Asinh { knee_ms: 30.0 },
         ];
         let mut out = Vec::new();
         for scale in scales {
-            for relevance in [1.0, 2.0, 4.0, 8.0] {
+            for relevance in [0.5, 1.0, 2.0, 4.0] {
                 out.push(RatioVariant { relevance, scale });
             }
         }
