@@ -57,7 +57,7 @@ pub use extract::{
     Anomalies, ExtractConfig, FreeTextSample, Keystroke, Observation, SessionStats, TimingKind,
     keystrokes,
 };
-pub use fusion::Fusion;
+pub use fusion::{Fusion, UserScores};
 pub use gp::{A_RATIO, GpMeasure, GunettiPicardi};
 pub use keys::KeySecret;
 pub use ngraph::{AdditiveDetector, Background, NgraphRatio, NgraphRobust, TimingScale};
