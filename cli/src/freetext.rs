@@ -9,6 +9,11 @@
 //! participant's sentences starting at sentence G. Test lengths: one sentence, and windows of
 //! 100 and 200 keystrokes made by concatenating consecutive sentences from each starting
 //! sentence (genuine windows overlap).
+//!
+//! The likelihood-ratio detector's relevance factor and timing scale are chosen per fold from
+//! a fixed candidate list, by the lowest mean one-sentence EER on the other fold alone (that
+//! fold split in two: background from one half, users and impostors from the other). The
+//! choice is then used at every test length.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -21,7 +26,7 @@ use kinetype::detectors::Detector;
 use kinetype::evaluation::metrics::{error_rates, mean_sd};
 use kinetype::freetext::{
     Background, ExtractConfig, FreeTextSample, Fusion, GpMeasure, GunettiPicardi, KeySecret,
-    Keystroke, NgraphRatio, NgraphRobust, keystrokes,
+    Keystroke, NgraphRatio, NgraphRobust, TimingScale, UserScores, keystrokes,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -31,6 +36,8 @@ use crate::data::ensure_dataset;
 
 const DETECTORS: [&str; 4] = ["gp-r", "gp-a", "ngraph-robust", "ngraph-ratio"];
 const FUSION: &str = "fusion";
+/// Column of the likelihood-ratio detector in [`DETECTORS`].
+const RATIO: usize = 3;
 
 /// A test length: a whole sentence, or a window of this many keystrokes.
 #[derive(Debug, Clone, Copy)]
@@ -90,6 +97,11 @@ struct Report {
     skips: aalto::AaltoSkips,
     pairing: kinetype::freetext::Anomalies,
     fusion_weights: Vec<(String, Vec<f64>)>,
+    /// Per candidate setting of ngraph-ratio: its name and its mean one-sentence EER on
+    /// fold 1 and on fold 0 (inner split), the figures the choice for fold 0 and 1 rests on.
+    ratio_candidates: Vec<(String, [f64; 2])>,
+    /// The setting chosen for fold 0 and for fold 1.
+    ratio_chosen: [String; 2],
     run_seconds: f64,
     threads: usize,
     results: Vec<Row>,
@@ -131,23 +143,38 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
         (0..people.len()).step_by(2).collect(),
         (1..people.len()).step_by(2).collect(),
     ];
-    let backgrounds: Vec<Arc<Background>> = folds
-        .iter()
-        .map(|fold| {
-            let pooled: Vec<FreeTextSample> = fold
-                .iter()
-                .flat_map(|&i| samples[i].iter().cloned())
-                .collect();
-            Ok(Arc::new(Background::fit(&pooled, &secret)?))
-        })
+    // Choose the likelihood-ratio setting for each fold on the other fold only.
+    let candidates = RatioVariant::candidates();
+    let selection: Vec<Vec<f64>> = (0..2)
+        .map(|f| inner_fold_eers(&folds[1 - f], &samples, g, &secret, &candidates))
         .collect::<kinetype::Result<_>>()?;
+    let chosen: [RatioVariant; 2] = [0, 1].map(|f| candidates[argmin(&selection[f])]);
+    for (c, candidate) in candidates.iter().enumerate() {
+        eprintln!(
+            "ratio candidate {:<16} inner EER on fold 1: {:.4}, on fold 0: {:.4}",
+            candidate.name(),
+            selection[0][c],
+            selection[1][c]
+        );
+    }
+    let scales: Vec<TimingScale> = chosen.iter().map(|v| v.scale).collect();
+    // backgrounds[f] is fitted on fold f and serves the other fold.
+    let backgrounds = [
+        backgrounds_for(&folds[0], &samples, &secret, &scales)?,
+        backgrounds_for(&folds[1], &samples, &secret, &scales)?,
+    ];
 
-    // scores[length][fold][participant in fold]
+    // scores[length][fold][participant in fold]; the ratio column uses the fold's own choice.
+    // cross_ratio[length][fold][participant] holds the ratio scores under the OTHER fold's
+    // choice, which that fold's fusion weights are fitted on.
     let mut scores: Vec<[Vec<Scores>; 2]> = Vec::new();
+    let mut cross_ratio: Vec<[Vec<GenuineImpostor>; 2]> = Vec::new();
     for length in Length::ALL {
         let mut per_fold: [Vec<Scores>; 2] = Default::default();
+        let mut per_fold_cross: [Vec<GenuineImpostor>; 2] = Default::default();
         for (f, fold) in folds.iter().enumerate() {
             let background = &backgrounds[1 - f];
+            let variants = [chosen[f], chosen[1 - f]];
             let impostors: Vec<Option<FreeTextSample>> = fold
                 .iter()
                 .map(|&i| {
@@ -156,7 +183,7 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
                         .map(|k| FreeTextSample::from_keystrokes(&k, &secret, &config))
                 })
                 .collect();
-            per_fold[f] = fold
+            let both: Vec<(Scores, GenuineImpostor)> = fold
                 .par_iter()
                 .enumerate()
                 .map(|(pos, &i)| {
@@ -165,7 +192,8 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
                         Box::new(GunettiPicardi::fit(enrol, &secret, GpMeasure::Relative)?),
                         Box::new(GunettiPicardi::fit(enrol, &secret, GpMeasure::Absolute)?),
                         Box::new(NgraphRobust::fit(enrol, &secret)?),
-                        Box::new(NgraphRatio::fit(enrol, &secret, Arc::clone(background))?),
+                        Box::new(variants[0].fit(enrol, &secret, background)?),
+                        Box::new(variants[1].fit(enrol, &secret, background)?),
                     ];
                     let genuine: Vec<FreeTextSample> = (g..people[i].len())
                         .filter_map(|j| length.attempt(&people[i], j))
@@ -177,7 +205,7 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
                         .filter(|(q, _)| *q != pos)
                         .filter_map(|(_, s)| s.as_ref())
                         .collect();
-                    models
+                    let mut all = models
                         .iter()
                         .map(|m| {
                             let gs = genuine
@@ -190,20 +218,36 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
                                 .collect::<kinetype::Result<_>>()?;
                             Ok((gs, is))
                         })
-                        .collect::<kinetype::Result<Scores>>()
+                        .collect::<kinetype::Result<Scores>>()?;
+                    let cross = all.pop().expect("OK because five models were scored");
+                    Ok((all, cross))
                 })
                 .collect::<kinetype::Result<_>>()?;
+            (per_fold[f], per_fold_cross[f]) = both.into_iter().unzip();
         }
         scores.push(per_fold);
+        cross_ratio.push(per_fold_cross);
     }
 
-    // Fusion: weights for each fold fitted on the other fold's pooled scores.
+    // Fusion: weights for each fold fitted on the other fold's scores.
     let mut fusion_weights = Vec::new();
     for (l, length) in Length::ALL.iter().enumerate() {
         let fits: Vec<Fusion> = (0..2)
             .map(|f| {
-                let (g_lists, i_lists) = pooled(&scores[l][1 - f], DETECTORS.len());
-                Fusion::fit(&g_lists, &i_lists)
+                // The other fold's scores, with its ratio column under this fold's choice.
+                let other: Vec<Scores> = scores[l][1 - f]
+                    .iter()
+                    .zip(&cross_ratio[l][1 - f])
+                    .map(|(p, cross)| {
+                        let mut p = p.clone();
+                        p[RATIO] = cross.clone();
+                        p
+                    })
+                    .collect();
+                // Weights minimise the mean per-participant EER, the figure the table reports.
+                let users: Vec<UserScores> =
+                    other.iter().map(|p| p.iter().cloned().unzip()).collect();
+                Fusion::fit_per_user(&users)
             })
             .collect::<kinetype::Result<_>>()?;
         for f in 0..2 {
@@ -257,8 +301,11 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
     let protocol = format!(
         "two folds by participant position; enrol on the first {g} sentences; genuine = the \
          other {} sentences (windows start at each); impostors = one attempt from each other \
-         participant of the same fold; background and fusion weights from the other fold",
-        aalto::SENTENCES - g
+         participant of the same fold; background, fusion weights and ngraph-ratio setting \
+         from the other fold (ngraph-ratio: fold 0 {}, fold 1 {})",
+        aalto::SENTENCES - g,
+        chosen[0].name(),
+        chosen[1].name()
     );
     print!("{}", table(&data, &protocol, &rows, run_seconds));
     if let Some(path) = &args.report_json {
@@ -270,6 +317,12 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
             skips: data.skips,
             pairing,
             fusion_weights,
+            ratio_candidates: candidates
+                .iter()
+                .enumerate()
+                .map(|(c, v)| (v.name(), [selection[0][c], selection[1][c]]))
+                .collect(),
+            ratio_chosen: chosen.map(|v| v.name()),
             run_seconds,
             threads: rayon::current_num_threads(),
             results: rows,
@@ -287,6 +340,159 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
         eprintln!("wrote ROC and DET curves to {}", dir.display());
     }
     Ok(())
+}
+
+/// One candidate setting of the likelihood-ratio detector.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+struct RatioVariant {
+    relevance: f64,
+    scale: TimingScale,
+}
+
+impl RatioVariant {
+    /// The candidates: relevance factors in factors of 2 around the library default (2
+    /// timings), on the millisecond scale and on asinh scales with knees from 3 to 30 ms, below
+    /// and within the range of typical latencies. The first list (relevance 1 to 8, knees 10
+    /// and 50 ms) put every fold's choice at its lowest relevance and knee, so the list was
+    /// widened downward once.
+    fn candidates() -> Vec<RatioVariant> {
+        let scales = [
+            TimingScale::Linear,
+            TimingScale::Asinh { knee_ms: 3.0 },
+            TimingScale::Asinh { knee_ms: 10.0 },
+            TimingScale::Asinh { knee_ms: 30.0 },
+        ];
+        let mut out = Vec::new();
+        for scale in scales {
+            for relevance in [0.5, 1.0, 2.0, 4.0] {
+                out.push(RatioVariant { relevance, scale });
+            }
+        }
+        out
+    }
+
+    fn name(&self) -> String {
+        let scale = match self.scale {
+            TimingScale::Asinh { knee_ms } => format!("asinh/{knee_ms}ms"),
+            _ => "ms".into(),
+        };
+        format!("r={} {scale}", self.relevance)
+    }
+
+    fn fit(
+        &self,
+        enrol: &[FreeTextSample],
+        secret: &KeySecret,
+        backgrounds: &[(TimingScale, Arc<Background>)],
+    ) -> kinetype::Result<NgraphRatio> {
+        // The backgrounds are built from the same candidate list, so every scale has one.
+        let background = backgrounds
+            .iter()
+            .find(|(s, _)| *s == self.scale)
+            .map(|(_, b)| Arc::clone(b))
+            .expect("OK because a background is fitted for every candidate scale");
+        NgraphRatio::fit_with(enrol, secret, background, self.relevance)
+    }
+}
+
+/// Fits one background per candidate scale on the pooled samples of `people`.
+fn backgrounds_for(
+    people: &[usize],
+    samples: &[Vec<FreeTextSample>],
+    secret: &KeySecret,
+    scales: &[TimingScale],
+) -> kinetype::Result<Vec<(TimingScale, Arc<Background>)>> {
+    let pooled: Vec<FreeTextSample> = people
+        .iter()
+        .flat_map(|&i| samples[i].iter().cloned())
+        .collect();
+    scales
+        .iter()
+        .map(|&s| Ok((s, Arc::new(Background::fit_scaled(&pooled, secret, s)?))))
+        .collect()
+}
+
+/// Mean per-participant one-sentence EER of each candidate on `fold` alone.
+///
+/// The fold is split in two by position; each half is scored with backgrounds fitted on the
+/// other half and impostors from its own half. No data outside `fold` is read, so a choice
+/// made from these figures is independent of the participants it is later applied to.
+fn inner_fold_eers(
+    fold: &[usize],
+    samples: &[Vec<FreeTextSample>],
+    g: usize,
+    secret: &KeySecret,
+    candidates: &[RatioVariant],
+) -> kinetype::Result<Vec<f64>> {
+    let mut scales: Vec<TimingScale> = Vec::new();
+    for c in candidates {
+        if !scales.contains(&c.scale) {
+            scales.push(c.scale);
+        }
+    }
+    let halves: [Vec<usize>; 2] = [
+        fold.iter().copied().step_by(2).collect(),
+        fold.iter().copied().skip(1).step_by(2).collect(),
+    ];
+    let backgrounds = [
+        backgrounds_for(&halves[0], samples, secret, &scales)?,
+        backgrounds_for(&halves[1], samples, secret, &scales)?,
+    ];
+    let mut sums = vec![0.0; candidates.len()];
+    let mut counts = vec![0usize; candidates.len()];
+    for (h, half) in halves.iter().enumerate() {
+        let bgs = &backgrounds[1 - h];
+        let per_person: Vec<Vec<Option<f64>>> = half
+            .par_iter()
+            .map(|&i| {
+                let enrol = &samples[i][..g];
+                candidates
+                    .iter()
+                    .map(|c| {
+                        let model = c.fit(enrol, secret, bgs)?;
+                        let gs: Vec<f64> = samples[i][g..]
+                            .iter()
+                            .map(|s| model.score(s))
+                            .collect::<kinetype::Result<_>>()?;
+                        let is: Vec<f64> = half
+                            .iter()
+                            .filter(|&&q| q != i)
+                            .filter_map(|&q| samples[q].get(g))
+                            .map(|s| model.score(s))
+                            .collect::<kinetype::Result<_>>()?;
+                        if gs.is_empty() || is.is_empty() {
+                            return Ok(None);
+                        }
+                        Ok(Some(error_rates(&gs, &is)?.eer))
+                    })
+                    .collect()
+            })
+            .collect::<kinetype::Result<_>>()?;
+        for person in per_person {
+            for (c, eer) in person.into_iter().enumerate() {
+                if let Some(e) = eer {
+                    sums[c] += e;
+                    counts[c] += 1;
+                }
+            }
+        }
+    }
+    Ok(sums
+        .iter()
+        .zip(&counts)
+        .map(|(s, &n)| if n > 0 { s / n as f64 } else { f64::INFINITY })
+        .collect())
+}
+
+/// Index of the lowest value; the first on ties, so earlier candidates win.
+fn argmin(values: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v < values[best] {
+            best = i;
+        }
+    }
+    best
 }
 
 /// Pairs every sentence's events into keystrokes, summing the pairing defects.

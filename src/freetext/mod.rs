@@ -58,10 +58,10 @@ pub use extract::{
     Anomalies, ExtractConfig, FreeTextSample, Keystroke, Observation, SessionStats, TimingKind,
     keystrokes,
 };
-pub use fusion::Fusion;
+pub use fusion::{Fusion, UserScores};
 pub use gp::{A_RATIO, GpMeasure, GunettiPicardi};
 pub use keys::KeySecret;
-pub use ngraph::{AdditiveDetector, Background, NgraphRatio, NgraphRobust};
+pub use ngraph::{AdditiveDetector, Background, NgraphRatio, NgraphRobust, TimingScale};
 pub use stream::{StreamingScorer, window_score};
 
 #[cfg(test)]

@@ -143,25 +143,109 @@ impl Detector<FreeTextSample> for NgraphRobust {
     }
 }
 
+/// The scale on which [`NgraphRatio`] models timings.
+///
+/// Keystroke timings are right-skewed: a slow typist's latencies spread more in milliseconds
+/// than a fast typist's. `Asinh` models `asinh(x / knee_ms)` instead of `x`, which is close to
+/// `ln(2x / knee_ms)` for `x` well above the knee (so spread becomes relative) and linear near
+/// zero, so the negative release-to-press latencies of rollover stay defined.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum TimingScale {
+    /// Timings in milliseconds.
+    Linear,
+    /// `asinh(x / knee_ms)` of a timing `x` in milliseconds.
+    Asinh {
+        /// Timing in milliseconds below which the transform is close to linear.
+        knee_ms: f64,
+    },
+}
+
+impl TimingScale {
+    /// Validates the scale.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] when the knee is not a positive finite number.
+    pub fn check(&self) -> Result<()> {
+        match *self {
+            TimingScale::Linear => Ok(()),
+            TimingScale::Asinh { knee_ms } if knee_ms.is_finite() && knee_ms > 0.0 => Ok(()),
+            TimingScale::Asinh { knee_ms } => Err(Error::InvalidParameter {
+                name: "knee_ms",
+                value: knee_ms.to_string(),
+                expected: "a positive finite number of milliseconds",
+            }),
+        }
+    }
+
+    /// Maps a timing in milliseconds to this scale.
+    #[inline]
+    pub fn apply(self, x_ms: f64) -> f64 {
+        match self {
+            TimingScale::Linear => x_ms,
+            TimingScale::Asinh { knee_ms } => (x_ms / knee_ms).asinh(),
+        }
+    }
+
+    /// Floor on a scale parameter around `location` (a value on this scale): the 4 ms timer
+    /// floor carried through the transform's derivative at that point (delta method).
+    #[inline]
+    fn floor(self, location: f64) -> f64 {
+        match self {
+            TimingScale::Linear => MIN_SCALE_MS,
+            // d asinh(x / c) / dx = 1 / (c cosh(asinh(x / c))).
+            TimingScale::Asinh { knee_ms } => MIN_SCALE_MS / (knee_ms * location.cosh()),
+        }
+    }
+}
+
 /// Timing statistics of a population disjoint from the users being scored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Background {
     fingerprint: u64,
+    scale: TimingScale,
     table: Table,
 }
 
 impl Background {
-    /// Fits the background on samples of other people.
+    /// Fits the background on samples of other people, with timings in milliseconds.
     ///
     /// # Errors
     ///
     /// As [`NgraphRobust::fit`].
     pub fn fit(samples: &[FreeTextSample], secret: &KeySecret) -> Result<Self> {
+        Background::fit_scaled(samples, secret, TimingScale::Linear)
+    }
+
+    /// Fits the background with timings mapped to `scale`; every [`NgraphRatio`] fitted
+    /// against it models timings on that scale.
+    ///
+    /// # Errors
+    ///
+    /// As [`NgraphRobust::fit`], and [`Error::InvalidParameter`] for an invalid scale.
+    pub fn fit_scaled(
+        samples: &[FreeTextSample],
+        secret: &KeySecret,
+        scale: TimingScale,
+    ) -> Result<Self> {
+        scale.check()?;
         check_samples(samples, secret)?;
         Ok(Background {
             fingerprint: secret.fingerprint(),
-            table: Table::fit(samples),
+            scale,
+            table: Table::fit_mapped(samples, |x| scale.apply(x)),
         })
+    }
+
+    /// The scale the background's timings are modelled on.
+    pub fn scale(&self) -> TimingScale {
+        self.scale
+    }
+
+    #[cfg(test)]
+    pub(crate) fn table(&self) -> &Table {
+        &self.table
     }
 }
 
@@ -193,7 +277,8 @@ impl Pair {
 /// speaker verification: `(n * user + r * background) / (n + r)` with relevance `r`. An
 /// n-graph the user never typed keeps the background's shape, shifted by the user's offset
 /// at the key-class level. The contribution is `log p_bg(x) - log p_user(x)`, clipped to
-/// +-`clip`, and the score is its mean.
+/// +-`clip`, and the score is its mean. Timings are modelled on the background's
+/// [`TimingScale`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NgraphRatio {
     fingerprint: u64,
@@ -223,10 +308,38 @@ impl NgraphRatio {
         secret: &KeySecret,
         background: Arc<Background>,
     ) -> Result<Self> {
+        NgraphRatio::fit_with(samples, secret, background, Self::RELEVANCE)
+    }
+
+    /// As [`NgraphRatio::fit`] with relevance factor `relevance` (in timings) in place of
+    /// [`NgraphRatio::RELEVANCE`]: larger values keep the user's model closer to the
+    /// background's.
+    ///
+    /// # Errors
+    ///
+    /// As [`NgraphRatio::fit`], and [`Error::InvalidParameter`] when `relevance` is negative
+    /// or not finite.
+    pub fn fit_with(
+        samples: &[FreeTextSample],
+        secret: &KeySecret,
+        background: Arc<Background>,
+        relevance: f64,
+    ) -> Result<Self> {
+        if !(relevance.is_finite() && relevance >= 0.0) {
+            return Err(Error::InvalidParameter {
+                name: "relevance",
+                value: relevance.to_string(),
+                expected: "a finite number of timings, 0 or more",
+            });
+        }
         check_samples(samples, secret)?;
         check_fingerprint(secret.fingerprint(), background.fingerprint)?;
-        let user = Table::fit(samples);
+        let scale = background.scale;
+        let user = Table::fit_mapped(samples, |x| scale.apply(x));
         let bg = &background.table;
+        let adapt =
+            |u: Stat, location_scale: (f64, f64)| adapt_prior(u, location_scale, relevance, scale);
+        let prior = |levels: &[Stat], u: Stat| finest_prior(levels, u, scale);
         let kind: [Pair; TimingKind::COUNT] =
             std::array::from_fn(|k| adapt(user.kind[k], prior(&[bg.kind[k]], user.kind[k])));
         let mut class: HashedMap<Pair> = HashedMap::default();
@@ -257,21 +370,28 @@ impl NgraphRatio {
 
 /// Returns the finest background level with enough timings, else the user's own statistics.
 /// The fallback makes the ratio uninformative rather than wrong.
-fn prior(levels: &[Stat], user: Stat) -> (f64, f64) {
+fn finest_prior(levels: &[Stat], user: Stat, scale: TimingScale) -> (f64, f64) {
     let s = levels
         .iter()
         .find(|s| s.n >= NgraphRatio::MIN_BACKGROUND)
         .copied()
         .unwrap_or(user);
-    (s.median, s.spread.max(MIN_SCALE_MS))
+    (s.median, s.spread.max(scale.floor(s.median)))
 }
 
-/// MAP-adapts a background prior `(median, scale)` toward a user's statistics.
-fn adapt(user: Stat, (bm, bs): (f64, f64)) -> Pair {
+/// MAP-adapts a background prior `(median, scale)` toward a user's statistics with relevance
+/// `r`. With `r = 0` and `n = 0` the prior is kept.
+fn adapt_prior(user: Stat, (bm, bs): (f64, f64), r: f64, scale: TimingScale) -> Pair {
     let n = f64::from(user.n);
-    let r = NgraphRatio::RELEVANCE;
-    let um = (n * user.median + r * bm) / (n + r);
-    let us = ((n * user.spread + r * bs) / (n + r)).max(MIN_SCALE_MS);
+    let (um, us) = if n + r > 0.0 {
+        (
+            (n * user.median + r * bm) / (n + r),
+            (n * user.spread + r * bs) / (n + r),
+        )
+    } else {
+        (bm, bs)
+    };
+    let us = us.max(scale.floor(um));
     Pair {
         user_median: um,
         user_scale: us,
@@ -287,8 +407,9 @@ impl AdditiveDetector for NgraphRatio {
 
     #[inline]
     fn contribution(&self, o: &Observation) -> f64 {
+        let x = self.background.scale.apply(o.value_ms);
         if let Some(p) = self.exact.get(&o.ngraph) {
-            return p.log_ratio(o.value_ms, self.clip);
+            return p.log_ratio(x, self.clip);
         }
         let coarse = self
             .class
@@ -304,16 +425,16 @@ impl AdditiveDetector for NgraphRatio {
             // by how far the user sits from the population at the coarser level.
             Some(s) => {
                 let bm = s.median;
-                let bs = s.spread.max(MIN_SCALE_MS);
+                let bs = s.spread.max(self.background.scale.floor(bm));
                 let shifted = Pair {
                     user_median: bm + coarse.user_median - coarse.background_median,
                     user_scale: bs * coarse.user_scale / coarse.background_scale,
                     background_median: bm,
                     background_scale: bs,
                 };
-                shifted.log_ratio(o.value_ms, self.clip)
+                shifted.log_ratio(x, self.clip)
             }
-            None => coarse.log_ratio(o.value_ms, self.clip),
+            None => coarse.log_ratio(x, self.clip),
         }
     }
 }

@@ -56,14 +56,23 @@ pub(crate) struct Table {
 
 impl Table {
     pub(crate) fn fit<'a>(samples: impl IntoIterator<Item = &'a FreeTextSample>) -> Table {
+        Table::fit_mapped(samples, |x| x)
+    }
+
+    /// Fits the statistics of `map(value_ms)` rather than of the raw timings.
+    pub(crate) fn fit_mapped<'a>(
+        samples: impl IntoIterator<Item = &'a FreeTextSample>,
+        map: impl Fn(f64) -> f64,
+    ) -> Table {
         let mut exact: HashedMap<Vec<f64>> = HashedMap::default();
         let mut class: HashedMap<Vec<f64>> = HashedMap::default();
         let mut kind: [Vec<f64>; TimingKind::COUNT] = Default::default();
         for sample in samples {
             for o in &sample.observations {
-                exact.entry(o.ngraph).or_default().push(o.value_ms);
-                class.entry(o.class).or_default().push(o.value_ms);
-                kind[o.kind as usize].push(o.value_ms);
+                let v = map(o.value_ms);
+                exact.entry(o.ngraph).or_default().push(v);
+                class.entry(o.class).or_default().push(v);
+                kind[o.kind as usize].push(v);
             }
         }
         let reduce = |map: HashedMap<Vec<f64>>| -> HashedMap<Stat> {

@@ -54,6 +54,98 @@ fn background() -> Arc<Background> {
     Arc::new(Background::fit(&others, &secret()).expect("background has timings"))
 }
 
+const ASINH: TimingScale = TimingScale::Asinh { knee_ms: 20.0 };
+
+fn scaled_background(scale: TimingScale) -> Arc<Background> {
+    let others: Vec<FreeTextSample> = (0..20)
+        .map(|s| sample(&type_text(TEXT, 0.6 + 0.05 * s as f64, 100 + s)))
+        .collect();
+    Arc::new(Background::fit_scaled(&others, &secret(), scale).expect("background has timings"))
+}
+
+#[test]
+fn asinh_ratio_ranks_genuine_below_impostor() {
+    let samples = enrolment(1.0);
+    let genuine = sample(&type_text(TEXT, 1.0, 50));
+    let impostor = sample(&type_text(TEXT, 0.6, 51));
+    for relevance in [0.0, 2.0, 8.0] {
+        let model = NgraphRatio::fit_with(&samples, &secret(), scaled_background(ASINH), relevance)
+            .expect("fit");
+        let g = model.score(&genuine).expect("same secret");
+        let i = model.score(&impostor).expect("same secret");
+        assert!(g < i, "relevance {relevance}: genuine {g} >= impostor {i}");
+    }
+}
+
+#[test]
+fn ratio_fit_is_deterministic() {
+    let samples = enrolment(1.0);
+    let probe = sample(&type_text(TEXT, 0.8, 52));
+    let a = NgraphRatio::fit_with(&samples, &secret(), scaled_background(ASINH), 4.0).unwrap();
+    let b = NgraphRatio::fit_with(&samples, &secret(), scaled_background(ASINH), 4.0).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.score(&probe).unwrap(), b.score(&probe).unwrap());
+}
+
+/// Naive reference: with an exact n-graph seen in enrolment, the contribution is the clipped
+/// difference of two Laplace log-densities on the asinh scale, with the user's location and
+/// scale MAP-adapted from the background's by `(n * user + r * bg) / (n + r)`.
+#[test]
+fn asinh_contribution_matches_reference() {
+    let samples = enrolment(1.0);
+    let bg = scaled_background(ASINH);
+    let r = 3.0;
+    let model = NgraphRatio::fit_with(&samples, &secret(), Arc::clone(&bg), r).unwrap();
+    let o = samples[0].observations[3];
+    let user = table::Table::fit_mapped(&samples, |x| ASINH.apply(x)).exact[&o.ngraph];
+    let b = bg.table().exact[&o.ngraph];
+    assert!(
+        b.n >= NgraphRatio::MIN_BACKGROUND,
+        "the background typed the same text"
+    );
+    let floor = |m: f64| 4.0 / (20.0 * m.cosh());
+    let bs = b.spread.max(floor(b.median));
+    let n = f64::from(user.n);
+    let um = (n * user.median + r * b.median) / (n + r);
+    let us = ((n * user.spread + r * bs) / (n + r)).max(floor(um));
+    let x = ASINH.apply(o.value_ms);
+    let log_laplace = |m: f64, s: f64| -(2.0 * s).ln() - (x - m).abs() / s;
+    let expected = (log_laplace(b.median, bs) - log_laplace(um, us)).clamp(-4.0, 4.0);
+    let got = model.contribution(&o);
+    assert!((got - expected).abs() < 1e-12, "{got} vs {expected}");
+}
+
+#[test]
+fn ratio_rejects_bad_parameters() {
+    let samples = enrolment(1.0);
+    for relevance in [-1.0, f64::NAN, f64::INFINITY] {
+        let result = NgraphRatio::fit_with(&samples, &secret(), background(), relevance);
+        assert!(
+            matches!(
+                result,
+                Err(Error::InvalidParameter {
+                    name: "relevance",
+                    ..
+                })
+            ),
+            "relevance {relevance}: {result:?}"
+        );
+    }
+    for knee_ms in [0.0, -5.0, f64::NAN] {
+        let result = Background::fit_scaled(&samples, &secret(), TimingScale::Asinh { knee_ms });
+        assert!(
+            matches!(
+                result,
+                Err(Error::InvalidParameter {
+                    name: "knee_ms",
+                    ..
+                })
+            ),
+            "knee {knee_ms}: {result:?}"
+        );
+    }
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -280,7 +372,9 @@ proptest! {
         let samples = enrolment(1.0);
         let robust = NgraphRobust::fit(&samples, &secret()).unwrap();
         let ratio = NgraphRatio::fit(&samples, &secret(), background()).unwrap();
-        let models: [&dyn AdditiveDetector; 2] = [&robust, &ratio];
+        let asinh = NgraphRatio::fit_with(&samples, &secret(), scaled_background(ASINH), 4.0)
+            .unwrap();
+        let models: [&dyn AdditiveDetector; 3] = [&robust, &ratio, &asinh];
         let config = ExtractConfig::default();
         for model in models {
             let mut stream = StreamingScorer::new(model, secret(), config, window).unwrap();
