@@ -77,8 +77,8 @@ fn network_fits(c: &mut Criterion) {
 /// USB HID usage ID of the left Shift key, held around the `R` of the CMU password.
 const LEFT_SHIFT: u32 = 0xE1;
 
-/// One seeded attempt at the CMU password: presses 80-250 ms apart, holds of 60-140 ms, and
-/// Shift held around the sixth key.
+/// One seeded attempt at the CMU password: presses 80-250 ms apart, hold times of 60-140 ms,
+/// and Shift held around the sixth key.
 fn password_events(seed: u64) -> Vec<KeyEvent> {
     let codes = [
         0x37, 0x17, 0x0C, 0x08, 0x22, 0x15, 0x12, 0x04, 0x11, 0x0F, 0x28,

@@ -116,7 +116,7 @@ def balabit(args, work, lines):
         rust_json, args.balabit_repeat)
     python_seconds, python = repeated(
         [sys.executable, os.path.join(HERE, "balabit.py"), root, python_json], python_json, args.balabit_repeat)
-    r = rust["result"]
+    r = rust
     rows = [
         ("session AUC, mean log odds", r["session_auc"], python["session"]["auc"]),
         ("session EER, mean log odds", r["session_eer"], python["session"]["eer"]),
