@@ -8,6 +8,14 @@ repo=$(cd "$here/../.." && pwd)
 data=${KINETYPE_DATA_DIR:-$repo/datasets}
 venv=$here/.venv
 
+# The replays would download missing files; the comparison only reads data that is present.
+for file in dsl2009/DSL-StrongPasswordData.csv balabit/public_labels.csv; do
+    if [ ! -f "$data/$file" ]; then
+        echo "missing $data/$file: set KINETYPE_DATA_DIR to a data root that has it" >&2
+        exit 1
+    fi
+done
+
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi

@@ -227,15 +227,14 @@ pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
                     problem: format!("test user {} has no training sessions", file.user),
                 });
             };
-            let mut probabilities = Vec::with_capacity(features.nrows());
-            let mut one_class = Vec::with_capacity(features.nrows());
             let values = features
                 .as_slice()
                 .expect("OK because featurise builds standard-layout arrays");
-            for row in values.chunks_exact(N_FEATURES) {
-                probabilities.push(model.forest.predict_proba(row)?);
-                one_class.push(model.one_class.score(row)?);
-            }
+            let probabilities = model.forest.predict_proba_rows(values)?;
+            let one_class = values
+                .chunks_exact(N_FEATURES)
+                .map(|row| model.one_class.score(row))
+                .collect::<Result<Vec<_>>>()?;
             Ok(SessionScore {
                 user: file.user.clone(),
                 session: file.session.clone(),

@@ -238,6 +238,39 @@ impl RandomForest {
         let sum: f64 = self.trees.iter().map(|t| t.predict(row)).sum();
         Ok(sum / self.trees.len() as f64)
     }
+
+    /// Computes [`RandomForest::predict_proba`] for every row of `rows`, a row-major matrix of
+    /// [`RandomForest::n_features`] columns, with the same results.
+    ///
+    /// Each tree visits all rows before the next tree starts, so a tree stays in cache across
+    /// the batch; visiting the trees row by row reloads the whole forest for every row.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DimensionMismatch`] when the length of `rows` is not a multiple of the feature
+    /// count, and [`Error::NonFiniteFeature`] when a value is NaN or infinite.
+    pub fn predict_proba_rows(&self, rows: &[f64]) -> Result<Vec<f64>> {
+        if rows.len() % self.n_features != 0 {
+            return Err(Error::DimensionMismatch {
+                expected: self.n_features,
+                actual: rows.len() % self.n_features,
+            });
+        }
+        if let Some((index, &value)) = rows.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::NonFiniteFeature {
+                index: index % self.n_features,
+                value,
+            });
+        }
+        let mut sums = vec![0.0; rows.len() / self.n_features];
+        for tree in &self.trees {
+            for (sum, row) in sums.iter_mut().zip(rows.chunks_exact(self.n_features)) {
+                *sum += tree.predict(row);
+            }
+        }
+        let trees = self.trees.len() as f64;
+        Ok(sums.into_iter().map(|sum| sum / trees).collect())
+    }
 }
 
 impl Tree {
