@@ -250,10 +250,11 @@ impl RandomForest {
     /// [`Error::DimensionMismatch`] when the length of `rows` is not a multiple of the feature
     /// count, and [`Error::NonFiniteFeature`] when a value is NaN or infinite.
     pub fn predict_proba_rows(&self, rows: &[f64]) -> Result<Vec<f64>> {
-        if rows.len() % self.n_features != 0 {
+        // A forest read from corrupt bytes may claim zero features; that must not divide by 0.
+        if self.n_features == 0 || !rows.len().is_multiple_of(self.n_features) {
             return Err(Error::DimensionMismatch {
                 expected: self.n_features,
-                actual: rows.len() % self.n_features,
+                actual: rows.len() % self.n_features.max(1),
             });
         }
         if let Some((index, &value)) = rows.iter().enumerate().find(|(_, v)| !v.is_finite()) {
