@@ -3,6 +3,8 @@
 //! Inputs are seeded synthetic typing over 30 browser key codes with rollover, so that the
 //! models see repeated n-graphs as on real text.
 
+mod common;
+
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -96,7 +98,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(30);
+    config = common::config();
     targets = bench
 }
 criterion_main!(benches);

@@ -1,6 +1,8 @@
 //! Benches of the mouse pipeline on seeded synthetic sessions: parsing Balabit-format text,
-//! segmentation plus features (throughput in events/s), and session scoring with a fitted
-//! forest.
+//! segmentation and features (throughput in events/s), session scoring with a fitted forest,
+//! and the forest's postcard round trip.
+
+mod common;
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -8,7 +10,7 @@ use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use kinetype::datasets::balabit::parse_session;
-use kinetype::mouse::forest::ForestParams;
+use kinetype::mouse::forest::{ForestParams, RandomForest};
 use kinetype::mouse::score::{SessionAggregate, session_score};
 use kinetype::mouse::{N_FEATURES, SegmentParams, action_features, segment};
 use ndarray::Array2;
@@ -48,6 +50,24 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let s = parse_session(path, black_box(text.as_bytes())).expect("valid text");
                 assert_eq!(s.events.len(), parsed.events.len());
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("segment", events), &parsed, |b, s| {
+            b.iter(|| {
+                let (actions, _) =
+                    segment(black_box(&s.events), &s.breaks, &SegmentParams::default())
+                        .expect("default params are valid");
+                assert!(!actions.is_empty());
+                actions
+            })
+        });
+        let (actions, _) = segment(&parsed.events, &parsed.breaks, &SegmentParams::default())
+            .expect("default params are valid");
+        group.bench_with_input(BenchmarkId::new("features", events), &actions, |b, a| {
+            b.iter(|| {
+                let sum: f64 = black_box(a).iter().map(|a| action_features(a)[6]).sum();
+                assert!(sum > 0.0);
+                sum
             })
         });
         group.bench_with_input(
@@ -95,7 +115,27 @@ fn bench(c: &mut Criterion) {
         })
     });
     scoring.finish();
+
+    let bytes = postcard::to_stdvec(&forest).expect("a forest serialises");
+    c.bench_function("model/save/forest_100_trees", |b| {
+        b.iter(|| {
+            let out = postcard::to_stdvec(black_box(&forest)).expect("serialises");
+            assert_eq!(out.len(), bytes.len());
+            out
+        })
+    });
+    c.bench_function("model/load/forest_100_trees", |b| {
+        b.iter(|| {
+            let back: RandomForest = postcard::from_bytes(black_box(&bytes)).expect("round trip");
+            assert_eq!(back.n_trees(), forest.n_trees());
+            back
+        })
+    });
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    config = common::config();
+    targets = bench
+}
 criterion_main!(benches);

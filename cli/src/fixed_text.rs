@@ -26,6 +26,8 @@ struct Report<'a> {
     subjects: usize,
     features: usize,
     data_notes: &'a [String],
+    /// Wall seconds spent reading and parsing the dataset, included in `run_seconds`.
+    load_seconds: f64,
     run_seconds: f64,
     threads: usize,
     detectors: Vec<DetectorReport<'a>>,
@@ -46,6 +48,7 @@ struct DetectorReport<'a> {
 pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
     let started = Instant::now();
     let (dataset, protocol) = load(root, &args.dataset)?;
+    let load_seconds = started.elapsed().as_secs_f64();
     let selection = families::Selection::parse(&args.detectors)?;
     let kinds: Vec<DetectorKind> = selection.reproduced.clone();
     let params: Vec<DetectorParams> = kinds.iter().map(|&k| DetectorParams::new(k)).collect();
@@ -91,6 +94,7 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
             subjects: dataset.subjects.len(),
             features: dataset.dimension(),
             data_notes: &dataset.notes,
+            load_seconds,
             run_seconds,
             threads: rayon::current_num_threads(),
             background_protocol: &extra.background_protocol,

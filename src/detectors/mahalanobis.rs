@@ -140,13 +140,48 @@ impl VectorDetector for NearestNeighborMahalanobis {
         };
         whiten(&self.whitening, x, &self.mean, z);
         let mut best = f64::INFINITY;
-        for point in self.points.rows() {
-            let mut distance = 0.0;
-            for (p, q) in point.iter().zip(z.iter()) {
-                distance += (p - q) * (p - q);
+        // Fitted and deserialised arrays are contiguous, so the search runs over plain slices,
+        // which the compiler keeps free of bounds checks; the row iterator is the fallback.
+        // `rank` is at least 1 because whitening rejects a zero covariance.
+        if let Some(flat) = self.points.as_slice() {
+            // Four points at a time: their sums are independent, so the CPU overlaps them,
+            // while each sum still adds its terms in index order as `squared_distance` does.
+            let mut blocks = flat.chunks_exact(4 * rank);
+            for block in &mut blocks {
+                let (p0, rest) = block.split_at(rank);
+                let (p1, rest) = rest.split_at(rank);
+                let (p2, p3) = rest.split_at(rank);
+                let mut d = [0.0_f64; 4];
+                for (j, &q) in z.iter().enumerate() {
+                    d[0] += (p0[j] - q) * (p0[j] - q);
+                    d[1] += (p1[j] - q) * (p1[j] - q);
+                    d[2] += (p2[j] - q) * (p2[j] - q);
+                    d[3] += (p3[j] - q) * (p3[j] - q);
+                }
+                best = best.min(d[0]).min(d[1]).min(d[2]).min(d[3]);
             }
-            best = best.min(distance);
+            for point in blocks.remainder().chunks_exact(rank) {
+                best = best.min(squared_distance(point, z));
+            }
+        } else {
+            for point in self.points.rows() {
+                let mut distance = 0.0;
+                for (p, q) in point.iter().zip(z.iter()) {
+                    distance += (p - q) * (p - q);
+                }
+                best = best.min(distance);
+            }
         }
         best
     }
+}
+
+/// `sum (p_i - q_i)^2`, summed in index order.
+#[inline]
+fn squared_distance(p: &[f64], q: &[f64]) -> f64 {
+    let mut distance = 0.0;
+    for (a, b) in p.iter().zip(q) {
+        distance += (a - b) * (a - b);
+    }
+    distance
 }

@@ -2,7 +2,7 @@
 
 use linfa::prelude::*;
 use linfa_svm::Svm;
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
@@ -107,12 +107,23 @@ impl VectorDetector for OneClassSvm {
     }
 
     fn score_unchecked(&self, x: &[f64]) -> f64 {
-        let scaled: Array1<f64> = x
-            .iter()
+        // Up to 64 features are standardised on the stack, so scoring does not allocate.
+        let mut stack = [0.0_f64; 64];
+        let mut heap = Vec::new();
+        let scaled: &mut [f64] = if x.len() <= stack.len() {
+            &mut stack[..x.len()]
+        } else {
+            heap.resize(x.len(), 0.0);
+            &mut heap
+        };
+        for (((out, v), m), s) in scaled
+            .iter_mut()
+            .zip(x)
             .zip(&self.mean)
             .zip(&self.inverse_sd)
-            .map(|((v, m), s)| (v - m) * s)
-            .collect();
-        self.svm.rho - self.svm.weighted_sum(&scaled)
+        {
+            *out = (v - m) * s;
+        }
+        self.svm.rho - self.svm.weighted_sum(&ArrayView1::from(&*scaled))
     }
 }

@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::Instant;
 
 use ndarray::Array2;
 use rand::SeedableRng;
@@ -175,9 +176,26 @@ pub struct BalabitReport {
     pub per_user: Vec<UserResult>,
     /// Labelled sessions that yielded no action; they get the neutral score (log odds 0).
     pub sessions_without_actions: usize,
+    /// Wall time of each stage of the replay.
+    pub stage_seconds: StageSeconds,
     /// Every scored session.
     #[serde(skip)]
     pub sessions: Vec<SessionScore>,
+}
+
+/// Wall seconds of each stage of [`replay`], for comparing implementations stage by stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StageSeconds {
+    /// Listing, parsing, segmenting and featurising the training sessions.
+    pub training_features: f64,
+    /// Fitting every user's forest and one-class model.
+    pub fit: f64,
+    /// Reading the labels, then parsing, segmenting and featurising the labelled test sessions.
+    pub test_features: f64,
+    /// Scoring every test action with the claimed user's models.
+    pub score: f64,
+    /// Pooling scores into AUCs and EERs.
+    pub summary: f64,
 }
 
 const PROTOCOL: &str = "Models are fitted on training_files only: per user a two-class random \
@@ -198,6 +216,13 @@ const PROTOCOL: &str = "Models are fitted on training_files only: per user a two
 pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
     params.segment.check()?;
     params.forest.check()?;
+    let mut stage_seconds = StageSeconds::default();
+    let mut stage_started = Instant::now();
+    let mut lap = || {
+        let seconds = stage_started.elapsed().as_secs_f64();
+        stage_started = Instant::now();
+        seconds
+    };
     let training = balabit::list_sessions(&dir.join(balabit::TRAINING_DIR))?;
     let (training, training_parse, training_segments) = featurise(&training, &params.segment)?;
     let mut by_user: Vec<(String, Array2<f64>)> = Vec::new();
@@ -207,12 +232,15 @@ pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
             None => by_user.push((file.user.clone(), features)),
         }
     }
+    stage_seconds.training_features = lap();
     info!(users = by_user.len(), "fitting per-user models");
     let models = fit_models(&by_user, params)?;
+    stage_seconds.fit = lap();
 
     let labels = balabit::load_labels(&dir.join(balabit::LABELS_FILE))?;
     let test = labelled_test_sessions(dir, &labels)?;
     let (test, test_parse, test_segments) = featurise(&test, &params.segment)?;
+    stage_seconds.test_features = lap();
     let sessions = test
         .par_iter()
         .map(|(file, features)| {
@@ -222,13 +250,14 @@ pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
                     problem: format!("test user {} has no training sessions", file.user),
                 });
             };
-            let mut probabilities = Vec::with_capacity(features.nrows());
-            let mut one_class = Vec::with_capacity(features.nrows());
-            for row in features.rows() {
-                let row = row.to_vec();
-                probabilities.push(model.forest.predict_proba(&row)?);
-                one_class.push(model.one_class.score(&row)?);
-            }
+            let values = features
+                .as_slice()
+                .expect("OK because featurise builds standard-layout arrays");
+            let probabilities = model.forest.predict_proba_rows(values)?;
+            let one_class = values
+                .chunks_exact(N_FEATURES)
+                .map(|row| model.one_class.score(row))
+                .collect::<Result<Vec<_>>>()?;
             let one_class_shift = if features.nrows() == 0 {
                 0.0
             } else {
@@ -245,13 +274,17 @@ pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    summarise(
+    stage_seconds.score = lap();
+    let mut report = summarise(
         params,
         &models,
         sessions,
         [training_parse, test_parse],
         [training_segments, test_segments],
-    )
+    )?;
+    stage_seconds.summary = lap();
+    report.stage_seconds = stage_seconds;
+    Ok(report)
 }
 
 #[derive(Debug)]
@@ -539,6 +572,7 @@ fn summarise(
         by_decision_size,
         per_user,
         sessions_without_actions: sessions.iter().filter(|s| s.actions == 0).count(),
+        stage_seconds: StageSeconds::default(),
         sessions,
     })
 }

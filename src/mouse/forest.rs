@@ -295,6 +295,40 @@ impl RandomForest {
         let sum: f64 = self.trees.iter().map(|t| t.predict(row)).sum();
         Ok(sum / self.trees.len() as f64)
     }
+
+    /// Computes [`RandomForest::predict_proba`] for every row of `rows`, a row-major matrix of
+    /// [`RandomForest::n_features`] columns, with the same results.
+    ///
+    /// Each tree visits all rows before the next tree starts, so a tree stays in cache across
+    /// the batch; visiting the trees row by row reloads the whole forest for every row.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DimensionMismatch`] when the length of `rows` is not a multiple of the feature
+    /// count, and [`Error::NonFiniteFeature`] when a value is NaN or infinite.
+    pub fn predict_proba_rows(&self, rows: &[f64]) -> Result<Vec<f64>> {
+        // A forest read from corrupt bytes may claim zero features; that must not divide by 0.
+        if self.n_features == 0 || !rows.len().is_multiple_of(self.n_features) {
+            return Err(Error::DimensionMismatch {
+                expected: self.n_features,
+                actual: rows.len() % self.n_features.max(1),
+            });
+        }
+        if let Some((index, &value)) = rows.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::NonFiniteFeature {
+                index: index % self.n_features,
+                value,
+            });
+        }
+        let mut sums = vec![0.0; rows.len() / self.n_features];
+        for tree in &self.trees {
+            for (sum, row) in sums.iter_mut().zip(rows.chunks_exact(self.n_features)) {
+                *sum += tree.predict(row);
+            }
+        }
+        let trees = self.trees.len() as f64;
+        Ok(sums.into_iter().map(|sum| sum / trees).collect())
+    }
 }
 
 impl Tree {
@@ -320,11 +354,12 @@ impl Tree {
     }
 }
 
-/// Training data as bin codes, column by column.
+/// Training data as bin codes, row by row.
 #[derive(Debug)]
 struct Binned {
-    n_rows: usize,
-    /// `codes[f * n_rows + i]` is the bin of row `i` in feature `f`.
+    n_features: usize,
+    /// `codes[i * n_features + f]` is the bin of row `i` in feature `f`. Row-major, so that
+    /// the histogram pass of a node reads each sampled row's codes from one cache line.
     codes: Vec<u8>,
     /// Per feature, ascending thresholds: code `c` means `cuts[c - 1] < x <= cuts[c]`.
     cuts: Vec<Vec<f64>>,
@@ -333,9 +368,9 @@ struct Binned {
 impl Binned {
     fn new(x: ArrayView2<'_, f64>, max_bins: usize) -> Self {
         let (n, d) = x.dim();
-        let mut codes = Vec::with_capacity(n * d);
+        let mut codes = vec![0u8; n * d];
         let mut cuts = Vec::with_capacity(d);
-        for column in x.columns() {
+        for (f, column) in x.columns().into_iter().enumerate() {
             let mut sorted: Vec<f64> = column.to_vec();
             sorted.sort_by(f64::total_cmp);
             let max = sorted[n - 1];
@@ -344,22 +379,20 @@ impl Binned {
                 .filter(|&c| c < max)
                 .collect();
             feature_cuts.dedup();
-            codes.extend(
-                column
-                    .iter()
-                    .map(|&v| feature_cuts.partition_point(|&c| c < v) as u8),
-            );
+            for (i, &v) in column.iter().enumerate() {
+                codes[i * d + f] = feature_cuts.partition_point(|&c| c < v) as u8;
+            }
             cuts.push(feature_cuts);
         }
         Binned {
-            n_rows: n,
+            n_features: d,
             codes,
             cuts,
         }
     }
 
-    fn column(&self, feature: usize) -> &[u8] {
-        &self.codes[feature * self.n_rows..(feature + 1) * self.n_rows]
+    fn code(&self, row: u32, feature: usize) -> usize {
+        usize::from(self.codes[row as usize * self.n_features + feature])
     }
 }
 
@@ -372,7 +405,7 @@ fn grow(
     max_features: usize,
     rng: &mut Xoshiro256PlusPlus,
 ) -> (Tree, Vec<bool>) {
-    let n = data.n_rows;
+    let n = data.codes.len() / data.n_features;
     let mut rows: Vec<u32> = (0..n).map(|_| rng.gen_range(0..n) as u32).collect();
     let mut in_bag = vec![false; n];
     for &r in &rows {
@@ -381,6 +414,7 @@ fn grow(
     let mut nodes = vec![Node::Leaf(0.0)];
     let mut stack = vec![(0usize, 0usize, n, 0usize)];
     let min_leaf = params.min_samples_leaf;
+    let mut histograms = Histograms::new(max_features);
     while let Some((id, start, end, depth)) = stack.pop() {
         let slice = &mut rows[start..end];
         let size = slice.len();
@@ -391,17 +425,22 @@ fn grow(
             continue;
         }
         let d = data.cuts.len();
-        let candidates = sample(rng, d, max_features);
-        let Some((feature, bin)) =
-            best_split(data, y, slice, candidates.iter(), min_leaf, positives)
-        else {
+        let candidates = sample(rng, d, max_features).into_vec();
+        let Some((feature, bin)) = best_split(
+            data,
+            y,
+            slice,
+            &candidates,
+            &mut histograms,
+            min_leaf,
+            positives,
+        ) else {
             nodes[id] = leaf;
             continue;
         };
-        let codes = data.column(feature);
         let mut mid = 0;
         for i in 0..size {
-            if codes[slice[i] as usize] as usize <= bin {
+            if data.code(slice[i], feature) <= bin {
                 slice.swap(i, mid);
                 mid += 1;
             }
@@ -421,13 +460,34 @@ fn grow(
     (Tree { nodes }, in_bag)
 }
 
+/// Per-bin sample and positive counts of each candidate feature of a node, reused across the
+/// nodes of a tree so that no node allocates.
+#[derive(Debug)]
+struct Histograms {
+    /// `counts[(k * 256 + bin) * 2]` is the number of samples of candidate `k` in `bin`, and
+    /// the next entry the number of positives among them.
+    counts: Vec<u32>,
+}
+
+impl Histograms {
+    fn new(max_features: usize) -> Self {
+        Histograms {
+            counts: vec![0; max_features * 256 * 2],
+        }
+    }
+}
+
 /// Finds the feature and bin (`code <= bin` goes left) with the largest Gini decrease, if any
 /// split leaves at least `min_leaf` samples on each side and lowers the impurity.
+///
+/// Candidates are evaluated in the order given, bins in ascending order, and only a strictly
+/// better split replaces the best so far.
 fn best_split(
     data: &Binned,
     y: &[bool],
     rows: &[u32],
-    candidates: impl Iterator<Item = usize>,
+    candidates: &[usize],
+    histograms: &mut Histograms,
     min_leaf: usize,
     positives: usize,
 ) -> Option<(usize, usize)> {
@@ -435,24 +495,32 @@ fn best_split(
     let positives = positives as f64;
     // Minimising weighted Gini impurity is maximising Σ_children (p² + q²) / n.
     let parent = (positives.powi(2) + (size - positives).powi(2)) / size;
+    let counts = &mut histograms.counts[..candidates.len() * 512];
+    for (k, &feature) in candidates.iter().enumerate() {
+        let bins = data.cuts[feature].len() + 1;
+        counts[k * 512..k * 512 + 2 * bins].fill(0);
+    }
+    // One pass over the node's rows fills every candidate's histogram.
+    for &r in rows {
+        let codes = &data.codes[r as usize * data.n_features..][..data.n_features];
+        let positive = u32::from(y[r as usize]);
+        for (k, &feature) in candidates.iter().enumerate() {
+            let slot = k * 512 + 2 * usize::from(codes[feature]);
+            counts[slot] += 1;
+            counts[slot + 1] += positive;
+        }
+    }
     let mut best: Option<(f64, usize, usize)> = None;
-    for feature in candidates {
+    for (k, &feature) in candidates.iter().enumerate() {
         let bins = data.cuts[feature].len() + 1;
         if bins < 2 {
             continue;
         }
-        let codes = data.column(feature);
-        let mut total = [0u32; 256];
-        let mut positive = [0u32; 256];
-        for &r in rows {
-            let code = codes[r as usize] as usize;
-            total[code] += 1;
-            positive[code] += u32::from(y[r as usize]);
-        }
+        let histogram = &counts[k * 512..k * 512 + 2 * bins];
         let (mut left_n, mut left_p) = (0.0, 0.0);
         for bin in 0..bins - 1 {
-            left_n += f64::from(total[bin]);
-            left_p += f64::from(positive[bin]);
+            left_n += f64::from(histogram[2 * bin]);
+            left_p += f64::from(histogram[2 * bin + 1]);
             let (right_n, right_p) = (size - left_n, positives - left_p);
             if left_n < min_leaf as f64 || right_n < min_leaf as f64 {
                 continue;

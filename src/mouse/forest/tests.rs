@@ -280,3 +280,44 @@ fn decode_accepts_valid_tree() -> Result<()> {
     assert_eq!(forest.predict_proba(&[0.0, 0.9])?, 1.0);
     Ok(())
 }
+
+#[test]
+fn batch_prediction_matches_single_rows() -> Result<()> {
+    let (x, y) = blobs(300, 1.0, 9);
+    let forest = ForestParams {
+        n_trees: 20,
+        ..ForestParams::default()
+    }
+    .fit(x.view(), &y)?;
+    let (test, _) = blobs(37, 1.0, 10);
+    let flat: Vec<f64> = test.iter().copied().collect();
+    let batch = forest.predict_proba_rows(&flat)?;
+    assert_eq!(batch.len(), 37);
+    for (row, p) in test.rows().into_iter().zip(&batch) {
+        let single = forest.predict_proba(&row.to_vec())?;
+        assert_eq!(single.to_bits(), p.to_bits());
+    }
+    Ok(())
+}
+
+#[test]
+fn batch_prediction_rejects_bad_rows() -> Result<()> {
+    let (x, y) = blobs(20, 1.0, 8);
+    let forest = ForestParams {
+        n_trees: 2,
+        ..ForestParams::default()
+    }
+    .fit(x.view(), &y)?;
+    assert!(matches!(
+        forest.predict_proba_rows(&[0.0; 7]),
+        Err(Error::DimensionMismatch { expected: 5, .. })
+    ));
+    let mut rows = [0.0; 10];
+    rows[7] = f64::NAN;
+    assert!(matches!(
+        forest.predict_proba_rows(&rows),
+        Err(Error::NonFiniteFeature { index: 2, .. })
+    ));
+    assert!(forest.predict_proba_rows(&[])?.is_empty());
+    Ok(())
+}
