@@ -8,14 +8,11 @@
 //! rows are those of [`split`]. Results are therefore not comparable one to one with the
 //! one-class replay, which tests against every other subject.
 
-use std::time::Instant;
-
 use ndarray::{ArrayView2, Axis};
-use rayon::prelude::*;
 use serde::Serialize;
 
 use super::fixed_text::{
-    self, DetectorResult, Protocol, ReplayDetector, SubjectResult, SubjectSplit, split, summarise,
+    self, DetectorResult, Protocol, ReplayDetector, SubjectResult, SubjectSplit, run_jobs, split,
 };
 use crate::datasets::FixedTextDataset;
 use crate::detectors::{BackgroundParams, OneClassParams};
@@ -156,32 +153,10 @@ pub fn replay_background(
         });
     }
     let splits = split(dataset, protocol)?;
-    let jobs: Vec<(usize, usize)> = (0..detectors.len())
-        .flat_map(|d| (0..dataset.subjects.len()).map(move |s| (d, s)))
-        .collect();
-    let outcomes: Vec<Result<(SubjectResult, f64)>> = jobs
-        .par_iter()
-        .map(|&(d, s)| {
-            let started = Instant::now();
-            let result = score_subject(dataset, &splits, s, detectors[d], rows, train_rows);
-            progress();
-            result.map(|r| (r, started.elapsed().as_secs_f64()))
-        })
-        .collect();
-    let mut results = Vec::with_capacity(detectors.len());
-    let mut outcomes = outcomes.into_iter();
-    for detector in detectors {
-        let mut subjects = Vec::with_capacity(dataset.subjects.len());
-        let mut cpu_seconds = 0.0;
-        for _ in 0..dataset.subjects.len() {
-            // OK because there is exactly one outcome per (detector, subject) job.
-            let (subject, seconds) = outcomes.next().expect("one outcome per job")?;
-            cpu_seconds += seconds;
-            subjects.push(subject);
-        }
-        results.push(summarise(detector.name(), subjects, cpu_seconds));
-    }
-    Ok(results)
+    let names: Vec<String> = detectors.iter().map(|d| d.name()).collect();
+    run_jobs(&names, dataset.subjects.len(), progress, |d, s| {
+        score_subject(dataset, &splits, s, detectors[d], rows, train_rows)
+    })
 }
 
 fn score_subject(

@@ -222,31 +222,47 @@ pub fn replay(
 ) -> Result<Vec<DetectorResult>> {
     let splits = split(dataset, protocol)?;
     let impostor_pool = impostor_pool(dataset, &splits);
-    let jobs: Vec<(usize, usize)> = (0..detectors.len())
-        .flat_map(|d| (0..dataset.subjects.len()).map(move |s| (d, s)))
+    let names: Vec<String> = detectors.iter().map(|d| d.name()).collect();
+    run_jobs(&names, dataset.subjects.len(), progress, |d, s| {
+        score_subject(dataset, &splits[s], &impostor_pool, s, detectors[d])
+    })
+}
+
+/// Runs `score(detector, subject)` for every pair in parallel and summarises each detector.
+///
+/// `progress` is called once per finished pair. The CPU seconds of a detector are the sums of
+/// its pairs' wall times.
+pub(crate) fn run_jobs(
+    names: &[String],
+    subjects: usize,
+    progress: &(dyn Fn() + Sync),
+    score: impl Fn(usize, usize) -> Result<SubjectResult> + Sync,
+) -> Result<Vec<DetectorResult>> {
+    let jobs: Vec<(usize, usize)> = (0..names.len())
+        .flat_map(|d| (0..subjects).map(move |s| (d, s)))
         .collect();
     let outcomes: Vec<Result<(SubjectResult, f64)>> = jobs
         .par_iter()
         .map(|&(d, s)| {
             let started = Instant::now();
-            let result = score_subject(dataset, &splits[s], &impostor_pool, s, detectors[d]);
+            let result = score(d, s);
             progress();
             result.map(|r| (r, started.elapsed().as_secs_f64()))
         })
         .collect();
 
-    let mut results: Vec<DetectorResult> = Vec::with_capacity(detectors.len());
+    let mut results: Vec<DetectorResult> = Vec::with_capacity(names.len());
     let mut outcomes = outcomes.into_iter();
-    for detector in detectors {
-        let mut subjects = Vec::with_capacity(dataset.subjects.len());
+    for name in names {
+        let mut per_subject = Vec::with_capacity(subjects);
         let mut cpu_seconds = 0.0;
-        for _ in 0..dataset.subjects.len() {
+        for _ in 0..subjects {
             // OK because there is exactly one outcome per (detector, subject) job.
             let (subject, seconds) = outcomes.next().expect("one outcome per job")?;
             cpu_seconds += seconds;
-            subjects.push(subject);
+            per_subject.push(subject);
         }
-        results.push(summarise(detector.name(), subjects, cpu_seconds));
+        results.push(summarise(name.clone(), per_subject, cpu_seconds));
     }
     Ok(results)
 }
