@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use kinetype::evaluation::fixed_text::{DetectorResult, mean_roc};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use statrs::distribution::{ContinuousCDF, Normal};
 
@@ -54,24 +55,13 @@ fn roc(path: &Path, dataset: &str, curves: &[Curve]) -> Result<()> {
         .y_desc("hit rate (impostors rejected)")
         .draw()
         .map_err(|e| anyhow!("{e}"))?;
-    for (i, (name, points)) in curves.iter().enumerate() {
-        let colour = Palette99::pick(i).to_rgba();
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|&(fa, miss)| (fa, 1.0 - miss)),
-                colour,
-            ))
-            .map_err(|e| anyhow!("{e}"))?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+    let lines = curves.iter().map(|(name, points)| {
+        (
+            name,
+            points.iter().map(|&(fa, miss)| (fa, 1.0 - miss)).collect(),
+        )
+    });
+    draw_curves(&mut chart, lines, SeriesLabelPosition::LowerRight)?;
     root.present()
         .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
     Ok(())
@@ -113,26 +103,40 @@ fn det(path: &Path, dataset: &str, curves: &[Curve]) -> Result<()> {
         .disable_mesh()
         .draw()
         .map_err(|e| anyhow!("{e}"))?;
-    for (i, (name, points)) in curves.iter().enumerate() {
-        let colour = Palette99::pick(i).to_rgba();
-        let series = points
+    let lines = curves.iter().map(|(name, points)| {
+        let line = points
             .iter()
             .filter(|(fa, miss)| *fa > 0.0 && *miss > 0.0)
-            .map(|&(fa, miss)| (probit(fa), probit(miss)));
+            .map(|&(fa, miss)| (probit(fa), probit(miss)))
+            .collect();
+        (name, line)
+    });
+    draw_curves(&mut chart, lines, SeriesLabelPosition::UpperRight)?;
+    root.present()
+        .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// Draws one coloured line per named curve and the legend at `position`.
+fn draw_curves<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    curves: impl Iterator<Item = (&'a String, Vec<(f64, f64)>)>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    for (i, (name, points)) in curves.enumerate() {
+        let colour = Palette99::pick(i).to_rgba();
         chart
-            .draw_series(LineSeries::new(series, colour))
+            .draw_series(LineSeries::new(points, colour))
             .map_err(|e| anyhow!("{e}"))?
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
         .map_err(|e| anyhow!("{e}"))?;
-    root.present()
-        .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
     Ok(())
 }
