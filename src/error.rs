@@ -17,7 +17,7 @@ pub enum Error {
     KeyEvents {
         /// Zero-based index of the offending event in the input slice.
         index: usize,
-        /// What is wrong with it.
+        /// The problem with the event.
         problem: KeyEventProblem,
     },
 
@@ -28,7 +28,7 @@ pub enum Error {
         path: PathBuf,
         /// One-based line number; 0 when the problem concerns the whole file.
         line: u64,
-        /// What is wrong, including the column when one is involved.
+        /// Description of the problem, including the column when one is involved.
         problem: String,
     },
 
@@ -46,7 +46,7 @@ pub enum Error {
     DatasetShape {
         /// Dataset name as in the catalog.
         dataset: String,
-        /// Which expectation failed.
+        /// The expectation that failed.
         problem: String,
     },
 
@@ -82,7 +82,7 @@ pub enum Error {
     /// Training data cannot be used to fit a model.
     #[error("invalid training data: {problem}")]
     InvalidTrainingData {
-        /// Why the data was rejected (too few rows, non-finite values, zero variance, ...).
+        /// Reason for rejecting the data (too few rows, non-finite values, zero variance, ...).
         problem: String,
     },
 

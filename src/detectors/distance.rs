@@ -9,7 +9,7 @@ use crate::linalg::column_means;
 /// Smallest per-feature spread used for scaling, in seconds.
 const MIN_SPREAD_SECONDS: f64 = 1e-6;
 
-/// How [`MeanDistance`] measures the distance from the mean vector.
+/// Distance measure that [`MeanDistance`] applies to the mean vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Metric {
     /// `sum (x_i - m_i)^2`.
@@ -92,7 +92,7 @@ impl MeanDistance {
         }
     }
 
-    /// The distance measure.
+    /// Returns the distance measure.
     pub fn metric(&self) -> Metric {
         self.metric
     }

@@ -5,7 +5,7 @@
 //! Maxion, "Comparing Anomaly-Detection Algorithms for Keystroke Dynamics", DSN 2009; each
 //! model's doc comment gives its definition.
 //!
-//! [`DetectorParams`] holds the hyper-parameters, [`DetectorParams::check`] validates them, and
+//! [`DetectorParams`] contains the hyper-parameters, [`DetectorParams::check`] validates them, and
 //! [`DetectorParams::fit`] returns a [`FittedDetector`] that can be scored, saved and loaded.
 
 mod background;
@@ -160,7 +160,7 @@ impl DetectorKind {
         DetectorKind::NeuralNetworkStandard,
     ];
 
-    /// The detector's command-line name, such as `manhattan-scaled`.
+    /// Returns the detector's command-line name, such as `manhattan-scaled`.
     pub fn name(self) -> &'static str {
         match self {
             DetectorKind::Euclidean => "euclidean",
@@ -215,7 +215,7 @@ impl FromStr for DetectorKind {
 /// use are ignored by it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectorParams {
-    /// Which detector to fit.
+    /// Detector to fit.
     pub kind: DetectorKind,
     /// Seed for every random choice (network weights, k-means starts, SVM width sampling).
     pub seed: u64,

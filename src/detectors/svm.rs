@@ -63,13 +63,13 @@ impl OneClassSvm {
         })
     }
 
-    /// The kernel width `sigma` estimated from the training data.
+    /// Returns the kernel width `sigma` estimated from the training data.
     pub fn sigma(&self) -> f64 {
         self.sigma
     }
 }
 
-/// The `kernlab::sigest` estimate described on [`OneClassSvm`].
+/// Estimates `sigma` as `kernlab::sigest` does (see [`OneClassSvm`]).
 fn estimate_sigma(scaled: ArrayView2<'_, f64>, seed: u64) -> Result<f64> {
     let n = scaled.nrows();
     let pairs = (n / 2).max(1);

@@ -22,7 +22,7 @@ use crate::datasets::FixedTextDataset;
 use crate::detectors::{DetectorParams, FittedDetector};
 use crate::error::{Error, Result};
 
-/// How each subject's rows are split into training and genuine tests.
+/// Rule that splits each subject's rows into training and genuine tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub enum Protocol {
@@ -39,7 +39,7 @@ pub enum Protocol {
 pub const IMPOSTOR_REPS: usize = 5;
 
 impl Protocol {
-    /// A one-line description for reports.
+    /// Returns a one-line description for reports.
     pub fn describe(self) -> &'static str {
         match self {
             Protocol::Dsn2009 => {
@@ -267,7 +267,7 @@ pub(crate) fn run_jobs(
     Ok(results)
 }
 
-/// Every subject's impostor rows with the index of the subject they came from.
+/// Collects every subject's impostor rows with the index of the subject they came from.
 fn impostor_pool(dataset: &FixedTextDataset, splits: &[SubjectSplit]) -> (Array2<f64>, Vec<usize>) {
     let d = dataset.dimension();
     let mut rows = Vec::new();
