@@ -599,3 +599,51 @@ fn panic_is_caught_as_panic_status() {
     assert_eq!(status, kinetype_status::Panic);
     assert_eq!(last_error(), "kinetype panicked: test panic");
 }
+
+#[test]
+fn engine_handle_shared_across_threads() {
+    /// The raw handle, sent to other threads; the engine is `Send + Sync`.
+    #[derive(Clone, Copy)]
+    struct Shared(*const kinetype_engine);
+    // SAFETY: `kinetype_engine` wraps `DefaultEngine`, which is `Send + Sync`, and the handle
+    // outlives the scoped threads below.
+    unsafe impl Send for Shared {}
+
+    let engine = Engine::new(&config(None));
+    let shared = Shared(engine.0);
+    std::thread::scope(|scope| {
+        for t in 0..4u64 {
+            scope.spawn(move || {
+                let shared = shared;
+                let user = CString::new(format!("user{t}")).expect("no NUL");
+                let events = Person::new(t).mousing(10, t);
+                // SAFETY: the handle is live for the whole scope; arrays have the given
+                // lengths.
+                unsafe {
+                    assert_eq!(
+                        kinetype_engine_begin_enrolment(shared.0, user.as_ptr()),
+                        kinetype_status::Ok
+                    );
+                    for (i, batch) in events.chunks(20).enumerate() {
+                        let status = kinetype_engine_ingest_mouse(
+                            shared.0,
+                            user.as_ptr(),
+                            1,
+                            batch.as_ptr(),
+                            batch.len(),
+                        );
+                        assert_eq!(status, kinetype_status::Ok, "thread {t} batch {i}");
+                    }
+                    let mut progress = std::mem::MaybeUninit::<kinetype_enrolment_status>::uninit();
+                    let status = kinetype_engine_enrolment_status(
+                        shared.0,
+                        user.as_ptr(),
+                        progress.as_mut_ptr(),
+                    );
+                    assert_eq!(status, kinetype_status::Ok);
+                    assert!(progress.assume_init().mouse_have > 0, "thread {t}");
+                }
+            });
+        }
+    });
+}
