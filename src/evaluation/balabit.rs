@@ -241,19 +241,15 @@ pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
     let test = labelled_test_sessions(dir, &labels)?;
     let (test, test_parse, test_segments) = featurise(&test, &params.segment)?;
     stage_seconds.test_features = lap();
+    let probabilities = forest_probabilities(&test, &models)?;
     let sessions = test
         .par_iter()
-        .map(|(file, features)| {
-            let Some(model) = models.get(&file.user) else {
-                return Err(Error::DatasetShape {
-                    dataset: balabit::NAME.into(),
-                    problem: format!("test user {} has no training sessions", file.user),
-                });
-            };
+        .zip(probabilities)
+        .map(|((file, features), probabilities)| {
+            let model = &models[&file.user];
             let values = features
                 .as_slice()
                 .expect("OK because featurise builds standard-layout arrays");
-            let probabilities = model.forest.predict_proba_rows(values)?;
             let one_class = values
                 .chunks_exact(N_FEATURES)
                 .map(|row| model.one_class.score(row))
@@ -376,6 +372,60 @@ fn fit_models(
         );
     }
     Ok(models)
+}
+
+/// Forest probability of every action of every session in `test`, in session order.
+///
+/// The actions of all sessions claimed by one user go through that user's forest in one
+/// batch: each tree then stays in cache across thousands of rows, where a batch per session
+/// (about 50 actions) reloads the user's forest, several megabytes, for every session.
+///
+/// # Errors
+///
+/// [`Error::DatasetShape`] when a test user has no model, and the errors of
+/// [`RandomForest::predict_proba_rows`].
+fn forest_probabilities(
+    test: &[(SessionFile, Array2<f64>)],
+    models: &HashMap<String, UserModel>,
+) -> Result<Vec<Vec<f64>>> {
+    let mut by_user: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, (file, _)) in test.iter().enumerate() {
+        by_user.entry(&file.user).or_default().push(index);
+    }
+    let batches: Vec<(&str, Vec<usize>)> = by_user.into_iter().collect();
+    let per_user = batches
+        .par_iter()
+        .map(|(user, indices)| {
+            let Some(model) = models.get(*user) else {
+                return Err(Error::DatasetShape {
+                    dataset: balabit::NAME.into(),
+                    problem: format!("test user {user} has no training sessions"),
+                });
+            };
+            let mut rows = Vec::new();
+            for &i in indices {
+                let values = test[i]
+                    .1
+                    .as_slice()
+                    .expect("OK because featurise builds standard-layout arrays");
+                rows.extend_from_slice(values);
+            }
+            let all = model.forest.predict_proba_rows(&rows)?;
+            let mut rest = &all[..];
+            let mut out = Vec::with_capacity(indices.len());
+            for &i in indices {
+                let (mine, tail) = rest.split_at(test[i].1.nrows());
+                out.push((i, mine.to_vec()));
+                rest = tail;
+            }
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut probabilities = vec![Vec::new(); test.len()];
+    for (i, p) in per_user.into_iter().flatten() {
+        probabilities[i] = p;
+    }
+    Ok(probabilities)
 }
 
 /// Fits one user's two-class forest: `positives` against `negative_ratio` times as many rows
