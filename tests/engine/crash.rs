@@ -84,6 +84,44 @@ fn crash_child_process() {
     }
 }
 
+/// One run of a child test process that saves into `dir` until killed.
+struct ChildRun<'a> {
+    /// Name of the ignored child test.
+    test: &'static str,
+    /// Environment variable that passes `dir` to the child.
+    env: &'static str,
+    dir: &'a std::path::Path,
+    /// File the child creates when it starts saving.
+    ready: std::path::PathBuf,
+}
+
+impl ChildRun<'_> {
+    /// Starts the child, waits until it is saving, lets it run for `delay` and kills it.
+    fn kill_after(&self, delay: Duration) {
+        let exe = std::env::current_exe().unwrap();
+        let mut child = Command::new(exe)
+            .args(["--exact", self.test, "--ignored", "--test-threads=1", "-q"])
+            .env(self.env, self.dir)
+            .env(READY_ENV, &self.ready)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while !self.ready.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{}: child never started",
+                self.test
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        std::thread::sleep(delay);
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+    }
+}
+
 #[test]
 fn sigkill_during_saves_never_corrupts() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,39 +133,19 @@ fn sigkill_during_saves_never_corrupts() {
             .save(&format!("user-{user}"), &header, &versions[0])
             .unwrap();
     }
-    let exe = std::env::current_exe().unwrap();
     let ready_dir = tempfile::tempdir().unwrap();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(42);
     let mut seen_new = 0;
     for round in 0..100 {
-        let ready = ready_dir.path().join(format!("ready-{round}"));
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "crash::crash_child_process",
-                "--ignored",
-                "--test-threads=1",
-                "-q",
-            ])
-            .env(CHILD_ENV, dir.path())
-            .env(READY_ENV, &ready)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while !ready.exists() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "round {round}: child never started"
-            );
-            std::thread::sleep(Duration::from_micros(200));
-        }
         // The printed counts show how many kills landed between creating and renaming a
         // temporary file and how often a new version was complete.
-        std::thread::sleep(Duration::from_micros(rng.gen_range(0..4_000)));
-        child.kill().unwrap(); // SIGKILL on Unix
-        child.wait().unwrap();
+        let child = ChildRun {
+            test: "crash::crash_child_process",
+            env: CHILD_ENV,
+            dir: dir.path(),
+            ready: ready_dir.path().join(format!("ready-{round}")),
+        };
+        child.kill_after(Duration::from_micros(rng.gen_range(0..4_000)));
         for user in 0..USERS {
             let loaded = store.load(&format!("user-{user}"), &header);
             let model: UserModel<HoldTimeModel, ClickModel> = match loaded {
@@ -218,37 +236,17 @@ fn sigkill_during_save_all_keeps_enrolments() {
         }
         engine.save_all().unwrap();
     }
-    let exe = std::env::current_exe().unwrap();
     let ready_dir = tempfile::tempdir().unwrap();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(43);
     let mut largest = 0;
     for round in 0..30 {
-        let ready = ready_dir.path().join(format!("ready-{round}"));
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "crash::save_all_child_process",
-                "--ignored",
-                "--test-threads=1",
-                "-q",
-            ])
-            .env(SAVE_ALL_CHILD_ENV, dir.path())
-            .env(READY_ENV, &ready)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while !ready.exists() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "round {round}: child never started"
-            );
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        std::thread::sleep(Duration::from_micros(rng.gen_range(0..20_000)));
-        child.kill().unwrap(); // SIGKILL on Unix
-        child.wait().unwrap();
+        let child = ChildRun {
+            test: "crash::save_all_child_process",
+            env: SAVE_ALL_CHILD_ENV,
+            dir: dir.path(),
+            ready: ready_dir.path().join(format!("ready-{round}")),
+        };
+        child.kill_after(Duration::from_micros(rng.gen_range(0..20_000)));
         let engine = enrolling_engine(&dir_text);
         for user in 0..USERS {
             let status = engine.enrolment_status(&format!("user-{user}"));
