@@ -1,6 +1,7 @@
 //! The `kinetype` command: replays public keystroke datasets through the library and compares
 //! the results with published figures.
 
+mod continuous;
 mod data;
 mod families;
 mod fixed_text;
@@ -89,10 +90,28 @@ struct ReplayArgs {
     /// Free-text datasets only: number of sentences each participant enrols on
     #[arg(long, value_name = "N", default_value_t = 5)]
     enrol_sentences: usize,
+
+    /// balabit and aalto only: enrol each user in the continuous-authentication engine with
+    /// one modality and stream the test sessions through it, reporting ANIA, ANGA and
+    /// per-challenge error rates
+    #[arg(long)]
+    continuous: bool,
+
+    /// With --continuous: decisions per test session, taken after randomly chosen events
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    challenges: usize,
+
+    /// With --continuous: target false-match rate for which enrolment sets each user's allow
+    /// threshold, estimated on the background population only
+    #[arg(long, value_name = "RATE", default_value_t = 0.01)]
+    target_fmr: f64,
 }
 
 /// Sends a replay to the module that handles the dataset's modality.
 fn replay(root: &std::path::Path, args: ReplayArgs) -> anyhow::Result<()> {
+    if args.continuous {
+        return continuous::run(root, args);
+    }
     match args.dataset.as_str() {
         kinetype::datasets::balabit::NAME => mouse::run(root, args),
         "aalto" | kinetype::datasets::aalto::NAME => freetext::run(root, args),

@@ -1,6 +1,7 @@
 //! A keyboard modality backed by the free-text module: each keystroke is scored by the n-graph
 //! timings that end at it.
 
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 use super::modality::Modality;
@@ -20,7 +21,7 @@ const MAX_KEYS_DOWN: usize = 64;
 
 /// One keystroke with the hashed timings that end at it: its hold, and the digraph and trigraph
 /// timings with the keystrokes before it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TypedKey {
     /// Press time in microseconds.
     pub press_us: f64,

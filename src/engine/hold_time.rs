@@ -18,7 +18,7 @@ const MIN_KEY_COUNT: usize = 5;
 const MIN_LOG_SD: f64 = 0.02;
 
 /// One keystroke: a press and its release.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Keystroke {
     /// Keyed hash of the key code; the code itself is not kept.
     pub key: u64,

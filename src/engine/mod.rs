@@ -20,6 +20,16 @@
 //! 4. After the user passes another factor, [`Engine::report_success`] restores trust and may
 //!    adapt the template; [`Engine::revert_adaptation`] undoes adaptations.
 //!
+//! # Restarts
+//!
+//! Enrolment, adaptation and [`Engine::revert_adaptation`] save the user's model at once.
+//! [`Engine::save_all`] saves every user in memory: enrolled users' models with their current
+//! replay hashes, and the collected actions of users still enrolling, so that enrolment
+//! continues in a new engine on the same model directory. Session trust is never saved. A
+//! restart therefore ends every session, which fails safe: a session gets `StepUp` until it
+//! has fresh evidence again. Call `save_all` before a planned shutdown and periodically; replay
+//! hashes recorded after the last save are lost in a crash.
+//!
 //! Users live in a sharded map of per-user mutexes, so ingestion for different users runs in
 //! parallel without a global lock.
 
@@ -34,6 +44,7 @@ mod hold_time;
 mod ingest;
 mod modality;
 mod mouse_actions;
+mod persist;
 mod state;
 pub mod trust;
 
@@ -41,7 +52,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::error::{EnrolmentProblem, Error, ModelFileProblem, Result};
+use crate::error::{EnrolmentProblem, Error, Result};
 use crate::store::{Header, KeyedHasher, ModelStore};
 
 pub use calibration::ScoreCalibration;
@@ -59,10 +70,10 @@ pub use state::{SideModel, UserModel, UserModelV1};
 pub use trust::TrustParams;
 
 use ingest::validate;
-use state::{SessionState, ShardedUsers, SideSession, TrustTrack, UserState, lock, side_names};
+use state::{SessionState, ShardedUsers, SideSession, TrustTrack, UserState, lock};
 
 /// The stored model type of an engine.
-type ModelOf<K, M> = UserModel<<K as Modality>::Model, <M as Modality>::Model>;
+pub(crate) type ModelOf<K, M> = UserModel<<K as Modality>::Model, <M as Modality>::Model>;
 
 /// Hash domain of in-memory user keys.
 const USER_DOMAIN: &str = "kinetype/engine/user";
@@ -202,44 +213,6 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         Header::new(&kind, &schema)
     }
 
-    /// Loads `user`'s model file, converting the `user-model/v1` layout, and checks that its
-    /// templates match the enabled modalities.
-    fn load_model(&self, store: &ModelStore, user: &str) -> Result<Option<ModelOf<K, M>>> {
-        let model = match store.load::<ModelOf<K, M>>(user, &self.header) {
-            Err(
-                current @ Error::ModelFile {
-                    problem: ModelFileProblem::SchemaMismatch { .. },
-                    ..
-                },
-            ) => {
-                // A file that matches neither layout reports the mismatch with the current one.
-                let v1 = Self::model_header_v1();
-                match store.load::<UserModelV1<K::Model, M::Model>>(user, &v1) {
-                    Ok(old) => {
-                        tracing::info!(user = %self.label(user), "model converted from layout v1");
-                        old.map(UserModel::from)
-                    }
-                    Err(_) => return Err(current),
-                }
-            }
-            other => other?,
-        };
-        let Some(model) = model else {
-            return Ok(None);
-        };
-        let on = self.config.modalities;
-        if model.keyboard.is_some() != on.keyboard || model.mouse.is_some() != on.mouse {
-            return Err(Error::ModelFile {
-                path: store.path_for(user),
-                problem: ModelFileProblem::ModalityMismatch {
-                    stored: model.sides().to_owned(),
-                    enabled: side_names(on.keyboard, on.mouse).to_owned(),
-                },
-            });
-        }
-        Ok(Some(model))
-    }
-
     /// Returns the configuration the engine was built with.
     pub fn config(&self) -> &EngineConfig {
         &self.config
@@ -262,7 +235,8 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         }
     }
 
-    /// Finds a user in memory or loads their model file.
+    /// Finds a user in memory or loads their file: a model, or the record of an enrolment in
+    /// progress.
     ///
     /// NOTE: a request for an id that is neither in memory nor on disk reads the directory
     /// every time; a flood of unknown ids costs one failed file open each.
@@ -272,13 +246,10 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             return Ok(found);
         }
         if let Some(store) = &self.store
-            && let Some(model) = self.load_model(store, user)?
+            && let Some(loaded) = self.load_user(store, user)?
         {
-            tracing::debug!(user = %self.label(user), "model loaded");
             self.reserve_user_slot()?;
-            let (entry, inserted) = self
-                .users
-                .get_or_insert(key, || UserState::from_model(model));
+            let (entry, inserted) = self.users.get_or_insert(key, || loaded);
             if !inserted {
                 self.user_count.fetch_sub(1, Ordering::SeqCst);
             }
@@ -321,7 +292,10 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             Err(other) => return Err(other),
         }
         self.reserve_user_slot()?;
-        let (_, inserted) = self.users.get_or_insert(self.key(user), UserState::new);
+        let file = self.store.as_ref().map(|s| s.path_for(user));
+        let (_, inserted) = self
+            .users
+            .get_or_insert(self.key(user), || UserState::new(file));
         if !inserted {
             self.user_count.fetch_sub(1, Ordering::SeqCst);
         }

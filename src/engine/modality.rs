@@ -18,7 +18,12 @@ pub trait Modality: Send + Sync + 'static {
     /// A raw event as the agent records it.
     type Event: Send + Sync;
     /// One action, built from one or more events.
-    type Action: Clone + Debug + Send + Sync;
+    ///
+    /// Actions of users still enrolling are saved by [`Engine::save_all`], so they must hold
+    /// only timings, derived features and keyed hashes: never key codes or text.
+    ///
+    /// [`Engine::save_all`]: super::Engine::save_all
+    type Action: Clone + Debug + Send + Sync + Serialize + DeserializeOwned;
     /// Per-session state of the event-to-action conversion (for example keys that are down).
     type Extractor: Default + Debug + Send;
     /// A trained per-user model; it is stored in the model file.

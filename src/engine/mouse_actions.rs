@@ -3,6 +3,7 @@
 //! robust z model of the user's own actions.
 
 use ndarray::Array2;
+use serde::{Deserialize, Serialize};
 
 use super::modality::Modality;
 use crate::error::{Error, Result};
@@ -19,7 +20,7 @@ const MAX_RUN_EVENTS: usize = 5_000;
 const REPLAY_POINTS: usize = 32;
 
 /// One mouse action and its feature vector.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MouseAction {
     /// Mouse move, point-and-click or drag-and-drop.
     pub kind: ActionKind,

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -41,8 +42,11 @@ pub struct UserModel<KeyboardModel, MouseModel> {
     pub adaptations: u32,
     /// Keyed replay hashes with the session that produced each, oldest first.
     ///
-    /// NOTE: the file gets the hashes only when enrolment or adaptation saves it, so hashes of
-    /// sessions seen after the last save are lost when the process restarts.
+    /// NOTE: enrolment, adaptation and [`Engine::save_all`] write the current hashes to the
+    /// file, so hashes of sessions seen after the last of those saves are lost when the
+    /// process restarts.
+    ///
+    /// [`Engine::save_all`]: super::Engine::save_all
     pub replay_hashes: Vec<(u64, u64)>,
 }
 
@@ -185,26 +189,64 @@ pub(crate) struct UserState<K: Modality, M: Modality> {
     pub(crate) enrolment: EnrolmentBuffer<K, M>,
     pub(crate) sessions: HashMap<u64, SessionState<K, M>>,
     pub(crate) replay: ReplayLog,
+    /// The user's model file, when the engine has a store; the engine keeps this path (a keyed
+    /// hash) instead of the clear user id.
+    pub(crate) file: Option<PathBuf>,
 }
 
 impl<K: Modality, M: Modality> UserState<K, M> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(file: Option<PathBuf>) -> Self {
         UserState {
             model: None,
             enrolment: EnrolmentBuffer::default(),
             sessions: HashMap::new(),
             replay: ReplayLog::default(),
+            file,
         }
     }
 
-    pub(crate) fn from_model(model: UserModel<K::Model, M::Model>) -> Self {
+    pub(crate) fn from_model(model: UserModel<K::Model, M::Model>, file: Option<PathBuf>) -> Self {
         let replay = ReplayLog::from_pairs(&model.replay_hashes);
         UserState {
             model: Some(model),
             replay,
-            ..UserState::new()
+            ..UserState::new(file)
         }
     }
+
+    pub(crate) fn from_enrolment(
+        record: EnrolmentRecord<K::Action, M::Action>,
+        file: Option<PathBuf>,
+    ) -> Self {
+        UserState {
+            enrolment: EnrolmentBuffer {
+                keyboard: record.keyboard,
+                mouse: record.mouse,
+            },
+            replay: ReplayLog::from_pairs(&record.replay_hashes),
+            ..UserState::new(file)
+        }
+    }
+}
+
+/// The file record of a user who is still enrolling (layout `enrolment-record/v1`): the
+/// collected actions and the replay hashes of the enrolment sessions.
+///
+/// Actions contain timings, derived features and keyed hashes only (see
+/// [`Modality::Action`]), never key codes or text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct EnrolmentRecord<KeyboardAction, MouseAction> {
+    pub(crate) keyboard: Vec<KeyboardAction>,
+    pub(crate) mouse: Vec<MouseAction>,
+    pub(crate) replay_hashes: Vec<(u64, u64)>,
+}
+
+/// [`EnrolmentRecord`] borrowed for saving; it serialises to the same bytes.
+#[derive(Debug, Serialize)]
+pub(crate) struct EnrolmentRecordRef<'a, KeyboardAction, MouseAction> {
+    pub(crate) keyboard: &'a [KeyboardAction],
+    pub(crate) mouse: &'a [MouseAction],
+    pub(crate) replay_hashes: Vec<(u64, u64)>,
 }
 
 /// Users keyed by the keyed hash of their id, split over shards so that threads working on
@@ -253,6 +295,15 @@ impl<T> ShardedUsers<T> {
         let entry = Arc::new(Mutex::new(make()));
         shard.insert(key, entry.clone());
         (entry, true)
+    }
+
+    /// Returns every entry at the moment each shard is read; users added meanwhile may be
+    /// missing.
+    pub(crate) fn entries(&self) -> Vec<Arc<Mutex<T>>> {
+        self.shards
+            .iter()
+            .flat_map(|shard| read(shard).values().cloned().collect::<Vec<_>>())
+            .collect()
     }
 
     pub(crate) fn remove(&self, key: &[u8; 32]) -> bool {

@@ -15,8 +15,12 @@
 //! is locked until the user passes another factor.
 //!
 //! NOTE: the formula above was written from the published description and not rechecked
-//! against the paper's text. The paper tunes A, B, C and D per user, while the engine uses one
-//! configured set.
+//! against the paper's text: a search of the project's stored public pages, documentation and
+//! code for the Mondal and Bours trust model found no copy of the formula. Some differences
+//! from the paper hold whatever its exact formula. The paper tunes A, B, C and D per user,
+//! while the engine uses one configured set. The score here is a calibrated posterior rather
+//! than a raw classifier output. The idle decay and the allow threshold (with `StepUp`) are
+//! additions of this engine.
 //!
 //! Trust also decays while a session is idle: the part above the lock-out threshold halves
 //! every `idle_half_life`. A session left alone thus drops below any allow threshold and needs

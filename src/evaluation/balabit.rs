@@ -457,7 +457,10 @@ fn fit_user_forest(
 }
 
 /// Test session files that have a public label, checked against the label file.
-fn labelled_test_sessions(dir: &Path, labels: &HashMap<String, bool>) -> Result<Vec<SessionFile>> {
+pub(crate) fn labelled_test_sessions(
+    dir: &Path,
+    labels: &HashMap<String, bool>,
+) -> Result<Vec<SessionFile>> {
     let all = balabit::list_sessions(&dir.join(balabit::TEST_DIR))?;
     let labelled: Vec<SessionFile> = all
         .into_iter()

@@ -2,6 +2,7 @@
 
 pub mod background;
 pub mod balabit;
+pub mod continuous;
 pub mod fixed_text;
 pub mod metrics;
 pub mod published;

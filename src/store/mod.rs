@@ -93,11 +93,20 @@ impl ModelStore {
         header: &Header,
         value: &T,
     ) -> Result<()> {
-        let payload = postcard::to_stdvec(value)
-            .map_err(|e| Error::training(format!("model does not serialise: {e}")))?;
-        let bytes = envelope::encode(header, &payload);
-        let target = self.path_for(user);
-        let result = write_atomically(&self.dir, &target, &bytes);
+        self.save_to(&self.path_for(user), header, value)
+    }
+
+    /// Saves as [`ModelStore::save`] does, to `target`, which must be a path that
+    /// [`ModelStore::path_for`] returned; the engine keeps those paths instead of clear user
+    /// ids.
+    pub(crate) fn save_to<T: Serialize + ?Sized>(
+        &self,
+        target: &Path,
+        header: &Header,
+        value: &T,
+    ) -> Result<()> {
+        let bytes = encode_file(header, value)?;
+        let result = write_atomically(&self.dir, target, &bytes);
         tracing::debug!(bytes = bytes.len(), ok = result.is_ok(), "model save");
         result
     }

@@ -24,7 +24,7 @@ pub struct Click {
 }
 
 /// A click: button down to button up.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ClickAction {
     pub time_us: f64,
     pub duration_us: f64,

@@ -8,9 +8,13 @@ use kinetype::store::ModelStore;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::common::{ClickModel, SECRET, TestEngine};
+use kinetype::engine::EnrolmentStatus;
+
+use crate::common::{ClickModel, Person, SECRET, TestEngine, engine_with, small_config};
 
 const CHILD_ENV: &str = "KINETYPE_CRASH_TEST_DIR";
+/// Directory of the `save_all` crash test's child.
+const SAVE_ALL_CHILD_ENV: &str = "KINETYPE_SAVE_ALL_CRASH_TEST_DIR";
 /// File the child creates once it is about to save, so the parent's kill lands during saves
 /// rather than during process start-up.
 const READY_ENV: &str = "KINETYPE_CRASH_TEST_READY";
@@ -80,6 +84,44 @@ fn crash_child_process() {
     }
 }
 
+/// One run of a child test process that saves into `dir` until killed.
+struct ChildRun<'a> {
+    /// Name of the ignored child test.
+    test: &'static str,
+    /// Environment variable that passes `dir` to the child.
+    env: &'static str,
+    dir: &'a std::path::Path,
+    /// File the child creates when it starts saving.
+    ready: std::path::PathBuf,
+}
+
+impl ChildRun<'_> {
+    /// Starts the child, waits until it is saving, lets it run for `delay` and kills it.
+    fn kill_after(&self, delay: Duration) {
+        let exe = std::env::current_exe().unwrap();
+        let mut child = Command::new(exe)
+            .args(["--exact", self.test, "--ignored", "--test-threads=1", "-q"])
+            .env(self.env, self.dir)
+            .env(READY_ENV, &self.ready)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while !self.ready.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{}: child never started",
+                self.test
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        std::thread::sleep(delay);
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+    }
+}
+
 #[test]
 fn sigkill_during_saves_never_corrupts() {
     let dir = tempfile::tempdir().unwrap();
@@ -91,39 +133,19 @@ fn sigkill_during_saves_never_corrupts() {
             .save(&format!("user-{user}"), &header, &versions[0])
             .unwrap();
     }
-    let exe = std::env::current_exe().unwrap();
     let ready_dir = tempfile::tempdir().unwrap();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(42);
     let mut seen_new = 0;
     for round in 0..100 {
-        let ready = ready_dir.path().join(format!("ready-{round}"));
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "crash::crash_child_process",
-                "--ignored",
-                "--test-threads=1",
-                "-q",
-            ])
-            .env(CHILD_ENV, dir.path())
-            .env(READY_ENV, &ready)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while !ready.exists() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "round {round}: child never started"
-            );
-            std::thread::sleep(Duration::from_micros(200));
-        }
         // The printed counts show how many kills landed between creating and renaming a
         // temporary file and how often a new version was complete.
-        std::thread::sleep(Duration::from_micros(rng.gen_range(0..4_000)));
-        child.kill().unwrap(); // SIGKILL on Unix
-        child.wait().unwrap();
+        let child = ChildRun {
+            test: "crash::crash_child_process",
+            env: CHILD_ENV,
+            dir: dir.path(),
+            ready: ready_dir.path().join(format!("ready-{round}")),
+        };
+        child.kill_after(Duration::from_micros(rng.gen_range(0..4_000)));
         for user in 0..USERS {
             let loaded = store.load(&format!("user-{user}"), &header);
             let model: UserModel<HoldTimeModel, ClickModel> = match loaded {
@@ -160,4 +182,87 @@ fn sigkill_during_saves_never_corrupts() {
             store.load(&format!("user-{user}"), &header).unwrap();
         assert!(loaded.is_some());
     }
+}
+
+/// Keystrokes each user gets per round of the `save_all` child.
+const KEYS_PER_ROUND: usize = 10;
+
+fn enrolling_engine(dir: &str) -> TestEngine {
+    let mut config = small_config();
+    config.model_dir = Some(dir.into());
+    engine_with(config, 0).0
+}
+
+/// Adds keystrokes to every user's enrolment and calls `save_all` until killed; run only as
+/// the child of `sigkill_during_save_all_keeps_enrolments`.
+#[test]
+#[ignore = "child process of the save_all crash test; runs only when the parent sets the env var"]
+fn save_all_child_process() {
+    let Ok(dir) = std::env::var(SAVE_ALL_CHILD_ENV) else {
+        return;
+    };
+    let engine = enrolling_engine(&dir);
+    for user in 0..USERS {
+        engine.begin_enrolment(&format!("user-{user}")).unwrap();
+    }
+    if let Ok(ready) = std::env::var(READY_ENV) {
+        std::fs::write(ready, b"").unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut round = 0u64;
+    while Instant::now() < deadline {
+        for user in 0..USERS {
+            let person = Person::new(user as u64);
+            let keys = person.keys(KEYS_PER_ROUND, 0, round);
+            engine
+                .ingest_keyboard(&format!("user-{user}"), round, &keys)
+                .unwrap();
+        }
+        engine.save_all().unwrap();
+        round += 1;
+    }
+}
+
+/// Kills a process in the middle of `save_all` calls and checks that every user's enrolment
+/// file still loads with a whole number of rounds.
+#[test]
+fn sigkill_during_save_all_keeps_enrolments() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_text = dir.path().to_str().unwrap().to_owned();
+    {
+        let engine = enrolling_engine(&dir_text);
+        for user in 0..USERS {
+            engine.begin_enrolment(&format!("user-{user}")).unwrap();
+        }
+        engine.save_all().unwrap();
+    }
+    let ready_dir = tempfile::tempdir().unwrap();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(43);
+    let mut largest = 0;
+    for round in 0..30 {
+        let child = ChildRun {
+            test: "crash::save_all_child_process",
+            env: SAVE_ALL_CHILD_ENV,
+            dir: dir.path(),
+            ready: ready_dir.path().join(format!("ready-{round}")),
+        };
+        child.kill_after(Duration::from_micros(rng.gen_range(0..20_000)));
+        let engine = enrolling_engine(&dir_text);
+        for user in 0..USERS {
+            let status = engine.enrolment_status(&format!("user-{user}"));
+            let keyboard = match status {
+                Ok(EnrolmentStatus::Collecting { keyboard, .. }) => keyboard.0,
+                other => panic!("round {round}, user {user}: {other:?}"),
+            };
+            assert_eq!(
+                keyboard % KEYS_PER_ROUND,
+                0,
+                "round {round}, user {user}: a partial batch was saved"
+            );
+            largest = largest.max(keyboard);
+        }
+    }
+    println!("largest enrolment after the kills: {largest} keystrokes");
+    // The test only means something if the child got to save in some rounds.
+    assert!(largest > 0, "the child never completed a save_all");
 }

@@ -236,3 +236,72 @@ fn model_file_holds_no_typed_text() {
     }
     assert!(!bytes.windows(5).any(|w| w == b"alice"), "clear user id");
 }
+
+/// The continuous replay driver streams synthetic typists through keyboard-only engines:
+/// 2 groups of 2 users, 8 background people, one genuine and one impostor session per user.
+#[test]
+fn continuous_replay_streams_typists() {
+    use std::borrow::Cow;
+
+    use kinetype::evaluation::continuous::{
+        ContinuousParams, Group, ReplayUser, TestStream, replay,
+    };
+
+    let background: Vec<Vec<KeyEvent>> = (0..8)
+        .map(|b| Typist::new(30_000 + b).typing(30, 0, b))
+        .collect();
+    let people: Vec<Typist> = (0..4).map(Typist::new).collect();
+    let enrolment: Vec<Vec<KeyEvent>> = people.iter().map(|p| p.typing(30, 0, 1)).collect();
+    let genuine: Vec<Vec<KeyEvent>> = people.iter().map(|p| p.typing(15, 0, 2)).collect();
+    let impostor: Vec<Vec<KeyEvent>> = (0..4)
+        .map(|i| Typist::new(40_000 + i).typing(15, 0, 3))
+        .collect();
+    let users: Vec<ReplayUser<'_, KeyEvent>> = (0..4)
+        .map(|u| ReplayUser {
+            name: format!("user-{u}"),
+            enrolment: vec![&enrolment[u][..]],
+            tests: vec![
+                TestStream {
+                    events: Cow::Borrowed(&genuine[u][..]),
+                    impostor: false,
+                },
+                TestStream {
+                    events: Cow::Borrowed(&impostor[u][..]),
+                    impostor: true,
+                },
+            ],
+        })
+        .collect();
+    let groups: Vec<Group<'_, KeyEvent>> = users
+        .chunks(2)
+        .map(|chunk| Group {
+            background: background.iter().map(|b| &b[..]).collect(),
+            users: chunk.to_vec(),
+        })
+        .collect();
+    let params = ContinuousParams::default();
+    let report = replay("synthetic".into(), &groups, &params).unwrap();
+    println!(
+        "ANIA {:?}, ANGA {}, never detected {}, FAR {}, FRR {}",
+        report.ania,
+        report.anga,
+        report.impostors_never_detected,
+        report.challenge_far,
+        report.challenge_frr
+    );
+    assert_eq!(report.users_enrolled, 4);
+    assert_eq!(report.genuine_sessions, 4);
+    assert_eq!(report.impostor_sessions, 4);
+    assert_eq!(report.genuine_challenges.total(), 20);
+    assert_eq!(report.impostor_challenges.total(), 20);
+    assert_eq!(report.rejected_events, 0);
+    let streamed_keys = 15 * PHRASE.len() as u64;
+    for s in &report.sessions {
+        assert!(s.actions <= streamed_keys, "{s:?}");
+        assert!(s.actions >= streamed_keys - 5, "{s:?}");
+    }
+    // These synthetic impostors differ from the users in every timing, so most are caught
+    // while the genuine users keep typing.
+    assert!(report.impostors_never_detected < 0.5, "{report:?}");
+    assert!(report.genuine_locked_out < 0.5, "{report:?}");
+}

@@ -9,4 +9,5 @@ mod crash;
 mod default_modalities;
 mod flow;
 mod optional_modalities;
+mod restart;
 mod store_files;

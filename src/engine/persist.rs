@@ -1,0 +1,134 @@
+//! Loading users from the model store and saving every in-memory user for a restart.
+//!
+//! A user's file contains one of two records under the same keyed-hash name: the [`UserModel`]
+//! of an enrolled user (kind `engine/<keyboard>+<mouse>`), or the collected actions of a user
+//! still enrolling (kind `enrolling/<keyboard>+<mouse>`, [`EnrolmentRecord`]). Finishing
+//! enrolment replaces the second with the first. Sessions are never stored.
+
+use super::modality::Modality;
+use super::state::{
+    EnrolmentRecord, EnrolmentRecordRef, UserModel, UserModelV1, UserState, lock, side_names,
+};
+use super::{Engine, ModelOf};
+use crate::error::{Error, ModelFileProblem, Result};
+use crate::store::{Header, ModelStore};
+
+impl<K: Modality, M: Modality> Engine<K, M> {
+    /// Returns the envelope header of the files of users still enrolling: the kind names both
+    /// modalities, and the schema hash covers both feature schemas and the record layout
+    /// (`enrolment-record/v1`).
+    pub fn enrolment_header() -> Header {
+        let kind = format!("enrolling/{}+{}", K::NAME, M::NAME);
+        let schema = format!("{}\n{}\nenrolment-record/v1", K::SCHEMA, M::SCHEMA);
+        Header::new(&kind, &schema)
+    }
+
+    /// Writes the durable state of every user in memory to the model store and returns how
+    /// many users were written.
+    ///
+    /// An enrolled user's file gets the model with the current replay hashes, so a restart
+    /// keeps detecting replays of sessions seen since the last save. A user still enrolling
+    /// gets the collected enrolment actions and replay hashes, so enrolment continues after a
+    /// restart. Each file is replaced atomically (see [`ModelStore::save`]): a crash leaves
+    /// every user's file in its old or its new state. Session trust is not saved, so a restart
+    /// ends every session, which fails safe: each session gets `StepUp` until fresh evidence
+    /// arrives. Users added while the call runs may be missed.
+    ///
+    /// Each user's lock is held while that user's file is written, so ingestion for that user
+    /// waits for one file write.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] (`model_dir`) when the engine has no model directory;
+    /// [`Error::Io`] for the first file that cannot be written. Users before it are saved, the
+    /// rest are not, and the call can be repeated.
+    pub fn save_all(&self) -> Result<usize> {
+        let Some(store) = &self.store else {
+            return Err(Error::InvalidParameter {
+                name: "model_dir",
+                value: "None".into(),
+                expected: "a model directory, to save users",
+            });
+        };
+        let enrolment_header = Self::enrolment_header();
+        let mut written = 0;
+        for entry in self.users.entries() {
+            let mut guard = lock(&entry);
+            let state = &mut *guard;
+            let Some(file) = state.file.clone() else {
+                continue;
+            };
+            let replay_hashes = state.replay.to_pairs();
+            match state.model.as_mut() {
+                Some(model) => {
+                    model.replay_hashes = replay_hashes;
+                    store.save_to(&file, &self.header, &*model)?;
+                }
+                None => {
+                    let record = EnrolmentRecordRef {
+                        keyboard: &state.enrolment.keyboard,
+                        mouse: &state.enrolment.mouse,
+                        replay_hashes,
+                    };
+                    store.save_to(&file, &enrolment_header, &record)?;
+                }
+            }
+            written += 1;
+        }
+        tracing::info!(users = written, "all users saved");
+        Ok(written)
+    }
+
+    /// Loads `user`'s file: a model (converting the `user-model/v1` layout) or the record of
+    /// an enrolment in progress. A model must match the enabled modalities.
+    pub(super) fn load_user(
+        &self,
+        store: &ModelStore,
+        user: &str,
+    ) -> Result<Option<UserState<K, M>>> {
+        let file = Some(store.path_for(user));
+        let model = match store.load::<ModelOf<K, M>>(user, &self.header) {
+            Err(
+                current @ Error::ModelFile {
+                    problem: ModelFileProblem::SchemaMismatch { .. },
+                    ..
+                },
+            ) => {
+                // A file that matches neither layout reports the mismatch with the current one.
+                let v1 = Self::model_header_v1();
+                match store.load::<UserModelV1<K::Model, M::Model>>(user, &v1) {
+                    Ok(old) => {
+                        tracing::info!(user = %self.label(user), "model converted from layout v1");
+                        old.map(UserModel::from)
+                    }
+                    Err(_) => return Err(current),
+                }
+            }
+            Err(Error::ModelFile {
+                problem: ModelFileProblem::WrongKind { found, .. },
+                ..
+            }) if found == Self::enrolment_header().kind => {
+                let record: Option<EnrolmentRecord<K::Action, M::Action>> =
+                    store.load(user, &Self::enrolment_header())?;
+                tracing::debug!(user = %self.label(user), "enrolment record loaded");
+                return Ok(record.map(|r| UserState::from_enrolment(r, file)));
+            }
+            other => other?,
+        };
+        let Some(model) = model else {
+            return Ok(None);
+        };
+        let on = self.config.modalities;
+        if model.keyboard.is_some() != on.keyboard || model.mouse.is_some() != on.mouse {
+            return Err(Error::ModelFile {
+                path: store.path_for(user),
+                problem: ModelFileProblem::ModalityMismatch {
+                    stored: model.sides().to_owned(),
+                    enabled: side_names(on.keyboard, on.mouse).to_owned(),
+                },
+            });
+        }
+        tracing::debug!(user = %self.label(user), "model loaded");
+        Ok(Some(UserState::from_model(model, file)))
+    }
+}

@@ -1,0 +1,201 @@
+//! Saving every user with `save_all` and continuing in a new engine on the same directory.
+
+use kinetype::Error;
+use kinetype::engine::{
+    DefaultEngine, Engine, EngineConfig, EnrolmentStatus, FreeTextModality, MouseModality, Reason,
+    Verdict,
+};
+use kinetype::events::KeyEvent;
+
+use crate::common::{Person, SECRET, TestEngine, engine_with, enrol, small_config};
+
+fn stored_config(dir: &std::path::Path) -> EngineConfig {
+    let mut config = small_config();
+    config.model_dir = Some(dir.to_owned());
+    config
+}
+
+#[test]
+fn enrolment_continues_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = stored_config(dir.path());
+    let alice = Person::new(1);
+    let (engine, _) = engine_with(config.clone(), 8);
+    engine.begin_enrolment("alice").unwrap();
+    engine.begin_enrolment("bob").unwrap();
+    engine
+        .ingest_keyboard("alice", 0, &alice.keys(30, 0, 1))
+        .unwrap();
+    engine
+        .ingest_mouse("alice", 0, &alice.clicks(20, 0.0, 1))
+        .unwrap();
+    let before = engine.enrolment_status("alice").unwrap();
+    assert_eq!(
+        before,
+        EnrolmentStatus::Collecting {
+            keyboard: (30, 60),
+            mouse: (20, 40)
+        }
+    );
+    assert_eq!(engine.save_all().unwrap(), 2);
+    drop(engine);
+
+    let (reopened, _) = engine_with(config, 8);
+    assert_eq!(reopened.enrolment_status("alice").unwrap(), before);
+    assert_eq!(
+        reopened.enrolment_status("bob").unwrap(),
+        EnrolmentStatus::Collecting {
+            keyboard: (0, 60),
+            mouse: (0, 40)
+        }
+    );
+    // begin_enrolment on a restored user keeps the collected actions.
+    reopened.begin_enrolment("alice").unwrap();
+    reopened
+        .ingest_keyboard("alice", 1, &alice.keys(40, 0, 2))
+        .unwrap();
+    reopened
+        .ingest_mouse("alice", 1, &alice.clicks(25, 0.0, 2))
+        .unwrap();
+    assert_eq!(
+        reopened.enrolment_status("alice").unwrap(),
+        EnrolmentStatus::ReadyToTrain
+    );
+    reopened.finish_enrolment("alice").unwrap();
+    reopened
+        .ingest_keyboard("alice", 3, &alice.keys(60, 0, 3))
+        .unwrap();
+    reopened
+        .ingest_mouse("alice", 3, &alice.clicks(20, 0.0, 3))
+        .unwrap();
+    assert_eq!(reopened.decide("alice", 3).unwrap().verdict, Verdict::Allow);
+}
+
+/// Returns `events` shifted 50 s later, as a recorded session replayed.
+fn shifted(events: &[KeyEvent]) -> Vec<KeyEvent> {
+    events
+        .iter()
+        .map(|e| KeyEvent {
+            time_us: e.time_us + 50_000_000,
+            ..*e
+        })
+        .collect()
+}
+
+/// Enrols Alice, ingests session 7 and restarts, calling `save_all` first when `save` is set.
+/// Returns the new engine, the keys of session 7 and the model directory.
+fn restart_after_session(save: bool) -> (TestEngine, Vec<KeyEvent>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = stored_config(dir.path());
+    let alice = Person::new(1);
+    let (engine, _) = engine_with(config.clone(), 8);
+    enrol(&engine, "alice", &alice, 1);
+    let keys = alice.keys(60, 0, 77);
+    engine.ingest_keyboard("alice", 7, &keys).unwrap();
+    if save {
+        assert_eq!(engine.save_all().unwrap(), 1);
+    }
+    drop(engine);
+    let (reopened, _) = engine_with(config, 0);
+    (reopened, keys, dir)
+}
+
+#[test]
+fn replay_hashes_survive_restart() {
+    let (engine, keys, _dir) = restart_after_session(true);
+    // Sessions end with the process: the old session has no evidence in the new engine.
+    let old_session = engine.decide("alice", 7).unwrap();
+    assert_eq!(old_session.verdict, Verdict::StepUp);
+    assert_eq!(old_session.reason, Reason::NotEnoughRecentEvidence);
+    engine.ingest_keyboard("alice", 8, &shifted(&keys)).unwrap();
+    let replay = engine.decide("alice", 8).unwrap();
+    assert!(replay.score.replay_hits > 0);
+    assert_eq!(replay.reason, Reason::Replay);
+}
+
+#[test]
+fn unsaved_replay_hashes_are_lost() {
+    let (engine, keys, _dir) = restart_after_session(false);
+    engine.ingest_keyboard("alice", 8, &shifted(&keys)).unwrap();
+    assert_eq!(engine.score("alice", 8).unwrap().replay_hits, 0);
+}
+
+#[test]
+fn save_all_without_directory_is_error() {
+    let (engine, _) = engine_with(small_config(), 0);
+    engine.begin_enrolment("alice").unwrap();
+    let result = engine.save_all();
+    assert!(
+        matches!(
+            result,
+            Err(Error::InvalidParameter {
+                name: "model_dir",
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn save_all_on_empty_engine_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = engine_with(stored_config(dir.path()), 0);
+    assert_eq!(engine.save_all().unwrap(), 0);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// Text typed during enrolment; its ASCII bytes are also its browser key codes.
+const PHRASE: &[u8] = b"THE QUICK FOX";
+
+#[test]
+fn enrolment_file_has_no_key_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::new(SECRET.to_vec());
+    config.model_dir = Some(dir.path().to_owned());
+    let engine: DefaultEngine = Engine::new(
+        config.clone(),
+        FreeTextModality::new(SECRET),
+        MouseModality::default(),
+    )
+    .unwrap();
+    engine.begin_enrolment("alice").unwrap();
+    let mut events = Vec::new();
+    let mut t = 0i64;
+    for round in 0..20i64 {
+        for (i, &code) in PHRASE.iter().enumerate() {
+            t += 150_000 + (i as i64 * 7_919 + round * 104_729) % 60_000;
+            events.push(KeyEvent::press(u32::from(code), t));
+            events.push(KeyEvent::release(u32::from(code), t + 90_000));
+        }
+    }
+    engine.ingest_keyboard("alice", 0, &events).unwrap();
+    assert_eq!(engine.save_all().unwrap(), 1);
+
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let bytes = std::fs::read(&files[0]).unwrap();
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(!contains(b"QUICK"), "the typed text is in the file");
+    let codes_le: Vec<u8> = b"QUICK"
+        .iter()
+        .flat_map(|&c| u32::from(c).to_le_bytes())
+        .collect();
+    assert!(!contains(&codes_le), "key codes as u32 are in the file");
+
+    let reopened: DefaultEngine = Engine::new(
+        config,
+        FreeTextModality::new(SECRET),
+        MouseModality::default(),
+    )
+    .unwrap();
+    let restored = reopened.enrolment_status("alice").unwrap();
+    assert_eq!(restored, engine.enrolment_status("alice").unwrap());
+    assert!(matches!(
+        restored,
+        EnrolmentStatus::Collecting { keyboard: (n, _), .. } if n > 200
+    ));
+}
