@@ -312,10 +312,13 @@ fn run<S: Side>(
                 S::background(&engine, session)?;
             }
             engine.begin_enrolment(&victim.id)?;
-            for events in &victim.enrolment {
+            // Each enrolment session has its own clock, so each gets its own session id.
+            for (i, events) in victim.enrolment.iter().enumerate() {
+                let session = 1_000 + i as u64;
                 for chunk in events.chunks(engine.config().limits.max_batch_events) {
-                    S::ingest(&engine, &victim.id, 0, chunk)?;
+                    S::ingest(&engine, &victim.id, session, chunk)?;
                 }
+                engine.end_session(&victim.id, session)?;
             }
             let report = engine.finish_enrolment(&victim.id)?;
             threshold_sum += report.allow_threshold;
