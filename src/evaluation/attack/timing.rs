@@ -57,7 +57,7 @@ pub(crate) fn key_events(keys: &[Keystroke]) -> Vec<KeyEvent> {
 }
 
 /// Hold times and press-to-press intervals in milliseconds of a set of keystroke sequences;
-/// intervals above `max_interval_ms` (pauses between sentences) are left out.
+/// intervals above [`MAX_TYPING_INTERVAL_MS`] (pauses between sentences) are left out.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KeyTimings {
     pub(crate) holds_ms: Vec<f64>,
@@ -68,7 +68,7 @@ pub(crate) struct KeyTimings {
     per_digraph: HashMap<(u32, u32), (f64, u32)>,
 }
 
-/// Longest press-to-press interval counted as typing rather than a pause, in milliseconds.
+/// Maximum press-to-press interval counted as typing rather than a pause, in milliseconds.
 pub(crate) const MAX_TYPING_INTERVAL_MS: f64 = 2_000.0;
 
 impl KeyTimings {
@@ -208,14 +208,14 @@ pub(crate) fn draw(pool: &[f64], fallback: f64, rng: &mut impl Rng) -> f64 {
 }
 
 /// Inter-event intervals in milliseconds of mouse events, keyed by the (previous, current)
-/// event kinds; intervals above `max_ms` are left out.
+/// event kinds; intervals above [`MAX_MOUSE_INTERVAL_MS`] are left out.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MouseTimings {
     pub(crate) intervals_ms: Vec<f64>,
     per_transition: HashMap<(u8, u8), Vec<f64>>,
 }
 
-/// Longest inter-event interval kept in mouse timing statistics, in milliseconds: longer
+/// Maximum inter-event interval kept in mouse timing statistics, in milliseconds: longer
 /// gaps are pauses, which segmentation splits on anyway.
 pub(crate) const MAX_MOUSE_INTERVAL_MS: f64 = 10_000.0;
 
