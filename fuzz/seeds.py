@@ -6,10 +6,12 @@ but contain no data from any real dataset. Run from anywhere; the output goes ne
 """
 
 import gzip
+import hashlib
 import io
 import os
 import struct
 import zipfile
+import zlib
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds")
 
@@ -124,9 +126,42 @@ def detector():
     write("detector_decode", "manhattan", varint(0) + body)
 
 
+def envelope(kind, schema, payload):
+    """A model file: magic, version 1, kind, schema hash, payload length, payload, CRC32."""
+    body = (
+        b"KTMODEL\0"
+        + struct.pack("<H", 1)
+        + bytes([len(kind)])
+        + kind
+        + hashlib.sha256(schema).digest()[:8]
+        + struct.pack("<Q", len(payload))
+        + payload
+    )
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def engine_model_file():
+    # Mode byte first (see the target): 0 whole file, 1 payload in a valid envelope, 2 edits
+    # (offset u16 big-endian, byte) of a real enrolled payload that the target builds itself.
+    foreign = envelope(b"engine/keyboard+mouse", b"another schema", b"\x00" * 16)
+    write("engine_model_file", "foreign_schema", b"\x00" + foreign)
+    write("engine_model_file", "bad_magic", b"\x00" + b"KTMODEL\1" + foreign[8:])
+    write("engine_model_file", "payload_zeros", b"\x01" + bytes(48))
+    write("engine_model_file", "unchanged", b"\x02")
+    edits = b"".join(struct.pack(">HB", offset, 0xFF) for offset in (0, 9, 40, 200, 1000))
+    write("engine_model_file", "edits", b"\x02" + edits)
+
+
 def arbitrary_inputs():
     # Targets that build events with `arbitrary` start from a few patterned byte strings.
-    for target in ("freetext_stream", "mouse_segment", "fixed_timing", "freetext_decode"):
+    targets = (
+        "freetext_stream",
+        "mouse_segment",
+        "fixed_timing",
+        "freetext_decode",
+        "engine_ingest",
+    )
+    for target in targets:
         write(target, "zeros", bytes(64))
         write(target, "ramp", bytes(range(256)))
 
@@ -138,6 +173,7 @@ def main():
     balabit()
     forest()
     detector()
+    engine_model_file()
     arbitrary_inputs()
 
 

@@ -1,6 +1,7 @@
 //! The `kinetype` command: replays public keystroke datasets through the library and compares
 //! the results with published figures.
 
+mod attack;
 mod continuous;
 mod data;
 mod families;
@@ -51,6 +52,10 @@ enum Command {
     },
     /// List the datasets in the catalog and whether each is present under the data root.
     Datasets,
+    /// Attack engine victims enrolled from real data (Aalto keyboard, Balabit mouse) with
+    /// replayed, jittered, constant, population-drawn and mimicked timing, and print the
+    /// fraction of attempts that reach Allow.
+    Attack(attack::AttackArgs),
 }
 
 /// Options of `kinetype replay`, shared by every dataset.
@@ -133,6 +138,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay(&root, args),
         Command::Download { dataset, verify } => data::download_command(&root, &dataset, verify),
         Command::Datasets => data::list_command(&root),
+        Command::Attack(args) => attack::run(&root, args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -29,12 +29,46 @@ pub enum Metric {
 /// `manhattan-scaled`, and `manhattan-filtered`, which is `manhattan` with a mean computed after
 /// dropping outlying training values (see [`MeanDistance::fit_filtered`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "MeanDistanceFields")]
 pub struct MeanDistance {
     metric: Metric,
     mean: Vec<f64>,
     /// Per-feature multiplier: `1 / a_i` for the scaled metric, 1 otherwise.
     weight: Vec<f64>,
     mean_norm: f64,
+}
+
+/// The serialised fields of a [`MeanDistance`], before the shape check.
+#[derive(Deserialize)]
+struct MeanDistanceFields {
+    metric: Metric,
+    mean: Vec<f64>,
+    weight: Vec<f64>,
+    mean_norm: f64,
+}
+
+impl TryFrom<MeanDistanceFields> for MeanDistance {
+    type Error = String;
+
+    /// Rejects a model without features or with a weight per feature missing: the scaled
+    /// metric indexes `weight` by feature, so a shorter list panicked in scoring. Non-finite
+    /// values are left to scoring, which reports them as [`crate::Error::NonFiniteScore`].
+    fn try_from(f: MeanDistanceFields) -> Result<Self, String> {
+        if f.mean.is_empty() || f.weight.len() != f.mean.len() {
+            return Err(format!(
+                "mean-distance model has {} means and {} weights; expected the same number, at \
+                 least 1",
+                f.mean.len(),
+                f.weight.len()
+            ));
+        }
+        Ok(MeanDistance {
+            metric: f.metric,
+            mean: f.mean,
+            weight: f.weight,
+            mean_norm: f.mean_norm,
+        })
+    }
 }
 
 impl MeanDistance {

@@ -399,3 +399,16 @@ fn decode_rejects_empty_kmeans_centroids() {
     let error = crate::limits::decode_model::<FittedDetector>(&bytes).unwrap_err();
     assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
 }
+
+/// Found by the `detector_decode` fuzz target: a scaled Manhattan model with three means and
+/// no weights decoded, then scoring indexed past the end of the weights and panicked.
+#[test]
+fn decode_rejects_missing_weights() {
+    const CRASH: [u8; 36] = [
+        0x00, 0x03, 0x03, 0x33, 0x3f, 0x99, 0x99, 0x99, 0x99, 0x00, 0xc4, 0xc0, 0x65, 0x66, 0x66,
+        0xc0, 0x65, 0x66, 0x66, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3f, 0x00, 0x01, 0xff,
+        0xff, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ];
+    let error = crate::limits::decode_model::<FittedDetector>(&CRASH).unwrap_err();
+    assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
+}

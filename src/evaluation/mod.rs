@@ -1,5 +1,6 @@
 //! Error-rate metrics and the protocols that replay public datasets.
 
+pub mod attack;
 pub mod background;
 pub mod balabit;
 pub mod continuous;

@@ -1,0 +1,206 @@
+//! `kinetype attack`: forged sessions against engine victims enrolled from Aalto (keyboard)
+//! and Balabit (mouse), with the fraction that reaches Allow.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use kinetype::datasets::{aalto, balabit};
+use kinetype::evaluation::attack::{
+    AttackParams, AttackReport, MouseVictim, keyboard_attacks, mouse_attacks,
+};
+
+use crate::data::ensure_dataset;
+
+/// Options of `kinetype attack`.
+#[derive(Debug, Args)]
+pub(crate) struct AttackArgs {
+    /// Modalities to attack: keyboard, mouse or both
+    #[arg(long, default_value = "both")]
+    modality: String,
+    /// Keyboard: Aalto participants attacked as victims (the first N by id)
+    #[arg(long, default_value_t = 20)]
+    victims: usize,
+    /// Keyboard: Aalto participants after the victims that form the background population
+    #[arg(long, default_value_t = 60)]
+    background: usize,
+    /// Mouse: Balabit users attacked as victims (in user order; at most 10)
+    #[arg(long, default_value_t = 10)]
+    mouse_victims: usize,
+    /// Attempts per victim for each random attack
+    #[arg(long, default_value_t = 5)]
+    attempts: usize,
+    /// Seed of every random draw
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Jitter bound of the jittered replay, in milliseconds
+    #[arg(long, default_value_t = 5.0)]
+    jitter_ms: f64,
+    /// Relative noise of the mimicry attack (0.1 = 10 %)
+    #[arg(long, default_value_t = 0.1)]
+    mimicry_noise: f64,
+    /// The engine's target false-match rate, which sets each victim's allow threshold
+    #[arg(long, default_value_t = 0.01)]
+    target_fmr: f64,
+    /// Write the reports as JSON to this file
+    #[arg(long, value_name = "PATH")]
+    report_json: Option<std::path::PathBuf>,
+}
+
+const PROTOCOL: &str = "Protocol: each victim is enrolled in a single-modality DefaultEngine \
+(default configuration except the target FMR, which --target-fmr sets) with background people disjoint from the victims. For \
+each attempt a fresh engine loads the victim's saved model, ingests the captured session (a \
+held-out genuine session) once as session 1, then the forged session as session 2, in batches \
+of 50 events with the manual clock advanced by each batch's time span. An attempt reaches Allow \
+when any decision after a batch is Allow. Forged sessions keep the captured content (key codes, \
+or mouse positions and buttons) and change only the timing. Keyboard: Aalto, victims enrol on \
+sentences 1-10 and the captured session is sentences 11-15. Mouse: Balabit, victims enrol on \
+their training sessions, the captured session is their first legal labelled test session with \
+at least 500 events, and the background is the other users' training sessions.";
+
+pub(crate) fn run(root: &Path, args: AttackArgs) -> Result<()> {
+    let params = AttackParams {
+        seed: args.seed,
+        attempts: args.attempts,
+        jitter_ms: args.jitter_ms,
+        mimicry_noise: args.mimicry_noise,
+        target_fmr: args.target_fmr,
+        ..AttackParams::default()
+    };
+    if !(params.jitter_ms.is_finite() && params.jitter_ms > 0.0) {
+        bail!(
+            "--jitter-ms must be a positive number of milliseconds, got {}",
+            args.jitter_ms
+        );
+    }
+    if !(params.mimicry_noise.is_finite() && params.mimicry_noise >= 0.0) {
+        bail!(
+            "--mimicry-noise must be 0 or more, got {}",
+            args.mimicry_noise
+        );
+    }
+    let (keyboard, mouse) = match args.modality.as_str() {
+        "keyboard" => (true, false),
+        "mouse" => (false, true),
+        "both" => (true, true),
+        other => bail!("--modality must be keyboard, mouse or both, got {other}"),
+    };
+    println!("{PROTOCOL}");
+    println!(
+        "Parameters: seed {}, {} attempts per victim for the random attacks, jitter +-{} ms \
+         (uniform), mimicry noise {} (relative sd), target FMR {}.",
+        params.seed, params.attempts, params.jitter_ms, params.mimicry_noise, params.target_fmr
+    );
+    let mut reports = BTreeMap::new();
+    if keyboard {
+        let report = run_keyboard(root, &args, &params)?;
+        print_report("keyboard (Aalto)", &report);
+        reports.insert("keyboard", report);
+    }
+    if mouse {
+        let report = run_mouse(root, &args, &params)?;
+        print_report("mouse (Balabit)", &report);
+        reports.insert("mouse", report);
+    }
+    if let Some(path) = &args.report_json {
+        let json = serde_json::to_string_pretty(&reports)?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn run_keyboard(root: &Path, args: &AttackArgs, params: &AttackParams) -> Result<AttackReport> {
+    let entry = ensure_dataset(root, aalto::NAME)?;
+    let data = aalto::load(&entry.dir(root))?;
+    let people = &data.participants;
+    if args.victims + args.background > people.len() || args.victims == 0 || args.background == 0 {
+        bail!(
+            "--victims {} and --background {} must be at least 1 each and add up to at most {}",
+            args.victims,
+            args.background,
+            people.len()
+        );
+    }
+    let (victims, rest) = people.split_at(args.victims);
+    eprintln!("attacking {} keyboard victims...", victims.len());
+    Ok(keyboard_attacks(victims, &rest[..args.background], params)?)
+}
+
+fn run_mouse(root: &Path, args: &AttackArgs, params: &AttackParams) -> Result<AttackReport> {
+    let entry = ensure_dataset(root, balabit::NAME)?;
+    let dir = entry.dir(root);
+    let training = balabit::list_sessions(&dir.join(balabit::TRAINING_DIR))?;
+    let test = balabit::list_sessions(&dir.join(balabit::TEST_DIR))?;
+    let labels = balabit::load_labels(&dir.join(balabit::LABELS_FILE))?;
+    let loaded: Vec<(String, balabit::MouseSession)> = training
+        .iter()
+        .map(|f| Ok((f.user.clone(), balabit::load_session(&f.path)?)))
+        .collect::<kinetype::Result<_>>()?;
+    let mut users: Vec<String> = training.iter().map(|f| f.user.clone()).collect();
+    users.dedup();
+    let mut victims = Vec::new();
+    for user in users.iter().take(args.mouse_victims) {
+        let enrolment: Vec<balabit::MouseSession> = loaded
+            .iter()
+            .filter(|(u, _)| u == user)
+            .map(|(_, s)| s.clone())
+            .collect();
+        let mut captured = None;
+        for file in test.iter().filter(|f| &f.user == user) {
+            if labels.get(&file.session) != Some(&false) {
+                continue;
+            }
+            let session = balabit::load_session(&file.path)?;
+            if session.events.len() >= 500 {
+                captured = Some(session);
+                break;
+            }
+        }
+        let Some(captured) = captured else {
+            eprintln!("skipping {user}: no legal test session with at least 500 events");
+            continue;
+        };
+        victims.push(MouseVictim {
+            id: user.clone(),
+            enrolment,
+            captured,
+        });
+    }
+    eprintln!("attacking {} mouse victims...", victims.len());
+    let background = |victim: &str| -> Vec<balabit::MouseSession> {
+        loaded
+            .iter()
+            .filter(|(u, _)| u != victim)
+            .map(|(_, s)| s.clone())
+            .collect()
+    };
+    Ok(mouse_attacks(&victims, background, params)?)
+}
+
+fn print_report(title: &str, report: &AttackReport) {
+    println!();
+    println!(
+        "{title}: {} victims; captured genuine session reached Allow for {} of them; mean allow \
+         threshold {:.3}; {} victims with an unreachable threshold (1.0)",
+        report.victims,
+        report.genuine_allowed,
+        report.mean_allow_threshold,
+        report.unreachable_threshold
+    );
+    println!(
+        "| attack | attempts | reached Allow | Allow rate | final Deny (replay) | final StepUp (synthetic) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for row in &report.rows {
+        println!(
+            "| {} | {} | {} | {:.1} % | {} | {} |",
+            row.attack.name(),
+            row.attempts,
+            row.allowed,
+            100.0 * row.allow_rate(),
+            row.denied_replay,
+            row.synthetic
+        );
+    }
+}
