@@ -9,8 +9,8 @@ use kinetype_core::engine::{EngineConfig, Evidence, Modalities};
 use crate::boundary::{arg_out, arg_slice, arg_str, guard};
 use crate::status::{Failure, kinetype_status};
 
-/// Engine settings. Fill it with `kinetype_config_default`, then change the fields you need;
-/// the struct may grow at the end in later versions, so never build it field by field.
+/// Engine settings. Fill it with `kinetype_config_default`, then change the fields you need.
+/// The struct may grow at the end in later versions, so never build it field by field.
 ///
 /// Counts of evidence are in actions: one keystroke, or one mouse movement, click or drag.
 #[repr(C)]
@@ -123,10 +123,11 @@ impl kinetype_config {
     }
 }
 
-/// Fills `*out` with the default configuration: both modalities, no model directory, no secret (set one
-/// before `kinetype_engine_new`), target FMR 0.01, 30 actions per modality for a decision,
-/// 300 per modality for enrolment, evidence valid for 120 000 ms, batches of at most 10 000
-/// events, 1 000 000 users, 200 background sessions and 5 calibration folds.
+/// Fills `*out` with the default configuration. Both modalities are on, there is no model
+/// directory and no secret (set one before `kinetype_engine_new`), and the target FMR is 0.01.
+/// A decision needs 30 actions per modality and enrolment 300. Evidence stays valid for
+/// 120 000 ms, and the limits are batches of 10 000 events, 1 000 000 users and 200
+/// background sessions. Calibration uses 5 folds.
 ///
 /// Returns `KINETYPE_STATUS_NULL_POINTER` when `out` is NULL. Thread-safe.
 ///

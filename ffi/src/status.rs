@@ -5,8 +5,8 @@ use std::ffi::c_char;
 
 use kinetype_core::{EnrolmentProblem, Error};
 
-/// Outcome of a call. Every fallible function returns one of these; on anything but
-/// `KINETYPE_STATUS_OK` the output parameters are left untouched and
+/// Outcome of a call, returned by every fallible function. On anything but
+/// `KINETYPE_STATUS_OK` the output parameters are left untouched, and
 /// `kinetype_last_error_message` returns a description for the calling thread.
 ///
 /// The numbers are fixed: a retired code keeps its number and is never reused.
