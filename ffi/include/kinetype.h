@@ -27,8 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Outcome of a call. Every fallible function returns one of these; on anything but
-// `KINETYPE_STATUS_OK` the output parameters are left untouched and
+// Outcome of a call, returned by every fallible function. On anything but
+// `KINETYPE_STATUS_OK` the output parameters are left untouched, and
 // `kinetype_last_error_message` returns a description for the calling thread.
 //
 // The numbers are fixed: a retired code keeps its number and is never reused.
@@ -41,7 +41,8 @@ enum kinetype_status
   KINETYPE_STATUS_OK = 0,
   // An argument is out of range or malformed: a bad configuration field, an empty or
   // oversized event batch, a NaN, infinite or negative timestamp, time going backwards
-  // within a session, or an enum field with an unknown value.
+  // within a session, an enum field with an unknown value, or events of a modality the
+  // configuration disables.
   KINETYPE_STATUS_INVALID_ARGUMENT = 1,
   // A required pointer argument is NULL.
   KINETYPE_STATUS_NULL_POINTER = 2,
@@ -62,7 +63,7 @@ enum kinetype_status
   // A file or directory could not be read or written.
   KINETYPE_STATUS_IO_ERROR = 10,
   // A model file is truncated, fails its checksum, or was written for another model kind,
-  // feature schema, secret or format version.
+  // feature schema, secret, format version or set of modalities.
   KINETYPE_STATUS_CORRUPT_MODEL = 11,
   // A configured resource limit (users, background users, batch size) would be exceeded.
   KINETYPE_STATUS_RESOURCE_LIMIT = 12,
@@ -227,11 +228,17 @@ typedef uint32_t kinetype_mouse_kind;
 // `kinetype_engine_free`.
 typedef struct kinetype_engine kinetype_engine;
 
-// Engine settings. Fill it with `kinetype_config_default`, then change the fields you need;
-// the struct may grow at the end in later versions, so never build it field by field.
+// Engine settings. Fill it with `kinetype_config_default`, then change the fields you need.
+// The struct may grow at the end in later versions, so never build it field by field.
 //
 // Counts of evidence are in actions: one keystroke, or one mouse movement, click or drag.
 typedef struct kinetype_config {
+  // Whether keyboard events are used. A disabled modality needs no enrolment evidence,
+  // and its events are rejected with `KINETYPE_STATUS_INVALID_ARGUMENT`. At least one
+  // modality must be on; both are on by default.
+  bool use_keyboard;
+  // Whether mouse events are used; see `use_keyboard`.
+  bool use_mouse;
   // Directory of per-user model files as a NUL-terminated UTF-8 path; NULL keeps models in
   // memory only. Created when missing. Borrowed only during `kinetype_engine_new`.
   const char *model_dir;
@@ -412,10 +419,11 @@ const char *kinetype_version(void);
 // writing one `size_t`.
 kinetype_status kinetype_last_error_message(char *buf, size_t buf_len, size_t *needed);
 
-// Fills `*out` with the default configuration: no model directory, no secret (set one
-// before `kinetype_engine_new`), target FMR 0.01, 30 actions per modality for a decision,
-// 300 per modality for enrolment, evidence valid for 120 000 ms, batches of at most 10 000
-// events, 1 000 000 users, 200 background sessions and 5 calibration folds.
+// Fills `*out` with the default configuration. Both modalities are on, there is no model
+// directory and no secret (set one before `kinetype_engine_new`), and the target FMR is 0.01.
+// A decision needs 30 actions per modality and enrolment 300. Evidence stays valid for
+// 120 000 ms, and the limits are batches of 10 000 events, 1 000 000 users and 200
+// background sessions. Calibration uses 5 folds.
 //
 // Returns `KINETYPE_STATUS_NULL_POINTER` when `out` is NULL. Thread-safe.
 //

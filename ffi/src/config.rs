@@ -4,18 +4,24 @@ use std::ffi::c_char;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kinetype_core::engine::{EngineConfig, Evidence};
+use kinetype_core::engine::{EngineConfig, Evidence, Modalities};
 
 use crate::boundary::{arg_out, arg_slice, arg_str, guard};
 use crate::status::{Failure, kinetype_status};
 
-/// Engine settings. Fill it with `kinetype_config_default`, then change the fields you need;
-/// the struct may grow at the end in later versions, so never build it field by field.
+/// Engine settings. Fill it with `kinetype_config_default`, then change the fields you need.
+/// The struct may grow at the end in later versions, so never build it field by field.
 ///
 /// Counts of evidence are in actions: one keystroke, or one mouse movement, click or drag.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct kinetype_config {
+    /// Whether keyboard events are used. A disabled modality needs no enrolment evidence,
+    /// and its events are rejected with `KINETYPE_STATUS_INVALID_ARGUMENT`. At least one
+    /// modality must be on; both are on by default.
+    pub use_keyboard: bool,
+    /// Whether mouse events are used; see `use_keyboard`.
+    pub use_mouse: bool,
     /// Directory of per-user model files as a NUL-terminated UTF-8 path; NULL keeps models in
     /// memory only. Created when missing. Borrowed only during `kinetype_engine_new`.
     pub model_dir: *const c_char,
@@ -50,6 +56,8 @@ pub struct kinetype_config {
 impl kinetype_config {
     fn from_core(config: &EngineConfig) -> Self {
         kinetype_config {
+            use_keyboard: config.modalities.keyboard,
+            use_mouse: config.modalities.mouse,
             model_dir: std::ptr::null(),
             secret: std::ptr::null(),
             secret_len: 0,
@@ -86,6 +94,10 @@ impl kinetype_config {
             }
             config.model_dir = Some(PathBuf::from(dir));
         }
+        config.modalities = Modalities {
+            keyboard: self.use_keyboard,
+            mouse: self.use_mouse,
+        };
         config.target_fmr = self.target_fmr;
         config.min_evidence = Evidence {
             keyboard: self.min_evidence_keyboard,
@@ -111,10 +123,11 @@ impl kinetype_config {
     }
 }
 
-/// Fills `*out` with the default configuration: no model directory, no secret (set one
-/// before `kinetype_engine_new`), target FMR 0.01, 30 actions per modality for a decision,
-/// 300 per modality for enrolment, evidence valid for 120 000 ms, batches of at most 10 000
-/// events, 1 000 000 users, 200 background sessions and 5 calibration folds.
+/// Fills `*out` with the default configuration. Both modalities are on, there is no model
+/// directory and no secret (set one before `kinetype_engine_new`), and the target FMR is 0.01.
+/// A decision needs 30 actions per modality and enrolment 300. Evidence stays valid for
+/// 120 000 ms, and the limits are batches of 10 000 events, 1 000 000 users and 200
+/// background sessions. Calibration uses 5 folds.
 ///
 /// Returns `KINETYPE_STATUS_NULL_POINTER` when `out` is NULL. Thread-safe.
 ///

@@ -5,8 +5,8 @@ use std::ffi::c_char;
 
 use kinetype_core::{EnrolmentProblem, Error};
 
-/// Outcome of a call. Every fallible function returns one of these; on anything but
-/// `KINETYPE_STATUS_OK` the output parameters are left untouched and
+/// Outcome of a call, returned by every fallible function. On anything but
+/// `KINETYPE_STATUS_OK` the output parameters are left untouched, and
 /// `kinetype_last_error_message` returns a description for the calling thread.
 ///
 /// The numbers are fixed: a retired code keeps its number and is never reused.
@@ -17,7 +17,8 @@ pub enum kinetype_status {
     Ok = 0,
     /// An argument is out of range or malformed: a bad configuration field, an empty or
     /// oversized event batch, a NaN, infinite or negative timestamp, time going backwards
-    /// within a session, or an enum field with an unknown value.
+    /// within a session, an enum field with an unknown value, or events of a modality the
+    /// configuration disables.
     InvalidArgument = 1,
     /// A required pointer argument is NULL.
     NullPointer = 2,
@@ -38,7 +39,7 @@ pub enum kinetype_status {
     /// A file or directory could not be read or written.
     IoError = 10,
     /// A model file is truncated, fails its checksum, or was written for another model kind,
-    /// feature schema, secret or format version.
+    /// feature schema, secret, format version or set of modalities.
     CorruptModel = 11,
     /// A configured resource limit (users, background users, batch size) would be exceeded.
     ResourceLimit = 12,
@@ -89,6 +90,7 @@ fn status_of(error: &Error) -> kinetype_status {
         | Error::InvalidBatch { .. }
         | Error::KeyEvents { .. }
         | Error::MouseEventOutOfRange { .. }
+        | Error::ModalityDisabled { .. }
         | Error::DimensionMismatch { .. }
         | Error::NonFiniteFeature { .. } => S::InvalidArgument,
         Error::UnknownUser { .. } => S::NotFound,

@@ -647,3 +647,33 @@ fn engine_handle_shared_across_threads() {
         }
     });
 }
+
+#[test]
+fn disabled_modality_is_invalid_argument() {
+    let mut config = config(None);
+    config.use_keyboard = false;
+    let engine = Engine::new(&config);
+    let user = c"alice";
+    let keys = Person::new(1).typing(1, 1);
+    // SAFETY: live handle and an array of the given length.
+    unsafe {
+        assert_eq!(
+            kinetype_engine_begin_enrolment(engine.0, user.as_ptr()),
+            kinetype_status::Ok
+        );
+        let status =
+            kinetype_engine_ingest_keyboard(engine.0, user.as_ptr(), 1, keys.as_ptr(), keys.len());
+        assert_eq!(status, kinetype_status::InvalidArgument);
+        assert!(
+            last_error().contains("disables keyboard"),
+            "{}",
+            last_error()
+        );
+    }
+    config.use_mouse = false;
+    let mut handle = ptr::null_mut();
+    // SAFETY: `config` is filled by `kinetype_config_default`; `handle` is a valid local.
+    let status = unsafe { kinetype_engine_new(&config, &mut handle) };
+    assert_eq!(status, kinetype_status::InvalidArgument);
+    assert!(last_error().contains("modalities"), "{}", last_error());
+}
