@@ -7,6 +7,7 @@ mod fixed_text;
 mod freetext;
 mod mouse;
 mod plots;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,10 @@ enum Command {
     },
     /// List the datasets in the catalog and whether each is present under the data root.
     Datasets,
+    /// Serve the gRPC scoring API (kinetype.v1.Scoring, health, reflection) until SIGTERM or
+    /// SIGINT; on either signal it stops accepting, finishes in-flight calls, saves the models
+    /// and exits 0.
+    Serve(serve::ServeArgs),
 }
 
 /// Options of `kinetype replay`, shared by every dataset.
@@ -114,6 +119,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay(&root, args),
         Command::Download { dataset, verify } => data::download_command(&root, &dataset, verify),
         Command::Datasets => data::list_command(&root),
+        Command::Serve(args) => serve::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
