@@ -191,6 +191,16 @@ pub enum Error {
         user: String,
     },
 
+    /// Events of a modality that the engine configuration disables.
+    #[error(
+        "{modality} events were sent but EngineConfig.modalities disables {modality}; \
+         stop sending them or enable the modality"
+    )]
+    ModalityDisabled {
+        /// Modality name.
+        modality: &'static str,
+    },
+
     /// An enrolment step cannot run in the user's current state.
     #[error("user {user}: {problem}")]
     Enrolment {
@@ -359,6 +369,17 @@ pub enum ModelFileProblem {
         expected: String,
         /// Schema hash in the file, hex.
         found: String,
+    },
+    /// The model's templates do not match the modalities the engine enables.
+    #[error(
+        "the model has templates for {stored} but the engine enables {enabled}; \
+         re-enrol the user or set EngineConfig.modalities to match"
+    )]
+    ModalityMismatch {
+        /// Modalities with a template in the file, such as `keyboard+mouse`.
+        stored: String,
+        /// Modalities the engine enables.
+        enabled: String,
     },
     /// The payload does not decode as the expected model type.
     #[error("payload does not decode: {message}")]

@@ -80,6 +80,13 @@ pub fn decode_model<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     Ok(model)
 }
 
+/// Encodes `model` as it is, with no check, and decodes it through [`decode_model`], so tests
+/// can feed a deliberately corrupted model to the structural checks.
+#[cfg(test)]
+pub(crate) fn reencode<T: serde::Serialize + DeserializeOwned>(model: &T) -> Result<T> {
+    decode_model(&postcard::to_allocvec(model).expect("OK because test models encode"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

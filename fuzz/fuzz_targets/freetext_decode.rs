@@ -17,8 +17,8 @@ use serde::de::DeserializeOwned;
 /// Decodes `T`, checks the round trip, and returns the model.
 ///
 /// Models may hold NaN, which is not equal to itself, so equality is checked on encodings:
-/// decode(encode(m)) must encode to the same bytes as m. Hash maps are encoded in iteration
-/// order, which this relies on being the same for a map and its decoded copy.
+/// decode(encode(m)) must encode to the same bytes as m. Hash maps encode their entries in
+/// ascending key order, so the encoding does not depend on a map's capacity.
 fn round_trip<T: DeserializeOwned + Serialize + Debug>(data: &[u8]) -> Option<T> {
     let model: T = decode_model(data).ok()?;
     let bytes = postcard::to_allocvec(&model).expect("a decoded model encodes");

@@ -31,6 +31,7 @@ fn whiten(w: &Array2<f64>, x: &[f64], centre: &[f64], out: &mut [f64]) {
 /// its normalisation cannot have changed any ranking. Euclidean norms give a mean EER of 0.162
 /// on the CMU data, while the Mahalanobis norms used here give 0.0985.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "MahalanobisFields")]
 pub struct MahalanobisDetector {
     mean: Vec<f64>,
     /// `W` with `W^T W = S^+`, so the distance is `|W (x - m)|^2`.
@@ -38,6 +39,56 @@ pub struct MahalanobisDetector {
     normed: bool,
     /// `|m|_S`, the mean's length in the whitened space.
     mean_norm: f64,
+}
+
+/// The serialised fields of a [`MahalanobisDetector`], before the structural check.
+#[derive(Deserialize)]
+struct MahalanobisFields {
+    mean: Vec<f64>,
+    whitening: Array2<f64>,
+    normed: bool,
+    mean_norm: f64,
+}
+
+impl TryFrom<MahalanobisFields> for MahalanobisDetector {
+    type Error = String;
+
+    fn try_from(f: MahalanobisFields) -> Result<Self, String> {
+        check_whitening(&f.mean, &f.whitening)?;
+        if !(f.mean_norm.is_finite() && f.mean_norm >= 0.0) {
+            return Err(format!(
+                "Mahalanobis model has mean norm {}; it must be finite and at least 0",
+                f.mean_norm
+            ));
+        }
+        Ok(MahalanobisDetector {
+            mean: f.mean,
+            whitening: f.whitening,
+            normed: f.normed,
+            mean_norm: f.mean_norm,
+        })
+    }
+}
+
+/// Checks the shapes and values that fitting guarantees: a mean of `d >= 1` features, an
+/// `r x d` whitening matrix with `r >= 1`, and finite values. Scoring zips rows with the
+/// sample, so a matrix with too few columns would silently ignore features, and one with zero
+/// columns decodes from a few bytes whatever its row count.
+fn check_whitening(mean: &[f64], whitening: &Array2<f64>) -> Result<(), String> {
+    let d = mean.len();
+    let (rows, columns) = whitening.dim();
+    if d == 0 || rows == 0 || columns != d {
+        return Err(format!(
+            "Mahalanobis model has {d} mean values and a {rows} x {columns} whitening matrix; \
+             expected d >= 1 values and an r x d matrix with r >= 1"
+        ));
+    }
+    if let Some(v) = mean.iter().chain(whitening.iter()).find(|v| !v.is_finite()) {
+        return Err(format!(
+            "Mahalanobis model contains {v}; means and whitening weights must be finite"
+        ));
+    }
+    Ok(())
 }
 
 impl MahalanobisDetector {
@@ -100,11 +151,48 @@ impl VectorDetector for MahalanobisDetector {
 /// The training vectors are stored already whitened, so a score is one `r x d` projection and
 /// a nearest-neighbour search in `r` dimensions, where `r` is the covariance rank.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "NearestNeighborFields")]
 pub struct NearestNeighborMahalanobis {
     mean: Vec<f64>,
     whitening: Array2<f64>,
     /// Whitened training vectors, one per row (n x r).
     points: Array2<f64>,
+}
+
+/// The serialised fields of a [`NearestNeighborMahalanobis`], before the structural check.
+#[derive(Deserialize)]
+struct NearestNeighborFields {
+    mean: Vec<f64>,
+    whitening: Array2<f64>,
+    points: Array2<f64>,
+}
+
+impl TryFrom<NearestNeighborFields> for NearestNeighborMahalanobis {
+    type Error = String;
+
+    /// Also requires at least one training point of the whitened dimension `r`: the search
+    /// splits the points into rows of `r` values, and with none the score would be infinite.
+    fn try_from(f: NearestNeighborFields) -> Result<Self, String> {
+        check_whitening(&f.mean, &f.whitening)?;
+        let rank = f.whitening.nrows();
+        let (n, columns) = f.points.dim();
+        if n == 0 || columns != rank {
+            return Err(format!(
+                "nearest-neighbour Mahalanobis model has a {n} x {columns} point matrix for \
+                 whitened dimension {rank}; expected n x {rank} with n >= 1"
+            ));
+        }
+        if let Some(v) = f.points.iter().find(|v| !v.is_finite()) {
+            return Err(format!(
+                "nearest-neighbour Mahalanobis model has training point value {v}"
+            ));
+        }
+        Ok(NearestNeighborMahalanobis {
+            mean: f.mean,
+            whitening: f.whitening,
+            points: f.points,
+        })
+    }
 }
 
 impl NearestNeighborMahalanobis {
@@ -184,4 +272,86 @@ fn squared_distance(p: &[f64], q: &[f64]) -> f64 {
         distance += (a - b) * (a - b);
     }
     distance
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{Array2, array};
+
+    use super::*;
+    use crate::error::Error;
+    use crate::limits::reencode;
+
+    fn train() -> Array2<f64> {
+        array![
+            [0.10, 0.21, 0.30],
+            [0.12, 0.19, 0.33],
+            [0.09, 0.25, 0.29],
+            [0.11, 0.22, 0.35],
+            [0.13, 0.18, 0.31]
+        ]
+    }
+
+    /// Encodes `model` as it is, then decodes it under the structural check.
+    fn assert_invalid<T: std::fmt::Debug>(result: Result<T>) {
+        let error = result.unwrap_err();
+        assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
+    }
+
+    #[test]
+    fn fitted_models_decode() -> Result<()> {
+        let plain = MahalanobisDetector::fit(train().view(), true)?;
+        assert_eq!(reencode(&plain)?, plain);
+        let nearest = NearestNeighborMahalanobis::fit(train().view())?;
+        assert_eq!(reencode(&nearest)?, nearest);
+        Ok(())
+    }
+
+    #[test]
+    fn decode_rejects_whitening_of_wrong_width() -> Result<()> {
+        let mut model = MahalanobisDetector::fit(train().view(), false)?;
+        model.whitening = Array2::ones((2, 2));
+        assert_invalid(reencode(&model));
+        model.whitening = Array2::zeros((0, 3));
+        assert_invalid(reencode(&model));
+        // Zero columns encode in a few bytes whatever the row count.
+        model.mean = vec![];
+        model.whitening = Array2::zeros((1 << 40, 0));
+        assert_invalid(reencode(&model));
+        Ok(())
+    }
+
+    #[test]
+    fn decode_rejects_non_finite_mahalanobis() -> Result<()> {
+        let fitted = MahalanobisDetector::fit(train().view(), true)?;
+        let mut model = fitted.clone();
+        model.mean[1] = f64::NAN;
+        assert_invalid(reencode(&model));
+        let mut model = fitted.clone();
+        model.whitening[[0, 0]] = f64::INFINITY;
+        assert_invalid(reencode(&model));
+        let mut model = fitted;
+        model.mean_norm = f64::NAN;
+        assert_invalid(reencode(&model));
+        Ok(())
+    }
+
+    #[test]
+    fn decode_rejects_bad_nearest_neighbour_points() -> Result<()> {
+        let fitted = NearestNeighborMahalanobis::fit(train().view())?;
+        let rank = fitted.whitening.nrows();
+        let mut model = fitted.clone();
+        model.points = Array2::zeros((4, rank + 1));
+        assert_invalid(reencode(&model));
+        let mut model = fitted.clone();
+        model.points = Array2::zeros((0, rank));
+        assert_invalid(reencode(&model));
+        let mut model = fitted.clone();
+        model.points[[0, 0]] = f64::NAN;
+        assert_invalid(reencode(&model));
+        let mut model = fitted;
+        model.mean.push(0.0);
+        assert_invalid(reencode(&model));
+        Ok(())
+    }
 }

@@ -1,7 +1,7 @@
 //! One-class support vector machine (Schölkopf et al. 2001) through `linfa-svm`.
 
 use linfa::prelude::*;
-use linfa_svm::Svm;
+use linfa_svm::{ExitReason, SeparatingHyperplane, Svm};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -23,12 +23,106 @@ use crate::error::{Error, Result};
 /// The score is the negated decision value `rho - sum_i alpha_i k(x_i, x)`, so points outside
 /// the learned support score higher.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "OneClassSvmFields")]
 pub struct OneClassSvm {
     mean: Vec<f64>,
     /// `1 / sd` per feature; 0 for a constant feature, which then carries no information.
     inverse_sd: Vec<f64>,
     sigma: f64,
     svm: Svm<f64, bool>,
+}
+
+/// The serialised fields of a [`OneClassSvm`], before the structural check.
+#[derive(Deserialize)]
+struct OneClassSvmFields {
+    mean: Vec<f64>,
+    inverse_sd: Vec<f64>,
+    sigma: f64,
+    svm: Svm<f64, bool>,
+}
+
+/// The serialised layout of `linfa_svm::Svm` 0.8, whose fields are private. Decoding a model's
+/// `svm` field a second time into this type is the only way to read its support vectors and
+/// kernel for the structural check. The unit test `fitted_svm_passes_layout_check` fails if a
+/// linfa-svm upgrade changes the layout.
+#[derive(Deserialize)]
+struct SvmLayout {
+    alpha: Vec<f64>,
+    rho: f64,
+    _r: Option<f64>,
+    _exit_reason: ExitReason,
+    _iterations: usize,
+    _obj: f64,
+    kernel_method: KernelLayout,
+    sep_hyperplane: SeparatingHyperplane<f64>,
+    _probability_coeffs: Option<(f64, f64)>,
+}
+
+/// The serialised layout of `linfa_kernel::KernelMethod`, variants in declaration order.
+#[derive(Deserialize)]
+enum KernelLayout {
+    Gaussian(f64),
+    Linear,
+    #[allow(dead_code, reason = "decoded only to reject the kernel")]
+    Polynomial(f64, f64),
+}
+
+impl TryFrom<OneClassSvmFields> for OneClassSvm {
+    type Error = String;
+
+    /// Accepts what [`OneClassSvm::fit`] produces: `d >= 1` finite means and inverse standard
+    /// deviations, a positive finite `sigma`, and a Gaussian-kernel machine whose support
+    /// vectors have `d` finite features. linfa's `weighted_sum` panics on support vectors of
+    /// another length with a linear hyperplane, and silently truncates with a Gaussian kernel.
+    fn try_from(f: OneClassSvmFields) -> Result<Self, String> {
+        let d = f.mean.len();
+        if d == 0 || f.inverse_sd.len() != d {
+            return Err(format!(
+                "one-class SVM has {d} means and {} inverse standard deviations; expected the \
+                 same number, at least 1",
+                f.inverse_sd.len()
+            ));
+        }
+        let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
+        if !(finite(&f.mean) && finite(&f.inverse_sd) && f.sigma.is_finite() && f.sigma > 0.0) {
+            return Err(format!(
+                "one-class SVM has a mean or scale that is not finite, or sigma {}",
+                f.sigma
+            ));
+        }
+        let bytes = postcard::to_allocvec(&f.svm).map_err(|e| e.to_string())?;
+        let layout: SvmLayout = postcard::from_bytes(&bytes).map_err(|e| e.to_string())?;
+        match layout.kernel_method {
+            KernelLayout::Gaussian(eps) if eps.is_finite() && eps > 0.0 => {}
+            KernelLayout::Gaussian(eps) => {
+                return Err(format!("one-class SVM has Gaussian kernel width {eps}"));
+            }
+            KernelLayout::Linear | KernelLayout::Polynomial(..) => {
+                return Err("one-class SVM must use a Gaussian kernel".into());
+            }
+        }
+        let SeparatingHyperplane::WeightedCombination(support) = &layout.sep_hyperplane else {
+            return Err("one-class SVM must have support vectors, not a linear hyperplane".into());
+        };
+        if support.ncols() != d {
+            return Err(format!(
+                "one-class SVM has support vectors of {} features for {d} means",
+                support.ncols()
+            ));
+        }
+        if !layout.rho.is_finite()
+            || !finite(&layout.alpha)
+            || !support.iter().all(|v| v.is_finite())
+        {
+            return Err("one-class SVM has a non-finite offset, weight or support vector".into());
+        }
+        Ok(OneClassSvm {
+            mean: f.mean,
+            inverse_sd: f.inverse_sd,
+            sigma: f.sigma,
+            svm: f.svm,
+        })
+    }
 }
 
 impl OneClassSvm {
@@ -125,5 +219,72 @@ impl VectorDetector for OneClassSvm {
             *out = (v - m) * s;
         }
         self.svm.rho - self.svm.weighted_sum(&ArrayView1::from(&*scaled))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{Array2, array};
+
+    use super::*;
+    use crate::detectors::Detector;
+    use crate::limits::reencode;
+
+    fn train(d: usize) -> Array2<f64> {
+        Array2::from_shape_fn((12, d), |(i, j)| {
+            0.1 + 0.01 * ((i * 7 + j * 3) % 11) as f64 + 0.02 * j as f64
+        })
+    }
+
+    fn assert_invalid(result: Result<OneClassSvm>) {
+        let error = result.unwrap_err();
+        assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
+    }
+
+    #[test]
+    fn fitted_svm_passes_layout_check() -> Result<()> {
+        let model = OneClassSvm::fit(train(3).view(), 0.05, 7)?;
+        let decoded = reencode(&model)?;
+        assert_eq!(decoded, model);
+        let sample = [0.12, 0.15, 0.2];
+        assert_eq!(decoded.score(&sample[..])?, model.score(&sample[..])?);
+        Ok(())
+    }
+
+    #[test]
+    fn decode_rejects_support_vectors_of_wrong_width() -> Result<()> {
+        let mut model = OneClassSvm::fit(train(3).view(), 0.05, 7)?;
+        model.svm = OneClassSvm::fit(train(2).view(), 0.05, 7)?.svm;
+        assert_invalid(reencode(&model));
+        Ok(())
+    }
+
+    #[test]
+    fn decode_rejects_bad_scaling() -> Result<()> {
+        let fitted = OneClassSvm::fit(train(3).view(), 0.05, 7)?;
+        let mut model = fitted.clone();
+        model.mean.pop();
+        assert_invalid(reencode(&model));
+        let mut model = fitted.clone();
+        model.inverse_sd[0] = f64::NAN;
+        assert_invalid(reencode(&model));
+        let mut model = fitted;
+        model.sigma = 0.0;
+        assert_invalid(reencode(&model));
+        Ok(())
+    }
+
+    #[test]
+    fn decode_rejects_linear_kernel() -> Result<()> {
+        let mut model = OneClassSvm::fit(train(2).view(), 0.05, 7)?;
+        let x = array![[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]];
+        let targets = array![true, false, true, false];
+        let dataset = DatasetBase::new(x, targets);
+        model.svm = Svm::<f64, bool>::params()
+            .linear_kernel()
+            .fit(&dataset)
+            .expect("a linear SVM fits four points");
+        assert_invalid(reencode(&model));
+        Ok(())
     }
 }

@@ -16,6 +16,43 @@ pub struct Evidence {
     pub mouse: usize,
 }
 
+/// Switches for the modalities an engine uses. At least one must be on.
+///
+/// A disabled modality needs no enrolment evidence, plays no part in decisions, and gets no
+/// template in the user's model. Its events are rejected with [`Error::ModalityDisabled`]
+/// rather than ignored, so an agent that sends them learns of the misconfiguration at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Modalities {
+    /// Whether keyboard events are used.
+    pub keyboard: bool,
+    /// Whether mouse events are used.
+    pub mouse: bool,
+}
+
+impl Modalities {
+    /// Both modalities.
+    pub const BOTH: Modalities = Modalities {
+        keyboard: true,
+        mouse: true,
+    };
+    /// Keyboard only.
+    pub const KEYBOARD_ONLY: Modalities = Modalities {
+        keyboard: true,
+        mouse: false,
+    };
+    /// Mouse only.
+    pub const MOUSE_ONLY: Modalities = Modalities {
+        keyboard: false,
+        mouse: true,
+    };
+}
+
+impl Default for Modalities {
+    fn default() -> Self {
+        Modalities::BOTH
+    }
+}
+
 /// Score-level fusion weights: each action's trust change is multiplied by its modality's
 /// weight.
 ///
@@ -102,6 +139,8 @@ impl Default for ResourceLimits {
 /// Everything the engine needs, set once at construction.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// Modalities in use; both by default.
+    pub modalities: Modalities,
     /// Directory of per-user model files; `None` keeps models in memory only.
     pub model_dir: Option<PathBuf>,
     /// Operating point: the largest acceptable fraction of impostor decisions that `Allow`,
@@ -132,11 +171,12 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
-    /// A configuration with the documented defaults: target FMR 1 %, at least 30 actions per
+    /// A configuration with the documented defaults: both modalities, target FMR 1 %, at least 30 actions per
     /// modality for a decision, 300 per modality for enrolment, evidence valid for 2 minutes,
     /// 5-fold calibration, and no model directory.
     pub fn new(secret: impl Into<Vec<u8>>) -> Self {
         EngineConfig {
+            modalities: Modalities::BOTH,
             model_dir: None,
             target_fmr: 0.01,
             trust: TrustParams::default(),
@@ -171,6 +211,14 @@ impl EngineConfig {
                 expected,
             })
         }
+        let on = self.modalities;
+        if !on.keyboard && !on.mouse {
+            return invalid(
+                "modalities",
+                "keyboard off, mouse off",
+                "at least one modality on",
+            );
+        }
         if !(self.target_fmr > 0.0 && self.target_fmr < 1.0) {
             return invalid("target_fmr", self.target_fmr, "a value in (0, 1)");
         }
@@ -190,13 +238,20 @@ impl EngineConfig {
         if folds < 2 {
             return invalid("calibration_folds", folds, "at least 2");
         }
-        for (name, value) in [
+        // A disabled modality's evidence amounts are never used, so they are not checked.
+        let enrolment = [
             (
+                on.keyboard,
                 "enrolment_evidence.keyboard",
                 self.enrolment_evidence.keyboard,
             ),
-            ("enrolment_evidence.mouse", self.enrolment_evidence.mouse),
-        ] {
+            (
+                on.mouse,
+                "enrolment_evidence.mouse",
+                self.enrolment_evidence.mouse,
+            ),
+        ];
+        for (_, name, value) in enrolment.into_iter().filter(|e| e.0) {
             if value < 2 * folds {
                 return invalid(name, value, "at least 2 actions per calibration fold");
             }
@@ -231,16 +286,17 @@ impl EngineConfig {
                 return invalid(name, value, "at least 1");
             }
         }
-        if l.max_enrolment_actions
-            < self
-                .enrolment_evidence
-                .keyboard
-                .max(self.enrolment_evidence.mouse)
-        {
+        let largest_enrolment = enrolment
+            .into_iter()
+            .filter(|e| e.0)
+            .map(|e| e.2)
+            .max()
+            .unwrap_or(0);
+        if l.max_enrolment_actions < largest_enrolment {
             return invalid(
                 "limits.max_enrolment_actions",
                 l.max_enrolment_actions,
-                "at least the enrolment evidence of each modality",
+                "at least the enrolment evidence of each enabled modality",
             );
         }
         Ok(())
@@ -254,6 +310,31 @@ mod tests {
     #[test]
     fn defaults_pass_check() {
         EngineConfig::new(vec![7u8; 32]).check().unwrap();
+    }
+
+    #[test]
+    fn neither_modality_is_invalid() {
+        let config = EngineConfig {
+            modalities: Modalities {
+                keyboard: false,
+                mouse: false,
+            },
+            ..EngineConfig::new(vec![7u8; 32])
+        };
+        match config.check() {
+            Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, "modalities"),
+            other => panic!("expected InvalidParameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn disabled_modality_evidence_is_not_checked() {
+        let mut config = EngineConfig::new(vec![7u8; 32]);
+        config.modalities = Modalities::KEYBOARD_ONLY;
+        config.enrolment_evidence.mouse = 0;
+        config.check().unwrap();
+        config.modalities = Modalities::BOTH;
+        assert!(config.check().is_err());
     }
 
     #[test]

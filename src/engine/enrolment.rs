@@ -7,7 +7,7 @@ use super::{Engine, EnrolmentReport};
 use crate::error::{EnrolmentProblem, Error, Result};
 
 impl<K: Modality, M: Modality> Engine<K, M> {
-    /// Trains `user`'s templates on the collected enrolment actions, calibrates them against
+    /// Trains `user`'s templates of the enabled modalities on the collected enrolment actions, calibrates them against
     /// the background population, sets the trust threshold for the target false-match rate,
     /// and saves the model file.
     ///
@@ -22,7 +22,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         if state.model.is_some() {
             return Err(self.enrolment_error(user, EnrolmentProblem::AlreadyEnrolled));
         }
-        let need = self.config.enrolment_evidence;
+        let need = self.enrolment_need();
         let checks = [
             (K::NAME, state.enrolment.keyboard.len(), need.keyboard),
             (M::NAME, state.enrolment.mouse.len(), need.mouse),
@@ -37,37 +37,48 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 return Err(self.enrolment_error(user, problem));
             }
         }
+        let on = self.config.modalities;
         let background = self.background.read().unwrap_or_else(|p| p.into_inner());
         let folds = self.config.calibration_folds;
-        let keyboard = train_side(
-            &self.keyboard,
-            &state.enrolment.keyboard,
-            folds,
-            background.iter().map(|b| &b.keyboard[..]),
-        )
-        .map_err(|e| self.no_background(user, K::NAME, e))?;
-        let mouse = train_side(
-            &self.mouse,
-            &state.enrolment.mouse,
-            folds,
-            background.iter().map(|b| &b.mouse[..]),
-        )
-        .map_err(|e| self.no_background(user, M::NAME, e))?;
+        let keyboard = if on.keyboard {
+            let side = train_side(
+                &self.keyboard,
+                &state.enrolment.keyboard,
+                folds,
+                background.iter().map(|b| &b.keyboard[..]),
+            )
+            .map_err(|e| self.no_background(user, K::NAME, e))?;
+            Some(side)
+        } else {
+            None
+        };
+        let mouse = if on.mouse {
+            let side = train_side(
+                &self.mouse,
+                &state.enrolment.mouse,
+                folds,
+                background.iter().map(|b| &b.mouse[..]),
+            )
+            .map_err(|e| self.no_background(user, M::NAME, e))?;
+            Some(side)
+        } else {
+            None
+        };
 
         let impostor: Vec<Vec<f64>> = background
             .iter()
             .map(|b| {
-                let k = posteriors(&self.keyboard, &keyboard, &b.keyboard);
-                let m = posteriors(&self.mouse, &mouse, &b.mouse);
+                let k = posteriors(&self.keyboard, keyboard.as_ref(), &b.keyboard);
+                let m = posteriors(&self.mouse, mouse.as_ref(), &b.mouse);
                 self.simulate_trust(&b.keyboard, &k, &b.mouse, &m)
             })
             .collect();
         drop(background);
         let genuine = self.simulate_trust(
             &state.enrolment.keyboard,
-            &keyboard.genuine_posteriors,
+            keyboard.as_ref().map_or(&[], |s| &s.genuine_posteriors[..]),
             &state.enrolment.mouse,
-            &mouse.genuine_posteriors,
+            mouse.as_ref().map_or(&[], |s| &s.genuine_posteriors[..]),
         );
         let impostor: Vec<f64> = impostor.into_iter().flatten().collect();
         let params = &self.config.trust;
@@ -87,16 +98,8 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             genuine_allow_rate: rate(&genuine),
         };
         let model = UserModel {
-            keyboard: SideModel {
-                original: keyboard.model.clone(),
-                current: keyboard.model,
-                calibration: keyboard.calibration,
-            },
-            mouse: SideModel {
-                original: mouse.model.clone(),
-                current: mouse.model,
-                calibration: mouse.calibration,
-            },
+            keyboard: keyboard.map(TrainedSide::into_side_model),
+            mouse: mouse.map(TrainedSide::into_side_model),
             allow_threshold: threshold,
             adaptations: 0,
             replay_hashes: state.replay.to_pairs(),
@@ -150,9 +153,10 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         actions < 2
     }
 
-    /// Runs the trust model over one person's actions of both modalities in time order and
-    /// returns trust after each action once the smaller per-modality minimum of evidence is
-    /// reached: the values a decision would see.
+    /// Runs the trust model over one person's actions of the enabled modalities in time order
+    /// and returns trust after each action once the smaller per-modality minimum of evidence
+    /// of the enabled modalities is reached: the values a decision would see. A disabled
+    /// modality has no posteriors, so `zip` drops its actions.
     fn simulate_trust(
         &self,
         keyboard: &[K::Action],
@@ -174,11 +178,13 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             .collect();
         merged.sort_by(|a, b| a.0.total_cmp(&b.0));
         let params = &self.config.trust;
-        let skip = self
-            .config
-            .min_evidence
-            .keyboard
-            .min(self.config.min_evidence.mouse);
+        let on = self.config.modalities;
+        let min = self.config.min_evidence;
+        let skip = match (on.keyboard, on.mouse) {
+            (true, false) => min.keyboard,
+            (false, true) => min.mouse,
+            _ => min.keyboard.min(min.mouse),
+        };
         let mut trust = params.initial;
         let mut values = Vec::new();
         for (i, (_, weight, posterior)) in merged.into_iter().enumerate() {
@@ -223,12 +229,26 @@ fn train_side<'a, X: Modality>(
     })
 }
 
-/// Calibrated posteriors of `actions` under a trained side, aligned with `actions`.
+impl<T: Clone> TrainedSide<T> {
+    fn into_side_model(self) -> SideModel<T> {
+        SideModel {
+            original: self.model.clone(),
+            current: self.model,
+            calibration: self.calibration,
+        }
+    }
+}
+
+/// Calibrated posteriors of `actions` under a trained side, aligned with `actions`; empty
+/// when the modality is disabled.
 fn posteriors<X: Modality>(
     modality: &X,
-    side: &TrainedSide<X::Model>,
+    side: Option<&TrainedSide<X::Model>>,
     actions: &[X::Action],
 ) -> Vec<Option<f64>> {
+    let Some(side) = side else {
+        return Vec::new();
+    };
     let score = |a| {
         modality
             .score(&side.model, a)

@@ -15,16 +15,18 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     ///
     /// # Errors
     ///
+    /// [`Error::ModalityDisabled`] when the configuration disables the keyboard;
     /// [`Error::UnknownUser`]; [`Error::InvalidBatch`] for an empty or oversized batch, a NaN,
     /// infinite or negative timestamp, or time going backwards within the session.
     pub fn ingest_keyboard(&self, user: &str, session: u64, events: &[K::Event]) -> Result<()> {
+        self.check_enabled(K::NAME, self.config.modalities.keyboard)?;
         self.ingest(
             user,
             session,
             events,
             |s| &mut s.keyboard,
             |u| &mut u.enrolment.keyboard,
-            |m| &m.keyboard,
+            |m| m.keyboard.as_ref(),
             &self.keyboard,
             self.config.fusion.keyboard,
         )
@@ -36,13 +38,14 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     ///
     /// As [`Engine::ingest_keyboard`].
     pub fn ingest_mouse(&self, user: &str, session: u64, events: &[M::Event]) -> Result<()> {
+        self.check_enabled(M::NAME, self.config.modalities.mouse)?;
         self.ingest(
             user,
             session,
             events,
             |s| &mut s.mouse,
             |u| &mut u.enrolment.mouse,
-            |m| &m.mouse,
+            |m| m.mouse.as_ref(),
             &self.mouse,
             self.config.fusion.mouse,
         )
@@ -59,7 +62,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         events: &[X::Event],
         side_of: impl Fn(&mut SessionState<K, M>) -> &mut SideSession<X>,
         enrolment_of: impl Fn(&mut UserState<K, M>) -> &mut Vec<X::Action>,
-        model_of: impl Fn(&UserModel<K::Model, M::Model>) -> &SideModel<X::Model>,
+        model_of: impl Fn(&UserModel<K::Model, M::Model>) -> Option<&SideModel<X::Model>>,
         modality: &X,
         weight: f64,
     ) -> Result<()> {
@@ -134,21 +137,17 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 X::action_time_us(action),
                 &timings,
             );
-            let side_update = match &state.model {
-                Some(model) => {
-                    let side_model = model_of(model);
-                    modality.score(&side_model.current, action).map(|raw| {
-                        let posterior = side_model.calibration.posterior(raw);
-                        let idle = Duration::from_micros(now.saturating_sub(track.at_us));
-                        let before = params.decay(track.trust, idle);
-                        let after =
-                            (before + weight * params.delta(posterior)).clamp(0.0, params.max);
-                        track.trust = after;
-                        track.at_us = now;
-                        track.locked |= after < params.lockout;
-                        (posterior, after - before)
-                    })
-                }
+            let side_update = match state.model.as_ref().and_then(&model_of) {
+                Some(side_model) => modality.score(&side_model.current, action).map(|raw| {
+                    let posterior = side_model.calibration.posterior(raw);
+                    let idle = Duration::from_micros(now.saturating_sub(track.at_us));
+                    let before = params.decay(track.trust, idle);
+                    let after = (before + weight * params.delta(posterior)).clamp(0.0, params.max);
+                    track.trust = after;
+                    track.at_us = now;
+                    track.locked |= after < params.lockout;
+                    (posterior, after - before)
+                }),
                 None => None,
             };
             if let Some((posterior, change)) = side_update {

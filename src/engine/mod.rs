@@ -1,12 +1,15 @@
 //! The continuous-authentication engine.
 //!
 //! An [`Engine`] keeps per-user keyboard and mouse templates and per-session trust. Each
-//! modality plugs in through the [`Modality`] trait. [`DefaultEngine`] uses [`FreeTextModality`]
+//! modality plugs in through the [`Modality`] trait. [`EngineConfig::modalities`] may turn one
+//! of the two off (see [`Modalities`]), for deployments or datasets with only one: the
+//! disabled modality needs no enrolment evidence, gets no template, and its events are
+//! rejected with [`Error::ModalityDisabled`]. [`DefaultEngine`] uses [`FreeTextModality`]
 //! and [`MouseModality`]; [`KeyHoldModality`] is a simpler baseline keyboard modality. The flow for one user:
 //!
 //! 1. [`Engine::begin_enrolment`], then ingest sessions until [`Engine::enrolment_status`]
-//!    reports enough keyboard and mouse actions, then [`Engine::finish_enrolment`] trains both
-//!    templates, calibrates their scores against the background population
+//!    reports enough actions of each enabled modality, then [`Engine::finish_enrolment`] trains
+//!    their templates, calibrates their scores against the background population
 //!    ([`Engine::add_background_session`]) and sets the user's trust threshold for the target
 //!    false-match rate (see [`calibration`]).
 //! 2. Events arrive in batches per (user, session) from any thread
@@ -38,23 +41,28 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::error::{EnrolmentProblem, Error, Result};
+use crate::error::{EnrolmentProblem, Error, ModelFileProblem, Result};
 use crate::store::{Header, KeyedHasher, ModelStore};
 
 pub use calibration::ScoreCalibration;
 pub use clock::{Clock, ManualClock, MonotonicClock};
-pub use config::{AdaptationParams, EngineConfig, Evidence, FusionWeights, ResourceLimits};
+pub use config::{
+    AdaptationParams, EngineConfig, Evidence, FusionWeights, Modalities, ResourceLimits,
+};
 pub use decision::{Decision, ModalityEvidence, Reason, Score, Verdict};
 pub use defences::DefenceParams;
 pub use free_text::{FreeTextModality, KeyPairing, TypedKey};
 pub use hold_time::{HoldTimeModel, KeyHoldModality, Keystroke, LogNormalStats};
 pub use modality::Modality;
 pub use mouse_actions::{MouseAction, MouseModality, MouseRun};
-pub use state::{SideModel, UserModel};
+pub use state::{SideModel, UserModel, UserModelV1};
 pub use trust::TrustParams;
 
 use ingest::validate;
-use state::{SessionState, ShardedUsers, SideSession, TrustTrack, UserState, lock};
+use state::{SessionState, ShardedUsers, SideSession, TrustTrack, UserState, lock, side_names};
+
+/// The stored model type of an engine.
+type ModelOf<K, M> = UserModel<<K as Modality>::Model, <M as Modality>::Model>;
 
 /// Hash domain of in-memory user keys.
 const USER_DOMAIN: &str = "kinetype/engine/user";
@@ -175,11 +183,61 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     }
 
     /// Returns the envelope header of this engine's model files. The kind names both
-    /// modalities, and the schema hash covers both feature schemas and the [`UserModel`] layout.
+    /// modalities, and the schema hash covers both feature schemas and the [`UserModel`] layout
+    /// (`user-model/v2`). The header does not depend on which modalities are enabled; the
+    /// model's optional sides record that.
     pub fn model_header() -> Header {
+        Self::header_for_layout("user-model/v2")
+    }
+
+    /// Returns the header of files in the older `user-model/v1` layout ([`UserModelV1`]),
+    /// which the engine still reads and converts.
+    pub fn model_header_v1() -> Header {
+        Self::header_for_layout("user-model/v1")
+    }
+
+    fn header_for_layout(layout: &str) -> Header {
         let kind = format!("engine/{}+{}", K::NAME, M::NAME);
-        let schema = format!("{}\n{}\nuser-model/v1", K::SCHEMA, M::SCHEMA);
+        let schema = format!("{}\n{}\n{layout}", K::SCHEMA, M::SCHEMA);
         Header::new(&kind, &schema)
+    }
+
+    /// Loads `user`'s model file, converting the `user-model/v1` layout, and checks that its
+    /// templates match the enabled modalities.
+    fn load_model(&self, store: &ModelStore, user: &str) -> Result<Option<ModelOf<K, M>>> {
+        let model = match store.load::<ModelOf<K, M>>(user, &self.header) {
+            Err(
+                current @ Error::ModelFile {
+                    problem: ModelFileProblem::SchemaMismatch { .. },
+                    ..
+                },
+            ) => {
+                // A file that matches neither layout reports the mismatch with the current one.
+                let v1 = Self::model_header_v1();
+                match store.load::<UserModelV1<K::Model, M::Model>>(user, &v1) {
+                    Ok(old) => {
+                        tracing::info!(user = %self.label(user), "model converted from layout v1");
+                        old.map(UserModel::from)
+                    }
+                    Err(_) => return Err(current),
+                }
+            }
+            other => other?,
+        };
+        let Some(model) = model else {
+            return Ok(None);
+        };
+        let on = self.config.modalities;
+        if model.keyboard.is_some() != on.keyboard || model.mouse.is_some() != on.mouse {
+            return Err(Error::ModelFile {
+                path: store.path_for(user),
+                problem: ModelFileProblem::ModalityMismatch {
+                    stored: model.sides().to_owned(),
+                    enabled: side_names(on.keyboard, on.mouse).to_owned(),
+                },
+            });
+        }
+        Ok(Some(model))
     }
 
     /// Returns the configuration the engine was built with.
@@ -214,7 +272,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             return Ok(found);
         }
         if let Some(store) = &self.store
-            && let Some(model) = store.load::<UserModel<K::Model, M::Model>>(user, &self.header)?
+            && let Some(model) = self.load_model(store, user)?
         {
             tracing::debug!(user = %self.label(user), "model loaded");
             self.reserve_user_slot()?;
@@ -283,7 +341,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 adaptations: model.adaptations,
             });
         }
-        let need = self.config.enrolment_evidence;
+        let need = self.enrolment_need();
         let have = (state.enrolment.keyboard.len(), state.enrolment.mouse.len());
         if have.0 >= need.keyboard && have.1 >= need.mouse {
             return Ok(EnrolmentStatus::ReadyToTrain);
@@ -294,6 +352,25 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         })
     }
 
+    /// Enrolment actions required per modality; 0 for a disabled one.
+    fn enrolment_need(&self) -> Evidence {
+        let on = self.config.modalities;
+        let need = self.config.enrolment_evidence;
+        Evidence {
+            keyboard: if on.keyboard { need.keyboard } else { 0 },
+            mouse: if on.mouse { need.mouse } else { 0 },
+        }
+    }
+
+    /// Rejects events of a disabled modality.
+    fn check_enabled(&self, modality: &'static str, enabled: bool) -> Result<()> {
+        if enabled {
+            Ok(())
+        } else {
+            Err(Error::ModalityDisabled { modality })
+        }
+    }
+
     /// Adds one background user's session, used to calibrate impostor scores of users who
     /// enrol afterwards. Background data should come from people who consented to it and who
     /// are not among the users being protected.
@@ -301,8 +378,12 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     /// # Errors
     ///
     /// [`Error::InvalidBatch`] (user `background`, session 0) for invalid timestamps,
+    /// [`Error::ModalityDisabled`] when events of a disabled modality are not empty,
     /// [`Error::ResourceLimit`] beyond `max_background_users`.
     pub fn add_background_session(&self, keyboard: &[K::Event], mouse: &[M::Event]) -> Result<()> {
+        let on = self.config.modalities;
+        self.check_enabled(K::NAME, on.keyboard || keyboard.is_empty())?;
+        self.check_enabled(M::NAME, on.mouse || mouse.is_empty())?;
         let bad = |problem| Error::InvalidBatch {
             user: "background".into(),
             session: 0,
@@ -446,16 +527,18 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             keyboard: false,
             mouse: false,
         };
-        if close(&score.keyboard, s.keyboard.retained.len()) {
-            model.keyboard.current =
-                self.keyboard
-                    .adapt(&model.keyboard.current, &s.keyboard.retained, a.rate)?;
+        if let Some(side) = model.keyboard.as_mut()
+            && close(&score.keyboard, s.keyboard.retained.len())
+        {
+            side.current = self
+                .keyboard
+                .adapt(&side.current, &s.keyboard.retained, a.rate)?;
             done.keyboard = true;
         }
-        if close(&score.mouse, s.mouse.retained.len()) {
-            model.mouse.current =
-                self.mouse
-                    .adapt(&model.mouse.current, &s.mouse.retained, a.rate)?;
+        if let Some(side) = model.mouse.as_mut()
+            && close(&score.mouse, s.mouse.retained.len())
+        {
+            side.current = self.mouse.adapt(&side.current, &s.mouse.retained, a.rate)?;
             done.mouse = true;
         }
         if done.keyboard || done.mouse {
@@ -474,7 +557,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         Ok(done)
     }
 
-    /// Restores both templates to what enrolment trained and saves the model.
+    /// Restores the templates to what enrolment trained and saves the model.
     ///
     /// # Errors
     ///
@@ -491,8 +574,12 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             return Err(self.enrolment_error(user, EnrolmentProblem::NothingToRevert));
         }
         let mut reverted = model.clone();
-        reverted.keyboard.current = reverted.keyboard.original.clone();
-        reverted.mouse.current = reverted.mouse.original.clone();
+        if let Some(side) = reverted.keyboard.as_mut() {
+            side.current = side.original.clone();
+        }
+        if let Some(side) = reverted.mouse.as_mut() {
+            side.current = side.original.clone();
+        }
         reverted.adaptations = 0;
         if let Some(store) = &self.store {
             store.save(user, &self.header, &reverted)?;

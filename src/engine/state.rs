@@ -24,13 +24,17 @@ pub struct SideModel<T> {
     pub calibration: ScoreCalibration,
 }
 
-/// Everything stored in a user's model file.
+/// Everything stored in a user's model file (layout `user-model/v2`).
+///
+/// A side is `None` exactly when the engine that enrolled the user disabled that modality
+/// (see [`Modalities`](super::Modalities)). Loading checks that the sides match the enabled
+/// modalities.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserModel<KeyboardModel, MouseModel> {
-    /// Keyboard template and calibration.
-    pub keyboard: SideModel<KeyboardModel>,
-    /// Mouse template and calibration.
-    pub mouse: SideModel<MouseModel>,
+    /// Keyboard template and calibration; `None` when the keyboard is disabled.
+    pub keyboard: Option<SideModel<KeyboardModel>>,
+    /// Mouse template and calibration; `None` when the mouse is disabled.
+    pub mouse: Option<SideModel<MouseModel>>,
     /// Trust above which a session is allowed, set for the target false-match rate.
     pub allow_threshold: f64,
     /// Template updates since enrolment.
@@ -40,6 +44,54 @@ pub struct UserModel<KeyboardModel, MouseModel> {
     /// NOTE: the file gets the hashes only when enrolment or adaptation saves it, so hashes of
     /// sessions seen after the last save are lost when the process restarts.
     pub replay_hashes: Vec<(u64, u64)>,
+}
+
+impl<KeyboardModel, MouseModel> UserModel<KeyboardModel, MouseModel> {
+    /// Names the modalities with a template, such as `keyboard+mouse`, for messages.
+    pub fn sides(&self) -> &'static str {
+        side_names(self.keyboard.is_some(), self.mouse.is_some())
+    }
+}
+
+/// Names a combination of modalities for messages.
+pub(crate) fn side_names(keyboard: bool, mouse: bool) -> &'static str {
+    match (keyboard, mouse) {
+        (true, true) => "keyboard+mouse",
+        (true, false) => "keyboard",
+        (false, true) => "mouse",
+        (false, false) => "no modality",
+    }
+}
+
+/// The model file layout `user-model/v1`, written before modalities became optional: both
+/// sides always present. The engine reads such files and converts them with [`From`], but it
+/// never writes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserModelV1<KeyboardModel, MouseModel> {
+    /// Keyboard template and calibration.
+    pub keyboard: SideModel<KeyboardModel>,
+    /// Mouse template and calibration.
+    pub mouse: SideModel<MouseModel>,
+    /// Trust above which a session is allowed.
+    pub allow_threshold: f64,
+    /// Template updates since enrolment.
+    pub adaptations: u32,
+    /// Keyed replay hashes with their sessions, oldest first.
+    pub replay_hashes: Vec<(u64, u64)>,
+}
+
+impl<KeyboardModel, MouseModel> From<UserModelV1<KeyboardModel, MouseModel>>
+    for UserModel<KeyboardModel, MouseModel>
+{
+    fn from(old: UserModelV1<KeyboardModel, MouseModel>) -> Self {
+        UserModel {
+            keyboard: Some(old.keyboard),
+            mouse: Some(old.mouse),
+            allow_threshold: old.allow_threshold,
+            adaptations: old.adaptations,
+            replay_hashes: old.replay_hashes,
+        }
+    }
 }
 
 /// One modality's part of a session.

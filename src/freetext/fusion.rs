@@ -12,7 +12,12 @@ use crate::evaluation::metrics::error_rates;
 /// the weights with the lowest pooled EER ([`Fusion::fit`]) or mean per-user EER
 /// ([`Fusion::fit_per_user`]) on the fitting set. Fit it on scores that are disjoint from the
 /// ones it will fuse.
+///
+/// Decoding rejects lists of different lengths, locations and weights that are not finite,
+/// and scales that are not positive and finite. The fields are public, so [`Fusion::combine`]
+/// still checks the lengths of a fusion built in code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "FusionFields")]
 pub struct Fusion {
     /// Per-detector location.
     pub location: Vec<f64>,
@@ -22,6 +27,45 @@ pub struct Fusion {
     pub weights: Vec<f64>,
     /// EER of the chosen weights on the fitting set: pooled, or the mean per user.
     pub fit_eer: f64,
+}
+
+/// The serialised fields of a [`Fusion`], before the structural check.
+#[derive(Deserialize)]
+struct FusionFields {
+    location: Vec<f64>,
+    scale: Vec<f64>,
+    weights: Vec<f64>,
+    fit_eer: f64,
+}
+
+impl TryFrom<FusionFields> for Fusion {
+    type Error = String;
+
+    fn try_from(f: FusionFields) -> Result<Self, String> {
+        let d = f.weights.len();
+        if f.location.len() != d || f.scale.len() != d {
+            return Err(format!(
+                "fusion has {} locations, {} scales and {d} weights",
+                f.location.len(),
+                f.scale.len()
+            ));
+        }
+        let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
+        if !finite(&f.location) || !finite(&f.weights) {
+            return Err("fusion has a location or weight that is not finite".into());
+        }
+        if let Some(s) = f.scale.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return Err(format!(
+                "fusion has scale {s}; scales must be positive and finite"
+            ));
+        }
+        Ok(Fusion {
+            location: f.location,
+            scale: f.scale,
+            weights: f.weights,
+            fit_eer: f.fit_eer,
+        })
+    }
 }
 
 /// One user's `(genuine, impostor)` per-detector score lists, for [`Fusion::fit_per_user`].

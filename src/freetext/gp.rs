@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::extract::{FreeTextSample, TimingKind};
-use super::keys::{HashedMap, KeySecret};
+use super::keys::{HashedMap, KeySecret, sorted_map};
 use super::ngraph::{check_fingerprint, check_samples};
 use crate::detectors::Detector;
 use crate::error::Result;
@@ -31,9 +31,45 @@ pub const A_RATIO: f64 = 1.25;
 
 /// Mean duration per n-graph, digraphs and trigraphs separately.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ProfileFields")]
 struct Profile {
+    #[serde(with = "sorted_map")]
     digraphs: HashedMap<f64>,
+    #[serde(with = "sorted_map")]
     trigraphs: HashedMap<f64>,
+}
+
+/// The serialised fields of a [`Profile`], before the check that every duration is finite.
+#[derive(Deserialize)]
+struct ProfileFields {
+    #[serde(with = "sorted_map")]
+    digraphs: HashedMap<f64>,
+    #[serde(with = "sorted_map")]
+    trigraphs: HashedMap<f64>,
+}
+
+impl TryFrom<ProfileFields> for Profile {
+    type Error = String;
+
+    /// Rejects a NaN or infinite mean duration, which [`Profile::of`] never produces from
+    /// finite timings and which would make the R measure's ranking and the A measure's ratio
+    /// meaningless.
+    fn try_from(fields: ProfileFields) -> Result<Self, String> {
+        for (name, map) in [
+            ("digraph", &fields.digraphs),
+            ("trigraph", &fields.trigraphs),
+        ] {
+            if let Some((key, value)) = map.iter().find(|(_, v)| !v.is_finite()) {
+                return Err(format!(
+                    "{name} {key:016x} has mean duration {value}; durations must be finite"
+                ));
+            }
+        }
+        Ok(Profile {
+            digraphs: fields.digraphs,
+            trigraphs: fields.trigraphs,
+        })
+    }
 }
 
 impl Profile {
@@ -170,6 +206,62 @@ impl Detector<FreeTextSample> for GunettiPicardi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
+    use crate::limits::decode_model;
+
+    fn model(digraphs: HashedMap<f64>) -> GunettiPicardi {
+        GunettiPicardi {
+            fingerprint: 7,
+            measure: GpMeasure::Relative,
+            profile: Profile {
+                digraphs,
+                trigraphs: HashedMap::default(),
+            },
+        }
+    }
+
+    /// Found by the `freetext_decode` fuzz target: a map's iteration order depends on its
+    /// capacity, so a model encoded from a large map and its decoded copy (sized for its
+    /// entries) encoded the same entries in different orders.
+    #[test]
+    fn encoding_is_canonical() {
+        let mut large = HashedMap::with_capacity_and_hasher(1024, Default::default());
+        // With the pass-through hasher a key is its own hash: 32 and 1 share no low bits
+        // with 1024 buckets, but 32 falls in bucket 0 of a small table.
+        large.insert(32, 120.0);
+        large.insert(1, 80.0);
+        let bytes = postcard::to_allocvec(&model(large)).unwrap();
+        let decoded: GunettiPicardi = decode_model(&bytes).unwrap();
+        assert_eq!(postcard::to_allocvec(&decoded).unwrap(), bytes);
+        let mut small = HashedMap::default();
+        small.insert(32, 120.0);
+        small.insert(1, 80.0);
+        assert_eq!(postcard::to_allocvec(&model(small)).unwrap(), bytes);
+    }
+
+    #[test]
+    fn decode_rejects_non_finite_duration() {
+        let mut digraphs = HashedMap::default();
+        digraphs.insert(5, f64::NAN);
+        let bytes = postcard::to_allocvec(&model(digraphs)).unwrap();
+        let error = decode_model::<GunettiPicardi>(&bytes).unwrap_err();
+        assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
+    }
+
+    #[test]
+    fn decode_rejects_duplicate_ngraph() {
+        let mut digraphs = HashedMap::default();
+        digraphs.insert(5, 100.0);
+        digraphs.insert(6, 110.0);
+        let mut bytes = postcard::to_allocvec(&model(digraphs)).unwrap();
+        // Layout: fingerprint varint (7), measure (0), digraph count (2), then entries of a
+        // key varint and 8 bytes. Rewriting the second key to 5 duplicates the first.
+        assert_eq!(&bytes[..4], &[7, 0, 2, 5]);
+        assert_eq!(bytes[12], 6);
+        bytes[12] = 5;
+        let error = decode_model::<GunettiPicardi>(&bytes).unwrap_err();
+        assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
+    }
 
     #[test]
     fn r_measure_of_reversed_order_is_one() {

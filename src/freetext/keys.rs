@@ -163,7 +163,69 @@ impl Hasher for PassThrough {
 }
 
 /// Map from n-graph hash to a value, without rehashing the hash.
+///
+/// Serialise it through [`sorted_map`]: a hash map's iteration order depends on its capacity
+/// and insertion history, so a plain derive would encode one model in different byte orders.
 pub(crate) type HashedMap<V> = std::collections::HashMap<u64, V, BuildHasherDefault<PassThrough>>;
+
+/// Serde functions for a [`HashedMap`] field (`#[serde(with = "sorted_map")]`) that encode the
+/// entries in ascending key order, so equal maps always encode to the same bytes, and that
+/// reject a duplicate key on decoding instead of keeping the last value.
+///
+/// The encoding is a serde map, as the derived one is, so files written before the entries
+/// were sorted still decode.
+pub(crate) mod sorted_map {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{Deserializer, Error as _, MapAccess, Visitor};
+    use serde::ser::Serializer;
+    use serde::{Deserialize, Serialize};
+
+    use super::HashedMap;
+
+    /// Capacity reserved up front at most: a decoded length is untrusted, so a few bytes
+    /// claiming 2^60 entries must not allocate for them before any entry is read.
+    const MAX_RESERVED: usize = 4096;
+
+    pub(crate) fn serialize<V: Serialize, S: Serializer>(
+        map: &HashedMap<V>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<(&u64, &V)> = map.iter().collect();
+        entries.sort_unstable_by_key(|(k, _)| **k);
+        serializer.collect_map(entries)
+    }
+
+    pub(crate) fn deserialize<'de, V: Deserialize<'de>, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<HashedMap<V>, D::Error> {
+        deserializer.deserialize_map(MapVisitor(PhantomData))
+    }
+
+    struct MapVisitor<V>(PhantomData<V>);
+
+    impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
+        type Value = HashedMap<V>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map from n-graph hash to value")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+            let reserve = access.size_hint().unwrap_or(0).min(MAX_RESERVED);
+            let mut map = HashedMap::with_capacity_and_hasher(reserve, Default::default());
+            while let Some((key, value)) = access.next_entry::<u64, V>()? {
+                if map.insert(key, value).is_some() {
+                    return Err(A::Error::custom(format!(
+                        "n-graph hash {key:016x} appears twice"
+                    )));
+                }
+            }
+            Ok(map)
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::extract::{FreeTextSample, Observation, TimingKind};
-use super::keys::{HashedMap, KeySecret};
+use super::keys::{HashedMap, KeySecret, sorted_map};
 use super::table::{Stat, Table};
 use crate::detectors::Detector;
 use crate::error::{Error, Result};
@@ -66,11 +66,36 @@ const MIN_SCALE_MS: f64 = 4.0;
 /// `min(|x - median| / scale, cap)`, where `scale` is the mean absolute deviation floored at
 /// 4 ms. The score is the mean over the sample's timings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "NgraphRobustFields")]
 pub struct NgraphRobust {
     fingerprint: u64,
     table: Table,
     min_count: u32,
     cap: f64,
+}
+
+/// The serialised fields of an [`NgraphRobust`], before the check of `cap`. The table's
+/// statistics check themselves as they decode.
+#[derive(Deserialize)]
+struct NgraphRobustFields {
+    fingerprint: u64,
+    table: Table,
+    min_count: u32,
+    cap: f64,
+}
+
+impl TryFrom<NgraphRobustFields> for NgraphRobust {
+    type Error = String;
+
+    fn try_from(f: NgraphRobustFields) -> Result<Self, String> {
+        check_limit("cap", f.cap)?;
+        Ok(NgraphRobust {
+            fingerprint: f.fingerprint,
+            table: f.table,
+            min_count: f.min_count,
+            cap: f.cap,
+        })
+    }
 }
 
 impl NgraphRobust {
@@ -202,10 +227,32 @@ impl TimingScale {
 
 /// Timing statistics of a population disjoint from the users being scored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "BackgroundFields")]
 pub struct Background {
     fingerprint: u64,
     scale: TimingScale,
     table: Table,
+}
+
+/// The serialised fields of a [`Background`], before the check of its scale.
+#[derive(Deserialize)]
+struct BackgroundFields {
+    fingerprint: u64,
+    scale: TimingScale,
+    table: Table,
+}
+
+impl TryFrom<BackgroundFields> for Background {
+    type Error = String;
+
+    fn try_from(f: BackgroundFields) -> Result<Self, String> {
+        f.scale.check().map_err(|e| e.to_string())?;
+        Ok(Background {
+            fingerprint: f.fingerprint,
+            scale: f.scale,
+            table: f.table,
+        })
+    }
 }
 
 impl Background {
@@ -250,12 +297,48 @@ impl Background {
 }
 
 /// Laplace location and scale of a timing under the user's and the background's model.
+///
+/// Decoding rejects a location that is not finite and a scale that is not a positive finite
+/// number, because [`Pair::log_ratio`] divides by the scales.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "PairFields")]
 struct Pair {
     user_median: f64,
     user_scale: f64,
     background_median: f64,
     background_scale: f64,
+}
+
+/// The serialised fields of a [`Pair`], before the range check.
+#[derive(Deserialize)]
+struct PairFields {
+    user_median: f64,
+    user_scale: f64,
+    background_median: f64,
+    background_scale: f64,
+}
+
+impl TryFrom<PairFields> for Pair {
+    type Error = String;
+
+    fn try_from(f: PairFields) -> Result<Self, String> {
+        let locations = [f.user_median, f.background_median];
+        let scales = [f.user_scale, f.background_scale];
+        if !locations.iter().all(|v| v.is_finite())
+            || !scales.iter().all(|v| v.is_finite() && *v > 0.0)
+        {
+            return Err(format!(
+                "Laplace pair has medians {locations:?} and scales {scales:?}; medians must be \
+                 finite and scales positive and finite"
+            ));
+        }
+        Ok(Pair {
+            user_median: f.user_median,
+            user_scale: f.user_scale,
+            background_median: f.background_median,
+            background_scale: f.background_scale,
+        })
+    }
 }
 
 impl Pair {
@@ -280,13 +363,57 @@ impl Pair {
 /// +-`clip`, and the score is its mean. Timings are modelled on the background's
 /// [`TimingScale`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "NgraphRatioFields")]
 pub struct NgraphRatio {
     fingerprint: u64,
     background: Arc<Background>,
+    #[serde(with = "sorted_map")]
     exact: HashedMap<Pair>,
+    #[serde(with = "sorted_map")]
     class: HashedMap<Pair>,
     kind: [Pair; TimingKind::COUNT],
     clip: f64,
+}
+
+/// The serialised fields of an [`NgraphRatio`], before the check of `clip`. Each [`Pair`] and
+/// the [`Background`] check themselves as they decode.
+#[derive(Deserialize)]
+struct NgraphRatioFields {
+    fingerprint: u64,
+    background: Arc<Background>,
+    #[serde(with = "sorted_map")]
+    exact: HashedMap<Pair>,
+    #[serde(with = "sorted_map")]
+    class: HashedMap<Pair>,
+    kind: [Pair; TimingKind::COUNT],
+    clip: f64,
+}
+
+impl TryFrom<NgraphRatioFields> for NgraphRatio {
+    type Error = String;
+
+    fn try_from(f: NgraphRatioFields) -> Result<Self, String> {
+        check_limit("clip", f.clip)?;
+        Ok(NgraphRatio {
+            fingerprint: f.fingerprint,
+            background: f.background,
+            exact: f.exact,
+            class: f.class,
+            kind: f.kind,
+            clip: f.clip,
+        })
+    }
+}
+
+/// Checks a decoded cap or clip: a positive finite number, as the constructors set.
+fn check_limit(name: &str, value: f64) -> Result<(), String> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} is {value}; it must be a positive finite number"
+        ))
+    }
 }
 
 impl NgraphRatio {
@@ -442,5 +569,126 @@ impl AdditiveDetector for NgraphRatio {
 impl Detector<FreeTextSample> for NgraphRatio {
     fn score(&self, sample: &FreeTextSample) -> Result<f64> {
         mean_contribution(self, sample, self.clip)
+    }
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+    use crate::limits::reencode;
+
+    fn table() -> Table {
+        let mut exact = HashedMap::default();
+        exact.insert(
+            11,
+            Stat {
+                n: 4,
+                median: 100.0,
+                spread: 10.0,
+            },
+        );
+        let kind = [Stat {
+            n: 9,
+            median: 90.0,
+            spread: 12.0,
+        }; TimingKind::COUNT];
+        Table {
+            exact,
+            class: HashedMap::default(),
+            kind,
+        }
+    }
+
+    fn robust(table: Table, cap: f64) -> NgraphRobust {
+        NgraphRobust {
+            fingerprint: 3,
+            table,
+            min_count: 3,
+            cap,
+        }
+    }
+
+    fn pair(user_scale: f64) -> Pair {
+        Pair {
+            user_median: 100.0,
+            user_scale,
+            background_median: 110.0,
+            background_scale: 20.0,
+        }
+    }
+
+    fn ratio(background: Background, kind: Pair, clip: f64) -> NgraphRatio {
+        NgraphRatio {
+            fingerprint: 3,
+            background: Arc::new(background),
+            exact: HashedMap::default(),
+            class: HashedMap::default(),
+            kind: [kind; TimingKind::COUNT],
+            clip,
+        }
+    }
+
+    fn background(scale: TimingScale) -> Background {
+        Background {
+            fingerprint: 3,
+            scale,
+            table: table(),
+        }
+    }
+
+    fn assert_invalid<T: std::fmt::Debug>(result: Result<T>) {
+        let error = result.unwrap_err();
+        assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
+    }
+
+    #[test]
+    fn valid_models_decode() -> Result<()> {
+        let model = robust(table(), NgraphRobust::CAP);
+        assert_eq!(reencode(&model)?, model);
+        let model = ratio(
+            background(TimingScale::Linear),
+            pair(15.0),
+            NgraphRatio::CLIP,
+        );
+        assert_eq!(reencode(&model)?, model);
+        Ok(())
+    }
+
+    #[test]
+    fn decode_rejects_bad_statistics() {
+        for (median, spread) in [(f64::NAN, 1.0), (1.0, f64::INFINITY), (1.0, -1.0)] {
+            let mut bad = table();
+            bad.kind[2] = Stat {
+                n: 1,
+                median,
+                spread,
+            };
+            assert_invalid(reencode(&robust(bad, NgraphRobust::CAP)));
+        }
+    }
+
+    #[test]
+    fn decode_rejects_bad_cap_and_clip() {
+        for limit in [f64::NAN, 0.0, -1.0, f64::INFINITY] {
+            assert_invalid(reencode(&robust(table(), limit)));
+            let model = ratio(background(TimingScale::Linear), pair(15.0), limit);
+            assert_invalid(reencode(&model));
+        }
+    }
+
+    #[test]
+    fn decode_rejects_bad_pair_and_scale() {
+        for scale in [0.0, -3.0, f64::NAN] {
+            let model = ratio(
+                background(TimingScale::Linear),
+                pair(scale),
+                NgraphRatio::CLIP,
+            );
+            assert_invalid(reencode(&model));
+        }
+        let knee = TimingScale::Asinh { knee_ms: 0.0 };
+        assert_invalid(reencode(&background(knee)));
+        let model = ratio(background(knee), pair(15.0), NgraphRatio::CLIP);
+        assert_invalid(reencode(&model));
     }
 }

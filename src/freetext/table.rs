@@ -4,10 +4,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::extract::{FreeTextSample, Observation, TimingKind};
-use super::keys::HashedMap;
+use super::keys::{HashedMap, sorted_map};
 
 /// Robust location and scale of one group of timings.
+///
+/// Decoding rejects a median or spread that is not finite and a negative spread, which
+/// [`Stat::of`] never produces from finite timings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StatFields")]
 pub(crate) struct Stat {
     /// Number of timings.
     pub(crate) n: u32,
@@ -16,6 +20,29 @@ pub(crate) struct Stat {
     /// Mean absolute deviation from the median in milliseconds (the maximum-likelihood
     /// Laplace scale), before any floor.
     pub(crate) spread: f64,
+}
+
+/// The serialised fields of a [`Stat`], before the range check.
+#[derive(Deserialize)]
+struct StatFields {
+    n: u32,
+    median: f64,
+    spread: f64,
+}
+
+impl TryFrom<StatFields> for Stat {
+    type Error = String;
+
+    fn try_from(fields: StatFields) -> Result<Self, String> {
+        let StatFields { n, median, spread } = fields;
+        if !(median.is_finite() && spread.is_finite() && spread >= 0.0) {
+            return Err(format!(
+                "timing statistic has median {median} and spread {spread}; both must be \
+                 finite and the spread at least 0"
+            ));
+        }
+        Ok(Stat { n, median, spread })
+    }
 }
 
 impl Stat {
@@ -49,7 +76,9 @@ impl Stat {
 /// Statistics of a set of samples at the three levels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Table {
+    #[serde(with = "sorted_map")]
     pub(crate) exact: HashedMap<Stat>,
+    #[serde(with = "sorted_map")]
     pub(crate) class: HashedMap<Stat>,
     pub(crate) kind: [Stat; TimingKind::COUNT],
 }

@@ -37,16 +37,16 @@ pub(crate) fn sample_model(version: u32, keys: u64) -> UserModel<HoldTimeModel, 
         impostor_sd: 1.1,
     };
     UserModel {
-        keyboard: SideModel {
+        keyboard: Some(SideModel {
             current: keyboard.clone(),
             original: keyboard,
             calibration,
-        },
-        mouse: SideModel {
+        }),
+        mouse: Some(SideModel {
             current: mouse,
             original: mouse,
             calibration,
-        },
+        }),
         allow_threshold: 95.0,
         adaptations: version,
         replay_hashes: (0..u64::from(version) * 500).map(|h| (h, 3)).collect(),

@@ -226,16 +226,24 @@ fn adaptation_is_bounded_and_revertible() {
     assert!(outcome.mouse);
     let adapted = engine.user_model("alice").unwrap().unwrap();
     assert_eq!(adapted.adaptations, 1);
-    let (old, new) = (enrolled.mouse.current, adapted.mouse.current);
+    let (enrolled_mouse, adapted_mouse) = (enrolled.mouse.unwrap(), adapted.mouse.unwrap());
+    let (old, new) = (enrolled_mouse.current, adapted_mouse.current);
     let step = (new.mean - old.mean).abs();
     assert!(step > 0.0);
     assert!(step <= 0.1 * 1.0, "mouse mean moved by {step}");
-    assert_eq!(adapted.keyboard.original, enrolled.keyboard.original);
+    let enrolled_keyboard = enrolled.keyboard.unwrap();
+    assert_eq!(
+        adapted.keyboard.unwrap().original,
+        enrolled_keyboard.original
+    );
 
     engine.revert_adaptation("alice").unwrap();
     let reverted = engine.user_model("alice").unwrap().unwrap();
-    assert_eq!(reverted.keyboard.current, enrolled.keyboard.current);
-    assert_eq!(reverted.mouse.current, enrolled.mouse.current);
+    assert_eq!(
+        reverted.keyboard.unwrap().current,
+        enrolled_keyboard.current
+    );
+    assert_eq!(reverted.mouse.unwrap().current, enrolled_mouse.current);
     assert_eq!(reverted.adaptations, 0);
 }
 

@@ -8,4 +8,5 @@ mod concurrency;
 mod crash;
 mod default_modalities;
 mod flow;
+mod optional_modalities;
 mod store_files;

@@ -3,35 +3,154 @@
 use std::path::{Path, PathBuf};
 
 use kinetype::Error;
-use kinetype::engine::{HoldTimeModel, UserModel};
+use kinetype::ModelFileProblem;
+use kinetype::engine::{
+    Engine, EngineConfig, HoldTimeModel, KeyHoldModality, Modalities, UserModel, UserModelV1,
+};
 use kinetype::store::{ModelStore, decode_file, encode_file};
 use proptest::prelude::*;
 
-use crate::common::{ClickModel, SECRET, TestEngine};
+use crate::common::{ClickModality, ClickModel, SECRET, TestEngine};
 use crate::crash::sample_model;
 
 type Model = UserModel<HoldTimeModel, ClickModel>;
 
-fn golden_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/engine_model_v1.ktm")
+fn data_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
-/// Writes the golden file; run once with `--ignored` when the format changes on purpose, and
-/// bump the format version or the schema text with it.
+const GOLDEN_V1: &str = "engine_model_v1.ktm";
+const GOLDEN_V2: &str = "engine_model_v2.ktm";
+
+/// Builds the model of the v2 golden file: keyboard only, as a keyboard-only engine stores it.
+fn sample_keyboard_only() -> Model {
+    let mut model = sample_model(1, 3);
+    model.mouse = None;
+    model
+}
+
+/// Builds the model of the v1 golden file, which always has both sides.
+fn sample_v1() -> UserModelV1<HoldTimeModel, ClickModel> {
+    let model = sample_model(1, 3);
+    UserModelV1 {
+        keyboard: model.keyboard.unwrap(),
+        mouse: model.mouse.unwrap(),
+        allow_threshold: model.allow_threshold,
+        adaptations: model.adaptations,
+        replay_hashes: model.replay_hashes,
+    }
+}
+
+/// Writes the current-layout golden file. Run it once with `--ignored` when the format changes
+/// on purpose, and bump the format version or the schema text with it. Older golden files stay,
+/// with a test that they still load or fail with a typed error.
 #[test]
-#[ignore = "writes tests/data/engine_model_v1.ktm"]
+#[ignore = "writes tests/data/engine_model_v2.ktm"]
 fn write_golden_file() {
-    let bytes = encode_file(&TestEngine::model_header(), &sample_model(1, 3)).unwrap();
-    std::fs::write(golden_path(), bytes).unwrap();
+    let bytes = encode_file(&TestEngine::model_header(), &sample_keyboard_only()).unwrap();
+    std::fs::write(data_path(GOLDEN_V2), bytes).unwrap();
 }
 
 #[test]
-fn golden_file_reads_and_reencodes_identically() {
+fn golden_v2_reads_and_reencodes_identically() {
     let header = TestEngine::model_header();
-    let bytes = std::fs::read(golden_path()).unwrap();
-    let model: Model = decode_file(&golden_path(), &bytes, &header).unwrap();
-    assert_eq!(model, sample_model(1, 3));
+    let bytes = std::fs::read(data_path(GOLDEN_V2)).unwrap();
+    let model: Model = decode_file(&data_path(GOLDEN_V2), &bytes, &header).unwrap();
+    assert_eq!(model, sample_keyboard_only());
     assert_eq!(encode_file(&header, &model).unwrap(), bytes);
+}
+
+#[test]
+fn golden_v1_reads_and_reencodes_identically() {
+    let header = TestEngine::model_header_v1();
+    let bytes = std::fs::read(data_path(GOLDEN_V1)).unwrap();
+    let model: UserModelV1<HoldTimeModel, ClickModel> =
+        decode_file(&data_path(GOLDEN_V1), &bytes, &header).unwrap();
+    assert_eq!(model, sample_v1());
+    assert_eq!(encode_file(&header, &model).unwrap(), bytes);
+}
+
+#[test]
+fn golden_v1_is_not_read_as_v2() {
+    let bytes = std::fs::read(data_path(GOLDEN_V1)).unwrap();
+    let result = decode_file::<Model>(Path::new("old.ktm"), &bytes, &TestEngine::model_header());
+    assert!(
+        matches!(
+            result,
+            Err(Error::ModelFile {
+                problem: ModelFileProblem::SchemaMismatch { .. },
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+}
+
+fn engine_on(dir: &Path, modalities: Modalities) -> TestEngine {
+    let mut config = EngineConfig::new(SECRET.to_vec());
+    config.model_dir = Some(dir.to_owned());
+    config.modalities = modalities;
+    config.enrolment_evidence.mouse = 40;
+    Engine::new(config, KeyHoldModality::new(SECRET), ClickModality).unwrap()
+}
+
+/// Copies a golden file into a model directory as the file of `user`.
+fn install(dir: &Path, golden: &str, user: &str) {
+    let store = ModelStore::open(dir, SECRET).unwrap();
+    std::fs::copy(data_path(golden), store.path_for(user)).unwrap();
+}
+
+#[test]
+fn engine_migrates_v1_file() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), GOLDEN_V1, "old");
+    let engine = engine_on(dir.path(), Modalities::BOTH);
+    let model = engine.user_model("old").unwrap().unwrap();
+    assert_eq!(model, Model::from(sample_v1()));
+    assert_eq!(model, sample_model(1, 3));
+}
+
+#[test]
+fn engine_loads_v2_keyboard_only_file() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), GOLDEN_V2, "new");
+    let engine = engine_on(dir.path(), Modalities::KEYBOARD_ONLY);
+    let model = engine.user_model("new").unwrap().unwrap();
+    assert_eq!(model, sample_keyboard_only());
+}
+
+#[test]
+fn mismatched_modalities_name_file() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), GOLDEN_V2, "new");
+    install(dir.path(), GOLDEN_V1, "old");
+    let store = ModelStore::open(dir.path(), SECRET).unwrap();
+    let cases = [
+        ("new", Modalities::BOTH, "keyboard", "keyboard+mouse"),
+        ("new", Modalities::MOUSE_ONLY, "keyboard", "mouse"),
+        (
+            "old",
+            Modalities::KEYBOARD_ONLY,
+            "keyboard+mouse",
+            "keyboard",
+        ),
+    ];
+    for (user, modalities, want_stored, want_enabled) in cases {
+        let engine = engine_on(dir.path(), modalities);
+        match engine.user_model(user) {
+            Err(Error::ModelFile {
+                path,
+                problem: ModelFileProblem::ModalityMismatch { stored, enabled },
+            }) => {
+                assert_eq!(path, store.path_for(user));
+                assert_eq!(stored, want_stored);
+                assert_eq!(enabled, want_enabled);
+            }
+            other => panic!("{user} {modalities:?}: expected ModalityMismatch, got {other:?}"),
+        }
+    }
 }
 
 fn arb_model() -> impl Strategy<Value = Model> {
@@ -39,7 +158,12 @@ fn arb_model() -> impl Strategy<Value = Model> {
         |(v, keys, shift, hashes)| {
             let mut model = sample_model(v, keys);
             model.allow_threshold += shift;
-            model.keyboard.calibration.genuine_mean = shift;
+            if let Some(side) = model.keyboard.as_mut() {
+                side.calibration.genuine_mean = shift;
+            }
+            if v == 0 {
+                model.mouse = None;
+            }
             model.replay_hashes = hashes;
             model
         },

@@ -1,0 +1,134 @@
+//! The engine configuration as a plain C struct.
+
+use std::ffi::c_char;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kinetype_core::engine::{EngineConfig, Evidence};
+
+use crate::boundary::{arg_out, arg_slice, arg_str, guard};
+use crate::status::{Failure, kinetype_status};
+
+/// Engine settings. Fill it with `kinetype_config_default`, then change the fields you need;
+/// the struct may grow at the end in later versions, so never build it field by field.
+///
+/// Counts of evidence are in actions: one keystroke, or one mouse movement, click or drag.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct kinetype_config {
+    /// Directory of per-user model files as a NUL-terminated UTF-8 path; NULL keeps models in
+    /// memory only. Created when missing. Borrowed only during `kinetype_engine_new`.
+    pub model_dir: *const c_char,
+    /// Secret that keys every hash (model file names, user keys, replay hashes); at least 16
+    /// bytes. Keep it out of the model directory. Copied by `kinetype_engine_new`.
+    pub secret: *const u8,
+    /// Length of `secret` in bytes.
+    pub secret_len: usize,
+    /// Largest acceptable fraction of impostor decisions that allow, in (0, 1); the default
+    /// is 0.01.
+    pub target_fmr: f64,
+    /// Keyboard actions a session needs before the keyboard counts toward a decision.
+    pub min_evidence_keyboard: usize,
+    /// Mouse actions a session needs before the mouse counts toward a decision.
+    pub min_evidence_mouse: usize,
+    /// Keyboard actions needed to finish enrolment.
+    pub enrolment_evidence_keyboard: usize,
+    /// Mouse actions needed to finish enrolment.
+    pub enrolment_evidence_mouse: usize,
+    /// Evidence older than this, in milliseconds of engine time, no longer counts.
+    pub max_evidence_age_ms: u64,
+    /// Largest number of events one ingest call accepts.
+    pub max_batch_events: usize,
+    /// Users held in memory.
+    pub max_users: usize,
+    /// Background sessions kept for calibration.
+    pub max_background_users: usize,
+    /// Folds of the cross-validation that produces genuine scores at enrolment; at least 2.
+    pub calibration_folds: usize,
+}
+
+impl kinetype_config {
+    fn from_core(config: &EngineConfig) -> Self {
+        kinetype_config {
+            model_dir: std::ptr::null(),
+            secret: std::ptr::null(),
+            secret_len: 0,
+            target_fmr: config.target_fmr,
+            min_evidence_keyboard: config.min_evidence.keyboard,
+            min_evidence_mouse: config.min_evidence.mouse,
+            enrolment_evidence_keyboard: config.enrolment_evidence.keyboard,
+            enrolment_evidence_mouse: config.enrolment_evidence.mouse,
+            max_evidence_age_ms: config.max_evidence_age.as_millis() as u64,
+            max_batch_events: config.limits.max_batch_events,
+            max_users: config.limits.max_users,
+            max_background_users: config.limits.max_background_users,
+            calibration_folds: config.calibration_folds,
+        }
+    }
+
+    /// Builds the core configuration; the core's `check` validates the values later.
+    ///
+    /// # Safety
+    ///
+    /// `model_dir` must be NULL or a NUL-terminated string, and `secret` must point to
+    /// `secret_len` bytes (or be NULL with a zero length).
+    pub(crate) unsafe fn to_core(self) -> Result<EngineConfig, Failure> {
+        // SAFETY: forwarded from this function's contract.
+        let secret = unsafe { arg_slice(self.secret, self.secret_len, "config->secret") }?;
+        let mut config = EngineConfig::new(secret.to_vec());
+        if !self.model_dir.is_null() {
+            // SAFETY: forwarded from this function's contract.
+            let dir = unsafe { arg_str(self.model_dir, "config->model_dir") }?;
+            if dir.is_empty() {
+                return Err(Failure::invalid(
+                    "config->model_dir is an empty string; pass NULL to keep models in memory",
+                ));
+            }
+            config.model_dir = Some(PathBuf::from(dir));
+        }
+        config.target_fmr = self.target_fmr;
+        config.min_evidence = Evidence {
+            keyboard: self.min_evidence_keyboard,
+            mouse: self.min_evidence_mouse,
+        };
+        config.enrolment_evidence = Evidence {
+            keyboard: self.enrolment_evidence_keyboard,
+            mouse: self.enrolment_evidence_mouse,
+        };
+        config.max_evidence_age = Duration::from_millis(self.max_evidence_age_ms);
+        config.limits.max_batch_events = self.max_batch_events;
+        config.limits.max_users = self.max_users;
+        config.limits.max_background_users = self.max_background_users;
+        config.calibration_folds = self.calibration_folds;
+        // Enrolment keeps at most this many actions per modality, so it must cover what
+        // enrolment requires.
+        config.limits.max_enrolment_actions = config
+            .limits
+            .max_enrolment_actions
+            .max(self.enrolment_evidence_keyboard)
+            .max(self.enrolment_evidence_mouse);
+        Ok(config)
+    }
+}
+
+/// Fills `*out` with the default configuration: no model directory, no secret (set one
+/// before `kinetype_engine_new`), target FMR 0.01, 30 actions per modality for a decision,
+/// 300 per modality for enrolment, evidence valid for 120 000 ms, batches of at most 10 000
+/// events, 1 000 000 users, 200 background sessions and 5 calibration folds.
+///
+/// Returns `KINETYPE_STATUS_NULL_POINTER` when `out` is NULL. Thread-safe.
+///
+/// # Safety
+///
+/// `out` must be NULL or valid for writing one `kinetype_config`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kinetype_config_default(out: *mut kinetype_config) -> kinetype_status {
+    guard(|| {
+        let out = arg_out(out, "out")?;
+        // The secret is checked by `kinetype_engine_new`, so any placeholder works here.
+        let defaults = EngineConfig::new(Vec::new());
+        // SAFETY: `out` is non-null and, by the caller's contract, valid for writing.
+        unsafe { out.write(kinetype_config::from_core(&defaults)) };
+        Ok(())
+    })
+}
