@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use kinetype::engine::{EngineConfig, Evidence};
+use kinetype::engine::{EngineConfig, Evidence, Modalities};
 use serde::Deserialize;
 
 use crate::ServeError;
@@ -25,6 +25,8 @@ use crate::ServeError;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceConfig {
+    /// Modalities the engine uses; events of a disabled one get `FAILED_PRECONDITION`.
+    pub modalities: ModalitySetting,
     /// Largest acceptable fraction of impostor decisions that allow, in (0, 1).
     pub target_fmr: f64,
     /// Actions per modality needed to finish enrolment.
@@ -38,6 +40,16 @@ pub struct ServiceConfig {
     /// Whether the health service also requires the bearer token. Off by default so that
     /// orchestrators without the token can probe the server.
     pub guard_health: bool,
+}
+
+/// Switches for the keyboard and mouse modalities; at least one must be on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModalitySetting {
+    /// Whether keyboard events are used.
+    pub keyboard: bool,
+    /// Whether mouse events are used.
+    pub mouse: bool,
 }
 
 /// An amount of evidence per modality, in actions (keystrokes, mouse actions).
@@ -95,6 +107,10 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         let engine = EngineConfig::new(Vec::new());
         ServiceConfig {
+            modalities: ModalitySetting {
+                keyboard: engine.modalities.keyboard,
+                mouse: engine.modalities.mouse,
+            },
             target_fmr: engine.target_fmr,
             enrolment_evidence: engine.enrolment_evidence.into(),
             min_evidence: engine.min_evidence.into(),
@@ -192,6 +208,10 @@ impl ServiceConfig {
         }
         let mut config = EngineConfig::new(secret.to_vec());
         config.model_dir = Some(model_dir.to_owned());
+        config.modalities = Modalities {
+            keyboard: self.modalities.keyboard,
+            mouse: self.modalities.mouse,
+        };
         config.target_fmr = self.target_fmr;
         config.enrolment_evidence = self.enrolment_evidence.into();
         config.min_evidence = self.min_evidence.into();
@@ -233,6 +253,16 @@ mod tests {
             .engine_config(Path::new("/nonexistent"), &[7; 32])
             .unwrap_err();
         assert!(err.to_string().contains("target_fmr"), "{err}");
+    }
+
+    #[test]
+    fn no_modality_is_rejected() {
+        let text = "[modalities]\nkeyboard = false\nmouse = false\n";
+        let config = ServiceConfig::from_toml(text).unwrap();
+        let err = config
+            .engine_config(Path::new("/nonexistent"), &[7; 32])
+            .unwrap_err();
+        assert!(err.to_string().contains("modalities"), "{err}");
     }
 
     #[test]

@@ -79,9 +79,9 @@ impl From<Failure> for Status {
 fn engine_status(error: Error, events_field: &str) -> Status {
     match error {
         Error::UnknownUser { .. } => Status::not_found(error.to_string()),
-        Error::Enrolment { .. } | Error::InvalidTrainingData { .. } => {
-            Status::failed_precondition(error.to_string())
-        }
+        Error::Enrolment { .. }
+        | Error::InvalidTrainingData { .. }
+        | Error::ModalityDisabled { .. } => Status::failed_precondition(error.to_string()),
         Error::InvalidBatch { ref problem, .. } => {
             let text = error.to_string();
             match problem {
@@ -147,6 +147,12 @@ mod tests {
                 Error::Enrolment {
                     user: "ab".into(),
                     problem: EnrolmentProblem::AlreadyEnrolled,
+                },
+                Code::FailedPrecondition,
+            ),
+            (
+                Error::ModalityDisabled {
+                    modality: "keyboard",
                 },
                 Code::FailedPrecondition,
             ),

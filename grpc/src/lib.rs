@@ -23,7 +23,7 @@ mod service;
 
 use std::path::PathBuf;
 
-pub use config::{EvidenceSetting, ServiceConfig, ServiceLimits};
+pub use config::{EvidenceSetting, ModalitySetting, ServiceConfig, ServiceLimits};
 pub use convert::MAX_USER_ID_BYTES;
 pub use server::{MIN_TOKEN_BYTES, ServeOptions, build_engine, read_token, run, serve};
 pub use service::BATCHES_ACCEPTED_TRAILER;
