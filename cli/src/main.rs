@@ -9,6 +9,7 @@ mod fixed_text;
 mod freetext;
 mod mouse;
 mod plots;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +57,10 @@ enum Command {
     /// replayed, jittered, constant, population-drawn and mimicked timing, and print the
     /// fraction of attempts that reach Allow.
     Attack(attack::AttackArgs),
+    /// Serve the gRPC scoring API (kinetype.v1.Scoring, health, reflection) until SIGTERM or
+    /// SIGINT; on either signal it stops accepting, finishes in-flight calls, saves the models
+    /// and exits 0.
+    Serve(serve::ServeArgs),
 }
 
 /// Options of `kinetype replay`, shared by every dataset.
@@ -139,6 +144,7 @@ fn main() -> ExitCode {
         Command::Download { dataset, verify } => data::download_command(&root, &dataset, verify),
         Command::Datasets => data::list_command(&root),
         Command::Attack(args) => attack::run(&root, args),
+        Command::Serve(args) => serve::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

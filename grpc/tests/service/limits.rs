@@ -1,0 +1,155 @@
+//! Each request limit gets RESOURCE_EXHAUSTED.
+
+use std::time::Duration;
+
+use kinetype_grpc::proto;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Code;
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_message_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config();
+    config.limits.max_message_bytes = 4096;
+    let server = TestServer::start(options(dir.path(), config.clone())).await;
+    let mut client = server.client().await;
+    client
+        .begin_enrollment(proto::BeginEnrollmentRequest {
+            user: "erin".into(),
+        })
+        .await
+        .unwrap();
+    // About 30 bytes an event: 1,000 events are far above 4 KiB but below max_batch_events.
+    let events = Typist::new(4).mousing(80, 0.0, 1);
+    assert!(events.len() < config.limits.max_batch_events);
+    let status = ingest(&mut client, vec![mouse_batch("erin", 1, events)])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("max_message_bytes"),
+        "{}",
+        status.message()
+    );
+
+    let long_user = proto::BeginEnrollmentRequest {
+        user: "u".repeat(5000),
+    };
+    let status = client.begin_enrollment(long_user).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_batch_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config();
+    config.limits.max_batch_events = 50;
+    let server = TestServer::start(options(dir.path(), config)).await;
+    let mut client = server.client().await;
+    client
+        .begin_enrollment(proto::BeginEnrollmentRequest {
+            user: "erin".into(),
+        })
+        .await
+        .unwrap();
+    let events = Typist::new(4).typing(3, 0, 1);
+    assert!(events.len() > 50);
+    let requests = vec![
+        key_batch("erin", 1, events[..50].to_vec()),
+        key_batch("erin", 1, events[50..].to_vec()),
+        key_batch("erin", 1, events.clone()),
+    ];
+    let status = ingest(&mut client, requests).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("max_batch_events"),
+        "{}",
+        status.message()
+    );
+    let accepted = status
+        .metadata()
+        .get(kinetype_grpc::BATCHES_ACCEPTED_TRAILER)
+        .unwrap();
+    assert_eq!(accepted.to_str().unwrap(), "2");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_stream_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config();
+    config.limits.max_streams = 1;
+    let server = TestServer::start(options(dir.path(), config)).await;
+    let mut client = server.client().await;
+    client
+        .begin_enrollment(proto::BeginEnrollmentRequest {
+            user: "erin".into(),
+        })
+        .await
+        .unwrap();
+
+    // The first stream stays open until its sender is dropped.
+    let (tx, rx) = mpsc::channel(4);
+    let mut first_client = client.clone();
+    let first = tokio::spawn(async move { first_client.ingest(ReceiverStream::new(rx)).await });
+    let keys = Typist::new(4).typing(1, 0, 1);
+    tx.send(key_batch("erin", 1, keys[..10].to_vec()))
+        .await
+        .unwrap();
+    // Poll until the server has taken the first stream's permit.
+    let mut status = None;
+    for _ in 0..100 {
+        let second = ingest(&mut client, vec![key_batch("erin", 2, keys[..4].to_vec())]).await;
+        match second {
+            Err(s) if s.code() == Code::ResourceExhausted => {
+                status = Some(s);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    let status = status.expect("a second stream was accepted while the first was open");
+    assert!(
+        status.message().contains("max_streams"),
+        "{}",
+        status.message()
+    );
+    drop(tx);
+    let ack = first.await.unwrap().unwrap().into_inner();
+    assert_eq!(ack.batches_accepted, 1);
+    // With the first stream closed, a new one is accepted.
+    let ack = ingest(&mut client, vec![key_batch("erin", 3, keys[..4].to_vec())])
+        .await
+        .unwrap();
+    assert_eq!(ack.batches_accepted, 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_over_rate_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config();
+    // A burst of 5, then one new token a second; the eight calls take far less than a second.
+    config.limits.rate_per_second = 1;
+    config.limits.rate_burst = 5;
+    let server = TestServer::start(options(dir.path(), config)).await;
+    let mut client = server.client().await;
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        let code = match client.decide(session("nobody", 1)).await {
+            Ok(_) => Code::Ok,
+            Err(s) => s.code(),
+        };
+        codes.push(code);
+    }
+    assert!(codes[..5].iter().all(|&c| c == Code::NotFound), "{codes:?}");
+    assert!(
+        codes[5..].iter().all(|&c| c == Code::ResourceExhausted),
+        "{codes:?}"
+    );
+    server.stop().await;
+}
