@@ -25,7 +25,9 @@ use std::path::PathBuf;
 
 pub use config::{EvidenceSetting, ModalitySetting, ServiceConfig, ServiceLimits};
 pub use convert::MAX_USER_ID_BYTES;
-pub use server::{MIN_TOKEN_BYTES, ServeOptions, build_engine, read_token, run, serve};
+pub use server::{
+    MIN_TOKEN_BYTES, ServeOptions, build_engine, read_token, run, serve, serve_engine,
+};
 pub use service::BATCHES_ACCEPTED_TRAILER;
 
 /// Generated protobuf types, the client and the server trait of `kinetype.v1`.
