@@ -4,3 +4,4 @@ mod auth;
 mod common;
 mod flow;
 mod limits;
+mod real_data;
