@@ -5,3 +5,4 @@ mod common;
 mod flow;
 mod limits;
 mod real_data;
+mod tls;
