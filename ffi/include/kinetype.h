@@ -626,6 +626,21 @@ kinetype_status kinetype_engine_end_session(const struct kinetype_engine *engine
 // `engine` must be NULL or a live handle and `user` NULL or NUL-terminated.
 kinetype_status kinetype_engine_remove_user(const struct kinetype_engine *engine, const char *user);
 
+// Writes every user in memory to the model directory (enrolled users' models and the
+// collected data of users still enrolling) and writes the number of users saved to `*out`.
+// Call it before shutting down so that a restart continues where this process stopped;
+// session trust is not saved, so every session starts again after a restart.
+//
+// Returns `KINETYPE_STATUS_INVALID_ARGUMENT` when the engine has no model directory and
+// `KINETYPE_STATUS_IO_ERROR` for the first file that cannot be written (users before it are
+// saved, and the call can be repeated). Thread-safe; ingestion for a user waits while that
+// user's file is written.
+//
+// # Safety
+//
+// `engine` must be NULL or a live handle and `out` NULL or valid for writing one `size_t`.
+kinetype_status kinetype_engine_save(const struct kinetype_engine *engine, size_t *out);
+
 // Returns the name of `status` as a static NUL-terminated string, such as
 // `"KINETYPE_STATUS_NOT_FOUND"`, or `"KINETYPE_STATUS_UNKNOWN"` for a number that is no
 // status.

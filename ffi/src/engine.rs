@@ -423,3 +423,32 @@ pub unsafe extern "C" fn kinetype_engine_remove_user(
         Ok(())
     })
 }
+
+/// Writes every user in memory to the model directory (enrolled users' models and the
+/// collected data of users still enrolling) and writes the number of users saved to `*out`.
+/// Call it before shutting down so that a restart continues where this process stopped;
+/// session trust is not saved, so every session starts again after a restart.
+///
+/// Returns `KINETYPE_STATUS_INVALID_ARGUMENT` when the engine has no model directory and
+/// `KINETYPE_STATUS_IO_ERROR` for the first file that cannot be written (users before it are
+/// saved, and the call can be repeated). Thread-safe; ingestion for a user waits while that
+/// user's file is written.
+///
+/// # Safety
+///
+/// `engine` must be NULL or a live handle and `out` NULL or valid for writing one `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kinetype_engine_save(
+    engine: *const kinetype_engine,
+    out: *mut usize,
+) -> kinetype_status {
+    guard(|| {
+        let out = arg_out(out, "out")?;
+        // SAFETY: `engine` is NULL or a live handle by the caller's contract.
+        let engine = &unsafe { arg_ref(engine, "engine") }?.inner;
+        let written = engine.save_all()?;
+        // SAFETY: `out` is non-null and valid for writing by the caller's contract.
+        unsafe { out.write(written) };
+        Ok(())
+    })
+}

@@ -677,3 +677,34 @@ fn disabled_modality_is_invalid_argument() {
     assert_eq!(status, kinetype_status::InvalidArgument);
     assert!(last_error().contains("modalities"), "{}", last_error());
 }
+
+#[test]
+fn save_writes_users_or_names_missing_dir() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let dir_c = CString::new(dir.path().to_str().expect("UTF-8 temp path")).expect("no NUL");
+    let engine = Engine::new(&config(Some(&dir_c)));
+    let mut written = usize::MAX;
+    // SAFETY: live handles, NUL-terminated users, valid outputs; the NULL is what is tested.
+    unsafe {
+        assert_eq!(
+            kinetype_engine_begin_enrolment(engine.0, c"alice".as_ptr()),
+            kinetype_status::Ok
+        );
+        assert_eq!(
+            kinetype_engine_save(engine.0, ptr::null_mut()),
+            kinetype_status::NullPointer
+        );
+        assert_eq!(
+            kinetype_engine_save(engine.0, &mut written),
+            kinetype_status::Ok
+        );
+        assert_eq!(written, 1);
+        let in_memory = Engine::new(&config(None));
+        let mut untouched = 7usize;
+        let status = kinetype_engine_save(in_memory.0, &mut untouched);
+        assert_eq!(status, kinetype_status::InvalidArgument);
+        assert!(last_error().contains("model_dir"), "{}", last_error());
+        assert_eq!(untouched, 7);
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).expect("readable").count(), 1);
+}
