@@ -112,8 +112,9 @@ enum kinetype_reason
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
-  // The window statistic is above the user's allow threshold with enough recent evidence.
-  // The name predates the window statistic.
+  // The window statistic is above the user's allow threshold with enough recent evidence,
+  // or the user passed another factor and no window has filled since. The name predates
+  // the window statistic.
   KINETYPE_REASON_TRUST_ABOVE_THRESHOLD = 0,
   // No modality has enough recent actions.
   KINETYPE_REASON_NOT_ENOUGH_RECENT_EVIDENCE = 1,

@@ -74,8 +74,9 @@ pub enum kinetype_verdict {
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum kinetype_reason {
-    /// The window statistic is above the user's allow threshold with enough recent evidence.
-    /// The name predates the window statistic.
+    /// The window statistic is above the user's allow threshold with enough recent evidence,
+    /// or the user passed another factor and no window has filled since. The name predates
+    /// the window statistic.
     TrustAboveThreshold = 0,
     /// No modality has enough recent actions.
     NotEnoughRecentEvidence = 1,

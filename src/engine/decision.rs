@@ -46,6 +46,10 @@ pub struct Score {
     pub synthetic: bool,
     /// Whether trust fell below the lock-out threshold in this session.
     pub locked: bool,
+    /// Whether the user passed another factor in this session
+    /// ([`Engine::report_success`](super::Engine::report_success)) and no modality has
+    /// completed a window of actions since; such a session is allowed without a window.
+    pub verified: bool,
 }
 
 /// The outcome of [`Engine::decide`](super::Engine::decide).
@@ -65,7 +69,8 @@ pub enum Verdict {
 #[non_exhaustive]
 pub enum Reason {
     /// The window statistic is above the user's allow threshold with enough recent evidence,
-    /// and trust is above the lock-out threshold.
+    /// or the user passed another factor and no window has filled since, and trust is above
+    /// the lock-out threshold.
     ///
     /// NOTE: the name predates the window statistic; it is kept because the C ABI and gRPC
     /// enums mirror it.
@@ -96,7 +101,8 @@ pub struct Decision {
 
 impl Decision {
     /// Applies the decision rules to `score`, strongest first: a replay denies, a lock-out
-    /// denies, missing recent evidence steps up, synthetic timing steps up, a window statistic
+    /// denies, missing recent evidence steps up, and synthetic timing steps up. Then a session
+    /// verified by another factor without a new full window is allowed, a window statistic
     /// missing or at or below the allow threshold steps up, and otherwise the session is
     /// allowed. The comparison is strict so that impostor windows tied with the threshold,
     /// which is their `1 - target_fmr` quantile, are not allowed.
@@ -110,6 +116,8 @@ impl Decision {
             (Verdict::StepUp, Reason::NotEnoughRecentEvidence)
         } else if score.synthetic {
             (Verdict::StepUp, Reason::SyntheticInput)
+        } else if score.verified {
+            (Verdict::Allow, Reason::TrustAboveThreshold)
         } else if score.window.is_none_or(|w| w <= score.allow_threshold) {
             (Verdict::StepUp, Reason::TrustBelowThreshold)
         } else {
@@ -151,6 +159,7 @@ mod tests {
             interval_cv: None,
             synthetic: false,
             locked: false,
+            verified: false,
         }
     }
 
@@ -187,6 +196,19 @@ mod tests {
     fn never_allow_threshold_is_never_exceeded() {
         let got = verdict(score(Some(max_posterior()), NEVER_ALLOW));
         assert_eq!(got, (Verdict::StepUp, Reason::TrustBelowThreshold));
+    }
+
+    #[test]
+    fn verified_session_allowed_until_window_refills() {
+        let mut verified = score(None, 0.7);
+        verified.verified = true;
+        let got = verdict(verified);
+        assert_eq!(got, (Verdict::Allow, Reason::TrustAboveThreshold));
+        let mut stale = score(None, 0.7);
+        stale.verified = true;
+        stale.keyboard.sufficient = false;
+        let got = verdict(stale);
+        assert_eq!(got, (Verdict::StepUp, Reason::NotEnoughRecentEvidence));
     }
 
     #[test]

@@ -448,6 +448,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             synthetic: interval_cv.is_some_and(|cv| cv < self.config.defences.min_interval_cv),
             interval_cv,
             locked: s.track.locked,
+            verified: s.track.verified && window.is_none(),
         })
     }
 
@@ -481,7 +482,9 @@ impl<K: Modality, M: Modality> Engine<K, M> {
 
     /// Records that the user of `session` passed another authentication factor.
     ///
-    /// The session's trust returns to its initial value and its lock is lifted. Each template
+    /// The session's trust returns to its initial value, its lock is lifted, and its windows
+    /// of recent posteriors are emptied: the session is allowed (see [`Score::verified`])
+    /// until a modality has a full window of new actions again. Each template
     /// absorbs the session's recent actions only when they were already close to it: a mean
     /// calibrated posterior of at least `adaptation.min_posterior`, at least
     /// `adaptation.min_actions` actions, and no replay or synthetic flag. Each update moves
@@ -511,8 +514,13 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             trust: self.config.trust.initial,
             at_us: now,
             locked: false,
+            verified: true,
             ..s.track
         };
+        // The other factor vouches for the session until some modality fills a window with
+        // actions made after it. Older windows are dropped so they cannot step the user up.
+        s.keyboard.window.clear();
+        s.mouse.window.clear();
         let a = &self.config.adaptation;
         let clean = score.replay_hits == 0 && !score.synthetic;
         let close = |e: &ModalityEvidence, n: usize| {

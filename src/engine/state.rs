@@ -196,6 +196,10 @@ pub(crate) struct TrustTrack {
     pub(crate) at_us: u64,
     pub(crate) locked: bool,
     pub(crate) replay_hits: u32,
+    /// Whether the user passed another factor in this session ([`Engine::report_success`]).
+    ///
+    /// [`Engine::report_success`]: super::Engine::report_success
+    pub(crate) verified: bool,
 }
 
 impl<K: Modality, M: Modality> SessionState<K, M> {
@@ -208,6 +212,7 @@ impl<K: Modality, M: Modality> SessionState<K, M> {
                 at_us: now_us,
                 locked: false,
                 replay_hits: 0,
+                verified: false,
             },
             last_active_us: now_us,
         }

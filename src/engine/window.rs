@@ -43,6 +43,12 @@ impl PosteriorWindow {
         self.next = (self.next + 1) % len;
     }
 
+    /// Removes every value and keeps the buffer.
+    pub(crate) fn clear(&mut self) {
+        self.values.clear();
+        self.next = 0;
+    }
+
     /// Mean of the stored values once `len` of them are stored, otherwise `None`. The sum is
     /// taken afresh over the window, so it carries no rounding drift from earlier actions.
     pub(crate) fn mean(&self, len: usize) -> Option<f64> {

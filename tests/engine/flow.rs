@@ -119,6 +119,34 @@ fn genuine_allowed_impostor_denied() {
 }
 
 #[test]
+fn step_up_success_allows_until_window_refills() {
+    let (engine, _) = engine_with(small_config(), 8);
+    let alice = Person::new(1);
+    enrol(&engine, "alice", &alice, 1);
+    let mallory = Person::new(99);
+    engine
+        .ingest_keyboard("alice", 8, &mallory.keys(60, 0, 78))
+        .unwrap();
+    let locked = engine.decide("alice", 8).unwrap();
+    assert_eq!(locked.verdict, Verdict::Deny, "{locked:?}");
+
+    engine.report_success("alice", 8).unwrap();
+    let verified = engine.decide("alice", 8).unwrap();
+    assert_eq!(verified.verdict, Verdict::Allow, "{verified:?}");
+    assert!(verified.score.verified);
+    assert_eq!(verified.score.window, None);
+
+    // 20 keystrokes fill the keyboard window of small_config again.
+    engine
+        .ingest_keyboard("alice", 8, &mallory.keys(20, 100_000_000, 79))
+        .unwrap();
+    let after = engine.decide("alice", 8).unwrap();
+    assert!(!after.score.verified, "{after:?}");
+    assert!(after.score.window.is_some(), "{after:?}");
+    assert_ne!(after.verdict, Verdict::Allow, "{after:?}");
+}
+
+#[test]
 fn enrolment_windows_separate_genuine_from_impostors() {
     let (engine, _) = engine_with(small_config(), 12);
     for u in 0..5 {
