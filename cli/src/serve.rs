@@ -26,8 +26,8 @@ pub(crate) struct ServeArgs {
     auth_token_file: PathBuf,
 
     /// File holding the secret (at least 16 bytes) that keys the hashes of user ids, key codes
-    /// and timings in memory and in model files; keep it outside the model directory, and keep
-    /// it stable, since a new secret orphans every stored model
+    /// and timings in memory and in model files. Keep it outside the model directory and keep
+    /// it stable, because a new secret orphans every stored model
     #[arg(long, value_name = "FILE")]
     secret_file: PathBuf,
 

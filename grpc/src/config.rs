@@ -103,7 +103,7 @@ impl Default for ServiceLimits {
 }
 
 impl Default for ServiceConfig {
-    /// The engine's defaults (see [`EngineConfig::new`]) and [`ServiceLimits::default`].
+    /// Returns the engine's defaults (see [`EngineConfig::new`]) and [`ServiceLimits::default`].
     fn default() -> Self {
         let engine = EngineConfig::new(Vec::new());
         ServiceConfig {

@@ -14,7 +14,7 @@ use kinetype::mouse::segment::{MAX_COORDINATE_PX, MAX_TIME_MS};
 use crate::failure::Failure;
 use crate::proto;
 
-/// Longest user id accepted, in bytes.
+/// Maximum length of a user id, in bytes.
 pub const MAX_USER_ID_BYTES: usize = 256;
 
 /// Checks a user id: 1 to [`MAX_USER_ID_BYTES`] bytes.

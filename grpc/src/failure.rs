@@ -9,7 +9,7 @@
 use kinetype::{BatchProblem, Error};
 use tonic::Status;
 
-/// Why a request failed.
+/// The cause of a failed request.
 #[derive(Debug)]
 pub(crate) enum Failure {
     /// A request field is invalid; `field` is its path in the request, such as
@@ -105,8 +105,8 @@ fn engine_status(error: Error, events_field: &str) -> Status {
         Error::LimitExceeded { name, .. } => {
             Status::resource_exhausted(format!("limit {name}: {error}"))
         }
-        // Everything else is a fault of the server or its files (I/O, a corrupt model, a bug);
-        // the client cannot act on the details, and they may name server paths.
+        // Everything else is a fault of the server or its files: I/O, a corrupt model, a bug.
+        // The client cannot act on the details, and they may name server paths.
         other => {
             tracing::error!(error = %other, "request failed inside the engine");
             internal()

@@ -25,7 +25,9 @@ use std::path::PathBuf;
 
 pub use config::{EvidenceSetting, ModalitySetting, ServiceConfig, ServiceLimits};
 pub use convert::MAX_USER_ID_BYTES;
-pub use server::{MIN_TOKEN_BYTES, ServeOptions, build_engine, read_token, run, serve};
+pub use server::{
+    MIN_TOKEN_BYTES, ServeOptions, build_engine, read_token, run, serve, serve_engine,
+};
 pub use service::BATCHES_ACCEPTED_TRAILER;
 
 /// Generated protobuf types, the client and the server trait of `kinetype.v1`.
@@ -38,7 +40,7 @@ pub mod proto {
     tonic::include_proto!("kinetype.v1");
 }
 
-/// Why the server could not start or stopped with an error.
+/// An error that kept the server from starting or stopped it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
@@ -47,7 +49,7 @@ pub enum ServeError {
     Config {
         /// The file involved, if any.
         path: Option<PathBuf>,
-        /// What is wrong.
+        /// The problem, with the value involved.
         problem: String,
     },
     /// The engine rejected its configuration, or saving failed.
@@ -56,7 +58,7 @@ pub enum ServeError {
     /// The runtime or socket failed.
     #[error("{what}: {source}")]
     Io {
-        /// What was being set up.
+        /// The resource being set up, such as the listen address.
         what: String,
         /// The underlying error.
         source: std::io::Error,

@@ -99,11 +99,7 @@ pub fn build_engine(options: &ServeOptions) -> Result<DefaultEngine, ServeError>
 
 /// Saves every user's model, replay hashes and enrolment progress; returns the users saved.
 pub(crate) fn save_all(engine: &DefaultEngine) -> kinetype::Result<u64> {
-    // TODO: the engine saves a model only when enrolment finishes or a template adapts, so
-    // replay hashes and enrolment progress collected since then are lost on restart until the
-    // engine can save everything at once.
-    let _ = engine;
-    Ok(0)
+    engine.save_all().map(|n| n as u64)
 }
 
 /// Serves on `listener` until `shutdown` completes, then stops accepting connections, lets
@@ -122,8 +118,22 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let limits = options.config.limits;
     let engine = Arc::new(build_engine(&options)?);
+    serve_engine(engine, options, listener, shutdown).await
+}
+
+/// Serves `engine`, built by [`build_engine`] from the same `options`; see [`serve`].
+///
+/// # Errors
+///
+/// As [`serve`].
+pub async fn serve_engine(
+    engine: Arc<DefaultEngine>,
+    options: ServeOptions,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let limits = options.config.limits;
     let rate = (limits.rate_per_second > 0).then_some((limits.rate_per_second, limits.rate_burst));
     let gate = Arc::new(Gate::new(
         &options.auth_token,
@@ -232,8 +242,8 @@ async fn set_health(health: &tonic_health::server::HealthReporter, status: Servi
         .await;
 }
 
-/// Binds `listen`, prints `listening on ADDR` to standard output, and serves until SIGTERM
-/// or SIGINT; see [`serve`].
+/// Builds the engine, binds `listen`, prints `listening on ADDR` to standard output once both
+/// worked, and serves until SIGTERM or SIGINT; see [`serve`].
 ///
 /// # Errors
 ///
@@ -247,6 +257,7 @@ pub fn run(listen: SocketAddr, options: ServeOptions) -> Result<(), ServeError> 
             what: "tokio runtime".into(),
             source,
         })?;
+    let engine = Arc::new(build_engine(&options)?);
     runtime.block_on(async move {
         let listener = TcpListener::bind(listen)
             .await
@@ -259,7 +270,7 @@ pub fn run(listen: SocketAddr, options: ServeOptions) -> Result<(), ServeError> 
             source,
         })?;
         println!("listening on {bound}");
-        serve(options, listener, termination()).await
+        serve_engine(engine, options, listener, termination()).await
     })
 }
 

@@ -4,3 +4,5 @@ mod auth;
 mod common;
 mod flow;
 mod limits;
+mod real_data;
+mod tls;
