@@ -269,6 +269,18 @@ pub enum EnrolmentProblem {
     /// The template has not been adapted since enrolment.
     #[error("the template has no adaptation to revert")]
     NothingToRevert,
+    /// No background user has a full window of recent actions, so the allow threshold cannot
+    /// be set. The fields are the window lengths (`min_evidence`) of the enabled modalities.
+    #[error(
+        "no background user has a full window ({keyboard} keyboard or {mouse} mouse actions); \
+         add longer background sessions or lower min_evidence"
+    )]
+    NoBackgroundWindows {
+        /// Keyboard window length; 0 when the keyboard is disabled.
+        keyboard: usize,
+        /// Mouse window length; 0 when the mouse is disabled.
+        mouse: usize,
+    },
 }
 
 /// What is wrong with a batch of events.

@@ -112,11 +112,14 @@ enum kinetype_reason
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
-  // Trust is above the user's threshold with enough recent evidence.
+  // The window statistic is above the user's allow threshold with enough recent evidence,
+  // or the user passed another factor and no window has filled since. The name predates
+  // the window statistic.
   KINETYPE_REASON_TRUST_ABOVE_THRESHOLD = 0,
   // No modality has enough recent actions.
   KINETYPE_REASON_NOT_ENOUGH_RECENT_EVIDENCE = 1,
-  // Trust is between the lock-out threshold and the user's allow threshold.
+  // The window statistic is at or below the user's allow threshold, while trust is above
+  // the lock-out threshold. The name predates the window statistic.
   KINETYPE_REASON_TRUST_BELOW_THRESHOLD = 2,
   // Trust fell below the lock-out threshold in this session.
   KINETYPE_REASON_LOCKED_OUT = 3,
@@ -326,9 +329,13 @@ typedef struct kinetype_modality_evidence {
 
 // A session's current standing.
 typedef struct kinetype_score {
-  // Trust in [0, 1] after idle decay.
+  // Trust in [0, 1] after idle decay; it only locks sessions out.
   double trust;
-  // Trust in [0, 1] above which the user's sessions are allowed.
+  // Window statistic in [0, 1] (fused mean calibrated posterior of the most recent
+  // actions) above which the user's sessions are allowed; 1 when they never are.
+  //
+  // NOTE: the window statistic itself is not in this struct yet; `kinetype_decision`
+  // reports the outcome of comparing it with this threshold.
   double allow_threshold;
   // Trust in [0, 1] below which the session is locked.
   double lockout_threshold;
@@ -384,12 +391,12 @@ typedef struct kinetype_enrolment_status {
 
 // Figures from training a user, estimated on enrolment and background data.
 typedef struct kinetype_enrolment_report {
-  // Trust in [0, 1] above which the user's sessions are allowed; 1 means the target FMR
-  // is out of reach with this background population.
+  // Window statistic in [0, 1] above which the user's sessions are allowed; 1 means the
+  // target FMR is out of reach with this background population.
   double allow_threshold;
-  // Fraction of simulated impostor decision points that would be allowed.
+  // Fraction of background (impostor) windows that would be allowed.
   double impostor_allow_rate;
-  // Fraction of simulated genuine decision points (cross-validated) that would be allowed.
+  // Fraction of genuine windows (cross-validated enrolment actions) that would be allowed.
   double genuine_allow_rate;
 } kinetype_enrolment_report;
 
@@ -509,8 +516,8 @@ kinetype_status kinetype_engine_score(const struct kinetype_engine *engine,
 
 // Decides whether `session` of `user` may continue and writes the verdict, its reason and
 // the score to `*out`. The rules, strongest first: a replay denies, a lock-out denies,
-// missing recent evidence steps up, synthetic timing steps up, trust at or below the
-// threshold steps up, and otherwise the session is allowed.
+// missing recent evidence steps up, synthetic timing steps up, a window statistic at or
+// below the allow threshold steps up, and otherwise the session is allowed.
 //
 // Returns as `kinetype_engine_score`. Thread-safe.
 //

@@ -198,8 +198,8 @@ pub unsafe extern "C" fn kinetype_engine_score(
 
 /// Decides whether `session` of `user` may continue and writes the verdict, its reason and
 /// the score to `*out`. The rules, strongest first: a replay denies, a lock-out denies,
-/// missing recent evidence steps up, synthetic timing steps up, trust at or below the
-/// threshold steps up, and otherwise the session is allowed.
+/// missing recent evidence steps up, synthetic timing steps up, a window statistic at or
+/// below the allow threshold steps up, and otherwise the session is allowed.
 ///
 /// Returns as `kinetype_engine_score`. Thread-safe.
 ///

@@ -32,9 +32,13 @@ pub struct kinetype_modality_evidence {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct kinetype_score {
-    /// Trust in [0, 1] after idle decay.
+    /// Trust in [0, 1] after idle decay; it only locks sessions out.
     pub trust: f64,
-    /// Trust in [0, 1] above which the user's sessions are allowed.
+    /// Window statistic in [0, 1] (fused mean calibrated posterior of the most recent
+    /// actions) above which the user's sessions are allowed; 1 when they never are.
+    ///
+    /// NOTE: the window statistic itself is not in this struct yet; `kinetype_decision`
+    /// reports the outcome of comparing it with this threshold.
     pub allow_threshold: f64,
     /// Trust in [0, 1] below which the session is locked.
     pub lockout_threshold: f64,
@@ -70,11 +74,14 @@ pub enum kinetype_verdict {
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum kinetype_reason {
-    /// Trust is above the user's threshold with enough recent evidence.
+    /// The window statistic is above the user's allow threshold with enough recent evidence,
+    /// or the user passed another factor and no window has filled since. The name predates
+    /// the window statistic.
     TrustAboveThreshold = 0,
     /// No modality has enough recent actions.
     NotEnoughRecentEvidence = 1,
-    /// Trust is between the lock-out threshold and the user's allow threshold.
+    /// The window statistic is at or below the user's allow threshold, while trust is above
+    /// the lock-out threshold. The name predates the window statistic.
     TrustBelowThreshold = 2,
     /// Trust fell below the lock-out threshold in this session.
     LockedOut = 3,
@@ -130,12 +137,12 @@ pub struct kinetype_enrolment_status {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct kinetype_enrolment_report {
-    /// Trust in [0, 1] above which the user's sessions are allowed; 1 means the target FMR
-    /// is out of reach with this background population.
+    /// Window statistic in [0, 1] above which the user's sessions are allowed; 1 means the
+    /// target FMR is out of reach with this background population.
     pub allow_threshold: f64,
-    /// Fraction of simulated impostor decision points that would be allowed.
+    /// Fraction of background (impostor) windows that would be allowed.
     pub impostor_allow_rate: f64,
-    /// Fraction of simulated genuine decision points (cross-validated) that would be allowed.
+    /// Fraction of genuine windows (cross-validated enrolment actions) that would be allowed.
     pub genuine_allow_rate: f64,
 }
 

@@ -98,7 +98,8 @@ fn status_of(error: &Error) -> kinetype_status {
             EnrolmentProblem::NotEnrolled => S::NotEnrolled,
             EnrolmentProblem::AlreadyEnrolled => S::AlreadyEnrolled,
             EnrolmentProblem::NotEnoughEvidence { .. } => S::NotEnoughEvidence,
-            EnrolmentProblem::NoBackground { .. } => S::NoBackground,
+            EnrolmentProblem::NoBackground { .. }
+            | EnrolmentProblem::NoBackgroundWindows { .. } => S::NoBackground,
             EnrolmentProblem::NothingToRevert => S::NothingToRevert,
             _ => S::Internal,
         },

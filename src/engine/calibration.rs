@@ -1,11 +1,13 @@
-//! Per-user score calibration and the per-user trust threshold for a target false-match rate.
+//! Per-user score calibration and the per-user allow threshold for a target false-match rate.
 //!
 //! A modality's raw anomaly scores mean different things for different users. At enrolment the
 //! engine fits two normal distributions per user and modality (with statrs): one to *genuine*
 //! scores, obtained by k-fold cross-validation on the user's enrolment actions, and one to
 //! *impostor* scores, obtained by scoring the background population's actions against the
 //! user's model. A raw score then becomes a log-likelihood ratio (LLR) and a posterior with
-//! equal priors, which is the classification score the trust model consumes.
+//! equal priors, which is the classification score the trust model consumes. The window
+//! statistic (see [`window`](super::window)) averages these posteriors, and
+//! [`window_threshold`] sets the allow threshold on it from background windows.
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Continuous, Normal};
@@ -114,14 +116,67 @@ pub fn cross_validated_scores<X: Modality>(
     Ok(scores)
 }
 
-/// Returns the trust threshold above which at most `target_fmr` of the impostor trust values
-/// lie; `None` when there are no impostor values.
-pub fn threshold_for_fmr(impostor_trust: &[f64], target_fmr: f64) -> Option<f64> {
-    if impostor_trust.is_empty() {
+/// Returns the threshold above which at most `target_fmr` of the impostor values lie (their
+/// `1 - target_fmr` quantile); `None` when there are no impostor values.
+pub fn threshold_for_fmr(impostor: &[f64], target_fmr: f64) -> Option<f64> {
+    if impostor.is_empty() {
         return None;
     }
-    let mut data = Data::new(impostor_trust.to_vec());
+    let mut data = Data::new(impostor.to_vec());
     Some(data.quantile(1.0 - target_fmr))
+}
+
+/// Largest posterior one action can have: the posterior of an LLR of [`MAX_LLR`].
+pub fn max_posterior() -> f64 {
+    1.0 / (1.0 + (-MAX_LLR).exp())
+}
+
+/// Allow threshold that no window statistic exceeds, since a mean of posteriors is at most
+/// [`max_posterior`], which is below 1. Models converted from older layouts and users whose
+/// target false-match rate is out of reach get it.
+pub const NEVER_ALLOW: f64 = 1.0;
+
+/// Window statistics with a threshold estimated from them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowThreshold {
+    /// Allow threshold in `[0, 1]`; a session is allowed when its window statistic is above
+    /// it, and [`NEVER_ALLOW`] when the target is out of reach.
+    pub value: f64,
+    /// Whether the impostor windows were too few for the quantile (fewer than
+    /// `1 / target_fmr`), so that `value` is their maximum instead.
+    pub from_maximum: bool,
+}
+
+/// Sets the allow threshold on the window statistic from impostor window statistics.
+///
+/// With at least `1 / target_fmr` impostor windows the threshold is their `1 - target_fmr`
+/// quantile ([`threshold_for_fmr`]). With fewer, that quantile cannot be estimated, so the
+/// threshold is the largest impostor value and no observed impostor window is allowed: the
+/// smallest false-match rate the data can show. A threshold at or above [`max_posterior`] is
+/// out of reach for any window and becomes [`NEVER_ALLOW`]. Non-finite values are ignored.
+///
+/// Returns `None` when there is no finite impostor value.
+pub fn window_threshold(impostor: &[f64], target_fmr: f64) -> Option<WindowThreshold> {
+    let finite: Vec<f64> = impostor.iter().copied().filter(|x| x.is_finite()).collect();
+    if finite.is_empty() {
+        return None;
+    }
+    let needed = (1.0 / target_fmr).ceil();
+    let from_maximum = (finite.len() as f64) < needed;
+    let value = if from_maximum {
+        finite.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    } else {
+        threshold_for_fmr(&finite, target_fmr)?
+    };
+    let value = if value >= max_posterior() {
+        NEVER_ALLOW
+    } else {
+        value.clamp(0.0, NEVER_ALLOW)
+    };
+    Some(WindowThreshold {
+        value,
+        from_maximum,
+    })
 }
 
 #[cfg(test)]
@@ -160,5 +215,39 @@ mod tests {
         assert!(above <= 10, "{above} impostor values above {t}");
         assert!(above >= 5, "{above}");
         assert_eq!(threshold_for_fmr(&[], 0.01), None);
+    }
+
+    #[test]
+    fn window_threshold_uses_quantile_with_enough_windows() {
+        let impostor: Vec<f64> = (0..1000).map(|i| f64::from(i) / 2000.0).collect();
+        let t = window_threshold(&impostor, 0.01).unwrap();
+        assert!(!t.from_maximum);
+        let above = impostor.iter().filter(|&&x| x > t.value).count();
+        assert!(above <= 10, "{above} impostor windows above {}", t.value);
+        assert!(above >= 5, "{above}");
+    }
+
+    #[test]
+    fn window_threshold_falls_back_to_maximum() {
+        // 99 windows are fewer than 1 / 0.01.
+        let impostor: Vec<f64> = (0..99).map(|i| f64::from(i) / 200.0).collect();
+        let t = window_threshold(&impostor, 0.01).unwrap();
+        assert!(t.from_maximum);
+        assert_eq!(t.value, 98.0 / 200.0);
+        assert!(impostor.iter().all(|&x| x <= t.value));
+    }
+
+    #[test]
+    fn window_threshold_without_impostors_is_none() {
+        assert_eq!(window_threshold(&[], 0.01), None);
+        assert_eq!(window_threshold(&[f64::NAN, f64::INFINITY], 0.01), None);
+    }
+
+    #[test]
+    fn saturated_impostors_make_threshold_unreachable() {
+        let impostor = vec![max_posterior(); 500];
+        let t = window_threshold(&impostor, 0.01).unwrap();
+        assert_eq!(t.value, NEVER_ALLOW);
+        assert!(max_posterior() < NEVER_ALLOW);
     }
 }

@@ -3,18 +3,20 @@
 use super::calibration::{self, ScoreCalibration};
 use super::modality::Modality;
 use super::state::{SideModel, UserModel, lock};
+use super::window::{self, TimedPosterior};
 use super::{Engine, EnrolmentReport};
 use crate::error::{EnrolmentProblem, Error, Result};
 
 impl<K: Modality, M: Modality> Engine<K, M> {
-    /// Trains `user`'s templates of the enabled modalities on the collected enrolment actions, calibrates them against
-    /// the background population, sets the trust threshold for the target false-match rate,
-    /// and saves the model file.
+    /// Trains `user`'s templates of the enabled modalities on the collected enrolment actions,
+    /// calibrates them against the background population, sets the allow threshold on the
+    /// window statistic for the target false-match rate, and saves the model file.
     ///
     /// # Errors
     ///
-    /// [`Error::Enrolment`] when the user is already enrolled, has too little evidence, or no
-    /// background population exists; training errors of a modality; [`Error::Io`] when the
+    /// [`Error::Enrolment`] when the user is already enrolled, has too little evidence, no
+    /// background population exists, or no background user has a full window of
+    /// `min_evidence` actions; training errors of a modality; [`Error::Io`] when the
     /// model cannot be saved (the collected actions are kept, so the call can be retried).
     pub fn finish_enrolment(&self, user: &str) -> Result<EnrolmentReport> {
         let entry = self.user(user)?;
@@ -65,26 +67,31 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             None
         };
 
-        let impostor: Vec<Vec<f64>> = background
+        let impostor: Vec<f64> = background
             .iter()
-            .map(|b| {
+            .flat_map(|b| {
                 let k = posteriors(&self.keyboard, keyboard.as_ref(), &b.keyboard);
                 let m = posteriors(&self.mouse, mouse.as_ref(), &b.mouse);
-                self.simulate_trust(&b.keyboard, &k, &b.mouse, &m)
+                self.simulate_windows(&b.keyboard, &k, &b.mouse, &m)
             })
             .collect();
         drop(background);
-        let genuine = self.simulate_trust(
+        let genuine = self.simulate_windows(
             &state.enrolment.keyboard,
             keyboard.as_ref().map_or(&[], |s| &s.genuine_posteriors[..]),
             &state.enrolment.mouse,
             mouse.as_ref().map_or(&[], |s| &s.genuine_posteriors[..]),
         );
-        let impostor: Vec<f64> = impostor.into_iter().flatten().collect();
-        let params = &self.config.trust;
-        let threshold = calibration::threshold_for_fmr(&impostor, self.config.target_fmr)
-            .unwrap_or(params.max)
-            .max(params.lockout);
+        let Some(estimate) = calibration::window_threshold(&impostor, self.config.target_fmr)
+        else {
+            let min = self.config.min_evidence;
+            let problem = EnrolmentProblem::NoBackgroundWindows {
+                keyboard: if on.keyboard { min.keyboard } else { 0 },
+                mouse: if on.mouse { min.mouse } else { 0 },
+            };
+            return Err(self.enrolment_error(user, problem));
+        };
+        let threshold = estimate.value;
         let rate = |v: &[f64]| {
             if v.is_empty() {
                 0.0
@@ -93,7 +100,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             }
         };
         let report = EnrolmentReport {
-            allow_threshold: threshold / params.max,
+            allow_threshold: threshold,
             impostor_allow_rate: rate(&impostor),
             genuine_allow_rate: rate(&genuine),
         };
@@ -114,12 +121,20 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             allow_threshold = report.allow_threshold,
             "enrolment finished"
         );
-        if threshold >= params.max {
+        if threshold >= calibration::NEVER_ALLOW {
             tracing::warn!(
                 user = %self.label(user),
-                impostor_allow_rate = report.impostor_allow_rate,
+                impostor_windows = impostor.len(),
                 "target false-match rate unreachable on the background population; \
                  this user's sessions will always get StepUp"
+            );
+        } else if estimate.from_maximum {
+            tracing::warn!(
+                user = %self.label(user),
+                impostor_windows = impostor.len(),
+                needed = (1.0 / self.config.target_fmr).ceil(),
+                "too few background windows to estimate the target false-match rate; \
+                 the allow threshold is the highest background window"
             );
         }
         state.model = Some(model);
@@ -153,47 +168,30 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         actions < 2
     }
 
-    /// Runs the trust model over one person's actions of the enabled modalities in time order
-    /// and returns trust after each action once the smaller per-modality minimum of evidence
-    /// of the enabled modalities is reached: the values a decision would see. A disabled
-    /// modality has no posteriors, so `zip` drops its actions.
-    fn simulate_trust(
+    /// Returns the window statistic after each of one person's actions of the enabled
+    /// modalities in time order, once some modality has a full window (see
+    /// [`window::window_statistics`]). A disabled modality has no posteriors, so `zip` drops
+    /// its actions.
+    fn simulate_windows(
         &self,
         keyboard: &[K::Action],
         keyboard_posteriors: &[Option<f64>],
         mouse: &[M::Action],
         mouse_posteriors: &[Option<f64>],
     ) -> Vec<f64> {
-        let weights = self.config.fusion;
-        let mut merged: Vec<(f64, f64, f64)> = keyboard
+        let merged: Vec<TimedPosterior> = keyboard
             .iter()
             .zip(keyboard_posteriors)
-            .filter_map(|(a, p)| p.map(|p| (K::action_time_us(a), weights.keyboard, p)))
+            .filter_map(|(a, p)| p.map(|p| (K::action_time_us(a), true, p)))
             .chain(
                 mouse
                     .iter()
                     .zip(mouse_posteriors)
-                    .filter_map(|(a, p)| p.map(|p| (M::action_time_us(a), weights.mouse, p))),
+                    .filter_map(|(a, p)| p.map(|p| (M::action_time_us(a), false, p))),
             )
             .collect();
-        merged.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let params = &self.config.trust;
-        let on = self.config.modalities;
         let min = self.config.min_evidence;
-        let skip = match (on.keyboard, on.mouse) {
-            (true, false) => min.keyboard,
-            (false, true) => min.mouse,
-            _ => min.keyboard.min(min.mouse),
-        };
-        let mut trust = params.initial;
-        let mut values = Vec::new();
-        for (i, (_, weight, posterior)) in merged.into_iter().enumerate() {
-            trust = (trust + weight * params.delta(posterior)).clamp(0.0, params.max);
-            if i + 1 >= skip {
-                values.push(trust);
-            }
-        }
-        values
+        window::window_statistics(merged, (min.keyboard, min.mouse), self.config.fusion)
     }
 }
 

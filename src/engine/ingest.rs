@@ -1,4 +1,5 @@
-//! Ingestion of event batches: validation, action extraction, scoring and trust updates.
+//! Ingestion of event batches: validation, action extraction, scoring, trust and window
+//! updates.
 
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             |m| m.keyboard.as_ref(),
             &self.keyboard,
             self.config.fusion.keyboard,
+            self.config.min_evidence.keyboard,
         )
     }
 
@@ -48,6 +50,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             |m| m.mouse.as_ref(),
             &self.mouse,
             self.config.fusion.mouse,
+            self.config.min_evidence.mouse,
         )
     }
 
@@ -65,6 +68,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         model_of: impl Fn(&UserModel<K::Model, M::Model>) -> Option<&SideModel<X::Model>>,
         modality: &X,
         weight: f64,
+        window_len: usize,
     ) -> Result<()> {
         let bad = |problem| Error::InvalidBatch {
             user: self.label(user),
@@ -151,6 +155,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 None => None,
             };
             if let Some((posterior, change)) = side_update {
+                side.window.push(posterior, window_len);
                 side.posterior_sum += posterior;
                 side.scored += 1;
                 side.contribution += change;

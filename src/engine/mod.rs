@@ -10,13 +10,14 @@
 //! 1. [`Engine::begin_enrolment`], then ingest sessions until [`Engine::enrolment_status`]
 //!    reports enough actions of each enabled modality, then [`Engine::finish_enrolment`] trains
 //!    their templates, calibrates their scores against the background population
-//!    ([`Engine::add_background_session`]) and sets the user's trust threshold for the target
-//!    false-match rate (see [`calibration`]).
+//!    ([`Engine::add_background_session`]) and sets the user's allow threshold on the window
+//!    statistic for the target false-match rate (see [`calibration`] and [`window`]).
 //! 2. Events arrive in batches per (user, session) from any thread
 //!    ([`Engine::ingest_keyboard`], [`Engine::ingest_mouse`]); each completed action is scored
-//!    at once and updates the session's trust (see [`trust`]).
-//! 3. [`Engine::score`] reports trust and evidence; [`Engine::decide`] turns it into
-//!    Allow, StepUp or Deny with a reason (see [`Decision::from_score`]).
+//!    at once, updates the session's trust (see [`trust`]), which only locks sessions out,
+//!    and enters the session's window of recent posteriors.
+//! 3. [`Engine::score`] reports trust, the window statistic and evidence; [`Engine::decide`]
+//!    turns it into Allow, StepUp or Deny with a reason (see [`Decision::from_score`]).
 //! 4. After the user passes another factor, [`Engine::report_success`] restores trust and may
 //!    adapt the template; [`Engine::revert_adaptation`] undoes adaptations.
 //!
@@ -47,6 +48,7 @@ mod mouse_actions;
 mod persist;
 mod state;
 pub mod trust;
+pub mod window;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -66,7 +68,7 @@ pub use free_text::{FreeTextModality, KeyPairing, TypedKey};
 pub use hold_time::{HoldTimeModel, KeyHoldModality, Keystroke, LogNormalStats};
 pub use modality::Modality;
 pub use mouse_actions::{MouseAction, MouseModality, MouseRun};
-pub use state::{SideModel, UserModel, UserModelV1};
+pub use state::{SideModel, UserModel, UserModelV1, UserModelV2};
 pub use trust::TrustParams;
 
 use ingest::validate;
@@ -105,17 +107,18 @@ pub enum EnrolmentStatus {
 /// Figures from training a user, estimated on enrolment and background data.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EnrolmentReport {
-    /// Trust in `[0, 1]` above which the user's sessions are allowed.
+    /// Window statistic in `[0, 1]` (see [`window`]) above which the user's sessions are
+    /// allowed.
     ///
-    /// A value of 1 means the target false-match rate is out of reach with this background
-    /// population: more than that fraction of background decision points keep the maximum
-    /// trust, so every session of this user gets `StepUp`. More background people, a stronger
-    /// modality, or a higher target FMR lowers it.
+    /// A value of 1 ([`calibration::NEVER_ALLOW`]) means the target false-match rate is out of
+    /// reach with this background population, because that fraction of background windows
+    /// reach the largest possible posterior, so every session of this user gets `StepUp`.
     pub allow_threshold: f64,
-    /// Fraction of simulated background (impostor) decision points that would be allowed.
+    /// Fraction of background (impostor) windows that would be allowed: one window of `W`
+    /// actions per modality after each background action, as a decision would see it.
     pub impostor_allow_rate: f64,
-    /// Fraction of simulated genuine decision points (cross-validated) that would be allowed;
-    /// optimistic, since enrolment sessions are closer to each other than later ones.
+    /// Fraction of genuine windows (over cross-validated enrolment posteriors) that would be
+    /// allowed; optimistic, since enrolment sessions are closer to each other than later ones.
     pub genuine_allow_rate: f64,
 }
 
@@ -195,9 +198,15 @@ impl<K: Modality, M: Modality> Engine<K, M> {
 
     /// Returns the envelope header of this engine's model files. The kind names both
     /// modalities, and the schema hash covers both feature schemas and the [`UserModel`] layout
-    /// (`user-model/v2`). The header does not depend on which modalities are enabled; the
+    /// (`user-model/v3`). The header does not depend on which modalities are enabled; the
     /// model's optional sides record that.
     pub fn model_header() -> Header {
+        Self::header_for_layout("user-model/v3")
+    }
+
+    /// Returns the header of files in the older `user-model/v2` layout ([`UserModelV2`]),
+    /// which the engine still reads and converts.
+    pub fn model_header_v2() -> Header {
         Self::header_for_layout("user-model/v2")
     }
 
@@ -390,8 +399,8 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         Ok(())
     }
 
-    /// Reports trust and evidence of a session. A session with no events yet reports initial
-    /// trust and no evidence.
+    /// Reports trust, the window statistic and evidence of a session. A session with no events
+    /// yet reports initial trust and no evidence.
     ///
     /// # Errors
     ///
@@ -416,16 +425,30 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         .into_iter()
         .flatten()
         .reduce(f64::min);
+        let min = self.config.min_evidence;
+        let keyboard = self.evidence(&s.keyboard, min.keyboard, now);
+        let mouse = self.evidence(&s.mouse, min.mouse, now);
+        // Only a modality with sufficient recent evidence enters the window statistic.
+        let window_mean = |e: &ModalityEvidence, w: &window::PosteriorWindow, len: usize| {
+            if e.sufficient { w.mean(len) } else { None }
+        };
+        let window = window::fuse(
+            window_mean(&keyboard, &s.keyboard.window, min.keyboard),
+            window_mean(&mouse, &s.mouse.window, min.mouse),
+            self.config.fusion,
+        );
         Ok(Score {
             trust: trust / params.max,
-            allow_threshold: model.allow_threshold / params.max,
+            window,
+            allow_threshold: model.allow_threshold,
             lockout_threshold: params.lockout / params.max,
-            keyboard: self.evidence(&s.keyboard, self.config.min_evidence.keyboard, now),
-            mouse: self.evidence(&s.mouse, self.config.min_evidence.mouse, now),
+            keyboard,
+            mouse,
             replay_hits: s.track.replay_hits,
             synthetic: interval_cv.is_some_and(|cv| cv < self.config.defences.min_interval_cv),
             interval_cv,
             locked: s.track.locked,
+            verified: s.track.verified && window.is_none(),
         })
     }
 
@@ -459,7 +482,9 @@ impl<K: Modality, M: Modality> Engine<K, M> {
 
     /// Records that the user of `session` passed another authentication factor.
     ///
-    /// The session's trust returns to its initial value and its lock is lifted. Each template
+    /// The session's trust returns to its initial value, its lock is lifted, and its windows
+    /// of recent posteriors are emptied: the session is allowed (see [`Score::verified`])
+    /// until a modality has a full window of new actions again. Each template
     /// absorbs the session's recent actions only when they were already close to it: a mean
     /// calibrated posterior of at least `adaptation.min_posterior`, at least
     /// `adaptation.min_actions` actions, and no replay or synthetic flag. Each update moves
@@ -489,8 +514,13 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             trust: self.config.trust.initial,
             at_us: now,
             locked: false,
+            verified: true,
             ..s.track
         };
+        // The other factor vouches for the session until some modality fills a window with
+        // actions made after it. Older windows are dropped so they cannot step the user up.
+        s.keyboard.window.clear();
+        s.mouse.window.clear();
         let a = &self.config.adaptation;
         let clean = score.replay_hits == 0 && !score.synthetic;
         let close = |e: &ModalityEvidence, n: usize| {

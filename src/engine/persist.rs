@@ -7,7 +7,8 @@
 
 use super::modality::Modality;
 use super::state::{
-    EnrolmentRecord, EnrolmentRecordRef, UserModel, UserModelV1, UserState, lock, side_names,
+    EnrolmentRecord, EnrolmentRecordRef, UserModel, UserModelV1, UserModelV2, UserState, lock,
+    side_names,
 };
 use super::{Engine, ModelOf};
 use crate::error::{Error, ModelFileProblem, Result};
@@ -79,8 +80,8 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         Ok(written)
     }
 
-    /// Loads `user`'s file: a model (converting the `user-model/v1` layout) or the record of
-    /// an enrolment in progress. A model must match the enabled modalities.
+    /// Loads `user`'s file: a model (converting the `user-model/v1` and `v2` layouts, see
+    /// [`UserModelV2`]) or the record of an enrolment in progress. A model must match the enabled modalities.
     pub(super) fn load_user(
         &self,
         store: &ModelStore,
@@ -94,15 +95,27 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                     ..
                 },
             ) => {
-                // A file that matches neither layout reports the mismatch with the current one.
+                // A file that matches no layout reports the mismatch with the current one.
+                let v2 = Self::model_header_v2();
                 let v1 = Self::model_header_v1();
-                match store.load::<UserModelV1<K::Model, M::Model>>(user, &v1) {
-                    Ok(old) => {
-                        tracing::info!(user = %self.label(user), "model converted from layout v1");
-                        old.map(UserModel::from)
-                    }
-                    Err(_) => return Err(current),
+                let old = match store.load::<UserModelV2<K::Model, M::Model>>(user, &v2) {
+                    Ok(old) => old.map(|m| (m, "v2")),
+                    Err(_) => match store.load::<UserModelV1<K::Model, M::Model>>(user, &v1) {
+                        Ok(old) => old.map(|m| (UserModelV2::from(m), "v1")),
+                        Err(_) => return Err(current),
+                    },
+                };
+                if let Some((_, layout)) = &old {
+                    // Older layouts store a trust threshold, which carries no information about
+                    // window statistics, so the converted model never allows (fail safe).
+                    tracing::warn!(
+                        user = %self.label(user),
+                        layout,
+                        "model converted from an older layout without an allow threshold; \
+                         this user's sessions get StepUp until the user enrols again"
+                    );
                 }
+                old.map(|(m, _)| UserModel::from(m))
             }
             Err(Error::ModelFile {
                 problem: ModelFileProblem::WrongKind { found, .. },

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use super::calibration::ScoreCalibration;
+use super::calibration::{NEVER_ALLOW, ScoreCalibration};
 use super::defences::{ReplayLog, Rhythm};
 use super::modality::Modality;
+use super::window::PosteriorWindow;
 
 /// One modality's part of a stored user model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,7 +26,7 @@ pub struct SideModel<T> {
     pub calibration: ScoreCalibration,
 }
 
-/// Everything stored in a user's model file (layout `user-model/v2`).
+/// Everything stored in a user's model file (layout `user-model/v3`).
 ///
 /// A side is `None` exactly when the engine that enrolled the user disabled that modality
 /// (see [`Modalities`](super::Modalities)). Loading checks that the sides match the enabled
@@ -36,7 +37,10 @@ pub struct UserModel<KeyboardModel, MouseModel> {
     pub keyboard: Option<SideModel<KeyboardModel>>,
     /// Mouse template and calibration; `None` when the mouse is disabled.
     pub mouse: Option<SideModel<MouseModel>>,
-    /// Trust above which a session is allowed, set for the target false-match rate.
+    /// Window statistic (fused mean calibrated posterior, see [`window`](super::window)) in
+    /// `[0, 1]` above which a session is allowed, set for the target false-match rate;
+    /// [`NEVER_ALLOW`] when that rate is out of reach or the model was converted from an older
+    /// layout.
     pub allow_threshold: f64,
     /// Template updates since enrolment.
     pub adaptations: u32,
@@ -67,9 +71,50 @@ pub(crate) fn side_names(keyboard: bool, mouse: bool) -> &'static str {
     }
 }
 
+/// The model file layout `user-model/v2`, written before `Allow` rested on the window
+/// statistic: its `allow_threshold` is on the trust scale. The engine reads such files and
+/// converts them with [`From`], which sets the allow threshold to [`NEVER_ALLOW`] because a
+/// trust threshold carries no information about window statistics. The user then gets
+/// `StepUp`, never `Allow`, until they enrol again. The engine never writes this layout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserModelV2<KeyboardModel, MouseModel> {
+    /// Keyboard template and calibration; `None` when the keyboard is disabled.
+    pub keyboard: Option<SideModel<KeyboardModel>>,
+    /// Mouse template and calibration; `None` when the mouse is disabled.
+    pub mouse: Option<SideModel<MouseModel>>,
+    /// Trust above which a session was allowed.
+    pub allow_threshold: f64,
+    /// Template updates since enrolment.
+    pub adaptations: u32,
+    /// Keyed replay hashes with their sessions, oldest first.
+    pub replay_hashes: Vec<(u64, u64)>,
+}
+
+impl<KeyboardModel, MouseModel> From<UserModelV1<KeyboardModel, MouseModel>>
+    for UserModel<KeyboardModel, MouseModel>
+{
+    fn from(old: UserModelV1<KeyboardModel, MouseModel>) -> Self {
+        UserModelV2::from(old).into()
+    }
+}
+
+impl<KeyboardModel, MouseModel> From<UserModelV2<KeyboardModel, MouseModel>>
+    for UserModel<KeyboardModel, MouseModel>
+{
+    fn from(old: UserModelV2<KeyboardModel, MouseModel>) -> Self {
+        UserModel {
+            keyboard: old.keyboard,
+            mouse: old.mouse,
+            allow_threshold: NEVER_ALLOW,
+            adaptations: old.adaptations,
+            replay_hashes: old.replay_hashes,
+        }
+    }
+}
+
 /// The model file layout `user-model/v1`, written before modalities became optional: both
-/// sides always present. The engine reads such files and converts them with [`From`], but it
-/// never writes them.
+/// sides always present, and `allow_threshold` on the trust scale. The engine reads such files
+/// and converts them with [`From`] as [`UserModelV2`] does, but it never writes them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserModelV1<KeyboardModel, MouseModel> {
     /// Keyboard template and calibration.
@@ -85,10 +130,10 @@ pub struct UserModelV1<KeyboardModel, MouseModel> {
 }
 
 impl<KeyboardModel, MouseModel> From<UserModelV1<KeyboardModel, MouseModel>>
-    for UserModel<KeyboardModel, MouseModel>
+    for UserModelV2<KeyboardModel, MouseModel>
 {
     fn from(old: UserModelV1<KeyboardModel, MouseModel>) -> Self {
-        UserModel {
+        UserModelV2 {
             keyboard: Some(old.keyboard),
             mouse: Some(old.mouse),
             allow_threshold: old.allow_threshold,
@@ -113,6 +158,8 @@ pub(crate) struct SideSession<X: Modality> {
     pub(crate) contribution: f64,
     pub(crate) posterior_sum: f64,
     pub(crate) scored: u64,
+    /// Posteriors of the most recent scored actions, for the window statistic.
+    pub(crate) window: PosteriorWindow,
 }
 
 impl<X: Modality> Default for SideSession<X> {
@@ -127,6 +174,7 @@ impl<X: Modality> Default for SideSession<X> {
             contribution: 0.0,
             posterior_sum: 0.0,
             scored: 0,
+            window: PosteriorWindow::default(),
         }
     }
 }
@@ -148,6 +196,10 @@ pub(crate) struct TrustTrack {
     pub(crate) at_us: u64,
     pub(crate) locked: bool,
     pub(crate) replay_hits: u32,
+    /// Whether the user passed another factor in this session ([`Engine::report_success`]).
+    ///
+    /// [`Engine::report_success`]: super::Engine::report_success
+    pub(crate) verified: bool,
 }
 
 impl<K: Modality, M: Modality> SessionState<K, M> {
@@ -160,6 +212,7 @@ impl<K: Modality, M: Modality> SessionState<K, M> {
                 at_us: now_us,
                 locked: false,
                 replay_hits: 0,
+                verified: false,
             },
             last_active_us: now_us,
         }

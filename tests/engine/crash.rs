@@ -51,7 +51,7 @@ pub(crate) fn sample_model(version: u32, keys: u64) -> UserModel<HoldTimeModel, 
             original: mouse,
             calibration,
         }),
-        allow_threshold: 95.0,
+        allow_threshold: 0.95,
         adaptations: version,
         replay_hashes: (0..u64::from(version) * 500).map(|h| (h, 3)).collect(),
     }

@@ -4,8 +4,10 @@ use std::path::{Path, PathBuf};
 
 use kinetype::Error;
 use kinetype::ModelFileProblem;
+use kinetype::engine::calibration::{NEVER_ALLOW, max_posterior};
 use kinetype::engine::{
     Engine, EngineConfig, HoldTimeModel, KeyHoldModality, Modalities, UserModel, UserModelV1,
+    UserModelV2,
 };
 use kinetype::store::{ModelStore, decode_file, encode_file};
 use proptest::prelude::*;
@@ -23,12 +25,28 @@ fn data_path(name: &str) -> PathBuf {
 
 const GOLDEN_V1: &str = "engine_model_v1.ktm";
 const GOLDEN_V2: &str = "engine_model_v2.ktm";
+const GOLDEN_V3: &str = "engine_model_v3.ktm";
 
-/// Builds the model of the v2 golden file: keyboard only, as a keyboard-only engine stores it.
+/// Allow threshold stored in the v1 and v2 golden files, on the old trust scale.
+const OLD_TRUST_THRESHOLD: f64 = 95.0;
+
+/// Builds the model of the v3 golden file: keyboard only, as a keyboard-only engine stores it.
 fn sample_keyboard_only() -> Model {
     let mut model = sample_model(1, 3);
     model.mouse = None;
     model
+}
+
+/// Builds the model of the v2 golden file: keyboard only, with a trust threshold.
+fn sample_v2() -> UserModelV2<HoldTimeModel, ClickModel> {
+    let model = sample_keyboard_only();
+    UserModelV2 {
+        keyboard: model.keyboard,
+        mouse: model.mouse,
+        allow_threshold: OLD_TRUST_THRESHOLD,
+        adaptations: model.adaptations,
+        replay_hashes: model.replay_hashes,
+    }
 }
 
 /// Builds the model of the v1 golden file, which always has both sides.
@@ -37,7 +55,7 @@ fn sample_v1() -> UserModelV1<HoldTimeModel, ClickModel> {
     UserModelV1 {
         keyboard: model.keyboard.unwrap(),
         mouse: model.mouse.unwrap(),
-        allow_threshold: model.allow_threshold,
+        allow_threshold: OLD_TRUST_THRESHOLD,
         adaptations: model.adaptations,
         replay_hashes: model.replay_hashes,
     }
@@ -47,18 +65,28 @@ fn sample_v1() -> UserModelV1<HoldTimeModel, ClickModel> {
 /// on purpose, and bump the format version or the schema text with it. Older golden files stay,
 /// with a test that they still load or fail with a typed error.
 #[test]
-#[ignore = "writes tests/data/engine_model_v2.ktm"]
+#[ignore = "writes tests/data/engine_model_v3.ktm"]
 fn write_golden_file() {
     let bytes = encode_file(&TestEngine::model_header(), &sample_keyboard_only()).unwrap();
-    std::fs::write(data_path(GOLDEN_V2), bytes).unwrap();
+    std::fs::write(data_path(GOLDEN_V3), bytes).unwrap();
+}
+
+#[test]
+fn golden_v3_reads_and_reencodes_identically() {
+    let header = TestEngine::model_header();
+    let bytes = std::fs::read(data_path(GOLDEN_V3)).unwrap();
+    let model: Model = decode_file(&data_path(GOLDEN_V3), &bytes, &header).unwrap();
+    assert_eq!(model, sample_keyboard_only());
+    assert_eq!(encode_file(&header, &model).unwrap(), bytes);
 }
 
 #[test]
 fn golden_v2_reads_and_reencodes_identically() {
-    let header = TestEngine::model_header();
+    let header = TestEngine::model_header_v2();
     let bytes = std::fs::read(data_path(GOLDEN_V2)).unwrap();
-    let model: Model = decode_file(&data_path(GOLDEN_V2), &bytes, &header).unwrap();
-    assert_eq!(model, sample_keyboard_only());
+    let model: UserModelV2<HoldTimeModel, ClickModel> =
+        decode_file(&data_path(GOLDEN_V2), &bytes, &header).unwrap();
+    assert_eq!(model, sample_v2());
     assert_eq!(encode_file(&header, &model).unwrap(), bytes);
 }
 
@@ -73,19 +101,22 @@ fn golden_v1_reads_and_reencodes_identically() {
 }
 
 #[test]
-fn golden_v1_is_not_read_as_v2() {
-    let bytes = std::fs::read(data_path(GOLDEN_V1)).unwrap();
-    let result = decode_file::<Model>(Path::new("old.ktm"), &bytes, &TestEngine::model_header());
-    assert!(
-        matches!(
-            result,
-            Err(Error::ModelFile {
-                problem: ModelFileProblem::SchemaMismatch { .. },
-                ..
-            })
-        ),
-        "{result:?}"
-    );
+fn old_golden_files_are_not_read_as_current() {
+    for golden in [GOLDEN_V1, GOLDEN_V2] {
+        let bytes = std::fs::read(data_path(golden)).unwrap();
+        let result =
+            decode_file::<Model>(Path::new("old.ktm"), &bytes, &TestEngine::model_header());
+        assert!(
+            matches!(
+                result,
+                Err(Error::ModelFile {
+                    problem: ModelFileProblem::SchemaMismatch { .. },
+                    ..
+                })
+            ),
+            "{golden}: {result:?}"
+        );
+    }
 }
 
 fn engine_on(dir: &Path, modalities: Modalities) -> TestEngine {
@@ -109,13 +140,33 @@ fn engine_migrates_v1_file() {
     let engine = engine_on(dir.path(), Modalities::BOTH);
     let model = engine.user_model("old").unwrap().unwrap();
     assert_eq!(model, Model::from(sample_v1()));
-    assert_eq!(model, sample_model(1, 3));
+    // The old trust threshold is dropped: the user can never get Allow until re-enrolled.
+    let want = Model {
+        allow_threshold: NEVER_ALLOW,
+        ..sample_model(1, 3)
+    };
+    assert_eq!(model, want);
+    assert_eq!(engine.score("old", 1).unwrap().allow_threshold, NEVER_ALLOW);
 }
 
 #[test]
-fn engine_loads_v2_keyboard_only_file() {
+fn engine_migrates_v2_keyboard_only_file() {
     let dir = tempfile::tempdir().unwrap();
-    install(dir.path(), GOLDEN_V2, "new");
+    install(dir.path(), GOLDEN_V2, "old");
+    let engine = engine_on(dir.path(), Modalities::KEYBOARD_ONLY);
+    let model = engine.user_model("old").unwrap().unwrap();
+    let want = Model {
+        allow_threshold: NEVER_ALLOW,
+        ..sample_keyboard_only()
+    };
+    assert_eq!(model, want);
+    assert!(max_posterior() < model.allow_threshold);
+}
+
+#[test]
+fn engine_loads_v3_keyboard_only_file() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), GOLDEN_V3, "new");
     let engine = engine_on(dir.path(), Modalities::KEYBOARD_ONLY);
     let model = engine.user_model("new").unwrap().unwrap();
     assert_eq!(model, sample_keyboard_only());
@@ -124,7 +175,7 @@ fn engine_loads_v2_keyboard_only_file() {
 #[test]
 fn mismatched_modalities_name_file() {
     let dir = tempfile::tempdir().unwrap();
-    install(dir.path(), GOLDEN_V2, "new");
+    install(dir.path(), GOLDEN_V3, "new");
     install(dir.path(), GOLDEN_V1, "old");
     let store = ModelStore::open(dir.path(), SECRET).unwrap();
     let cases = [
