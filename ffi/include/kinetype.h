@@ -39,10 +39,10 @@ enum kinetype_status
  {
   // The call succeeded.
   KINETYPE_STATUS_OK = 0,
-  // An argument is out of range or malformed: a bad configuration field, an empty or
-  // oversized event batch, a NaN, infinite or negative timestamp, time going backwards
-  // within a session, an enum field with an unknown value, or events of a modality the
-  // configuration disables.
+  // An argument is out of range or malformed. Examples: a bad configuration field, an
+  // empty or oversized event batch, a NaN, infinite or negative timestamp, or time going
+  // backwards within a session. An enum field with an unknown value and events of a
+  // modality that the configuration disables also give this status.
   KINETYPE_STATUS_INVALID_ARGUMENT = 1,
   // A required pointer argument is NULL.
   KINETYPE_STATUS_NULL_POINTER = 2,
@@ -85,7 +85,7 @@ typedef uint32_t kinetype_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
-// What to do with a session.
+// Verdict on a session.
 enum kinetype_verdict
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -106,7 +106,7 @@ typedef uint32_t kinetype_verdict;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
-// Why a verdict was reached.
+// Reason for a verdict.
 enum kinetype_reason
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -201,7 +201,7 @@ typedef uint32_t kinetype_mouse_button;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
-// What a mouse event is; the value of `kinetype_mouse_event.kind`.
+// Kind of a mouse event, the value of `kinetype_mouse_event.kind`.
 enum kinetype_mouse_kind
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -357,9 +357,9 @@ typedef struct kinetype_score {
 
 // A verdict with its reason and the score it was based on.
 typedef struct kinetype_decision {
-  // What to do.
+  // Verdict.
   kinetype_verdict verdict;
-  // Why.
+  // Reason for the verdict.
   kinetype_reason reason;
   // The score the verdict was based on.
   struct kinetype_score score;

@@ -1,4 +1,4 @@
-//! What every entry point does at the C boundary: catch panics, record the last error of the
+//! Checks every entry point makes at the C boundary: catch panics, record the last error of the
 //! calling thread, check pointers, lengths and strings.
 
 use std::any::Any;
@@ -17,7 +17,7 @@ thread_local! {
 /// error message is cleared on success and replaced on failure.
 pub(crate) fn guard(body: impl FnOnce() -> Result<(), Failure>) -> kinetype_status {
     // AssertUnwindSafe: after a caught panic the engine's per-user mutexes recover from
-    // poisoning, and the caller is told by the Panic status that the request's effect is unknown.
+    // poisoning, and the Panic status tells the caller that the request's effect is unknown.
     let failure = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => {
             set_last_error(String::new());

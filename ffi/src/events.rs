@@ -30,7 +30,7 @@ pub enum kinetype_mouse_button {
     Other = 4,
 }
 
-/// What a mouse event is; the value of `kinetype_mouse_event.kind`.
+/// Kind of a mouse event, the value of `kinetype_mouse_event.kind`.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum kinetype_mouse_kind {

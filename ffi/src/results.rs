@@ -1,4 +1,4 @@
-//! What score, decide and the enrolment functions write back, as plain C structs.
+//! Results of score, decide and the enrolment functions, as plain C structs.
 
 use kinetype_core::engine::{
     Adaptation, Decision, EnrolmentReport, EnrolmentStatus, ModalityEvidence, Reason, Score,
@@ -58,7 +58,7 @@ pub struct kinetype_score {
     pub locked: bool,
 }
 
-/// What to do with a session.
+/// Verdict on a session.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum kinetype_verdict {
@@ -70,7 +70,7 @@ pub enum kinetype_verdict {
     Deny = 2,
 }
 
-/// Why a verdict was reached.
+/// Reason for a verdict.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum kinetype_reason {
@@ -95,9 +95,9 @@ pub enum kinetype_reason {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct kinetype_decision {
-    /// What to do.
+    /// Verdict.
     pub verdict: kinetype_verdict,
-    /// Why.
+    /// Reason for the verdict.
     pub reason: kinetype_reason,
     /// The score the verdict was based on.
     pub score: kinetype_score,

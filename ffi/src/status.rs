@@ -15,10 +15,10 @@ use kinetype_core::{EnrolmentProblem, Error};
 pub enum kinetype_status {
     /// The call succeeded.
     Ok = 0,
-    /// An argument is out of range or malformed: a bad configuration field, an empty or
-    /// oversized event batch, a NaN, infinite or negative timestamp, time going backwards
-    /// within a session, an enum field with an unknown value, or events of a modality the
-    /// configuration disables.
+    /// An argument is out of range or malformed. Examples: a bad configuration field, an
+    /// empty or oversized event batch, a NaN, infinite or negative timestamp, or time going
+    /// backwards within a session. An enum field with an unknown value and events of a
+    /// modality that the configuration disables also give this status.
     InvalidArgument = 1,
     /// A required pointer argument is NULL.
     NullPointer = 2,

@@ -133,7 +133,7 @@ pub(crate) fn median(values: &[f64]) -> f64 {
     sorted[sorted.len() / 2]
 }
 
-/// The captured keystrokes with every press and release moved by uniform noise in
+/// Returns the captured keystrokes with every press and release moved by uniform noise in
 /// `[-jitter_ms, jitter_ms]`.
 pub(crate) fn jitter_keys(
     keys: &[Keystroke],
@@ -153,8 +153,9 @@ pub(crate) fn jitter_keys(
     out
 }
 
-/// The captured key codes re-timed: press-to-press intervals and holds from `interval` and
-/// `hold`, called with the previous and current code.
+/// Re-times the captured key codes. Press-to-press intervals come from `interval_ms`, called
+/// with the previous and current code, and hold times from `hold_ms`, called with the current
+/// code.
 pub(crate) fn retime_keys(
     keys: &[Keystroke],
     mut interval_ms: impl FnMut(u32, u32) -> f64,
@@ -202,7 +203,7 @@ pub(crate) fn mimic_keys(
     )
 }
 
-/// A value drawn uniformly from `pool`, or `fallback` when it is empty.
+/// Draws a value uniformly from `pool`, or returns `fallback` when it is empty.
 pub(crate) fn draw(pool: &[f64], fallback: f64, rng: &mut impl Rng) -> f64 {
     pool.choose(rng).copied().unwrap_or(fallback)
 }
@@ -243,8 +244,8 @@ impl MouseTimings {
         }
     }
 
-    /// A positive median interval: the median of the intervals above 0 (many clients repeat
-    /// timestamps, so the plain median can be 0).
+    /// Returns the median of the intervals above 0. Many clients repeat timestamps, so the
+    /// plain median can be 0.
     pub(crate) fn median_positive_ms(&self) -> f64 {
         let positive: Vec<f64> = self
             .intervals_ms
@@ -262,8 +263,8 @@ impl MouseTimings {
     }
 }
 
-/// The captured mouse events with new inter-event intervals from `interval`, called with
-/// the previous and current event.
+/// Returns the captured mouse events with new inter-event intervals from `interval_ms`,
+/// which is called with the previous and current event.
 pub(crate) fn retime_mouse(
     events: &[MouseEvent],
     mut interval_ms: impl FnMut(&MouseEvent, &MouseEvent) -> f64,
@@ -279,8 +280,8 @@ pub(crate) fn retime_mouse(
     out
 }
 
-/// The captured mouse events with each timestamp moved by uniform noise in
-/// `[-jitter_ms, jitter_ms]`, then put back in time order.
+/// Returns the captured mouse events with each timestamp moved by uniform noise in
+/// `[-jitter_ms, jitter_ms]`, then sorted back into time order.
 pub(crate) fn jitter_mouse(
     events: &[MouseEvent],
     jitter_ms: f64,
