@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::VectorDetector;
 use crate::linalg::column_means;
+use crate::store::Rejection;
 
 /// Smallest per-feature spread used for scaling, in seconds.
 const MIN_SPREAD_SECONDS: f64 = 1e-6;
@@ -48,19 +49,19 @@ struct MeanDistanceFields {
 }
 
 impl TryFrom<MeanDistanceFields> for MeanDistance {
-    type Error = String;
+    type Error = Rejection;
 
     /// Rejects a model without features or with a weight per feature missing: the scaled
     /// metric indexes `weight` by feature, so a shorter list panicked in scoring. Non-finite
     /// values are left to scoring, which reports them as [`crate::Error::NonFiniteScore`].
-    fn try_from(f: MeanDistanceFields) -> Result<Self, String> {
+    fn try_from(f: MeanDistanceFields) -> Result<Self, Rejection> {
         if f.mean.is_empty() || f.weight.len() != f.mean.len() {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "mean-distance model has {} means and {} weights; expected the same number, at \
                  least 1",
                 f.mean.len(),
                 f.weight.len()
-            ));
+            )));
         }
         Ok(MeanDistance {
             metric: f.metric,

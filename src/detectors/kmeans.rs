@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::VectorDetector;
 use crate::error::{Error, Result};
+use crate::store::Rejection;
 
 /// Euclidean distance from the sample to the nearest of `k` cluster centres found by k-means
 /// on the genuine training vectors (raw features, k-means++ starts, seeded).
@@ -28,17 +29,17 @@ struct KMeansFields {
 }
 
 impl TryFrom<KMeansFields> for KMeansDetector {
-    type Error = String;
+    type Error = Rejection;
 
     /// Rejects centroid matrices with no rows or no columns. An ndarray with zero columns
     /// decodes from a few bytes whatever its row count, and scoring would then loop over up to
     /// `usize::MAX` empty centroids.
-    fn try_from(fields: KMeansFields) -> Result<Self, String> {
+    fn try_from(fields: KMeansFields) -> Result<Self, Rejection> {
         let (rows, columns) = fields.centroids.dim();
         if rows == 0 || columns == 0 {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "k-means model has a {rows} x {columns} centroid matrix"
-            ));
+            )));
         }
         Ok(KMeansDetector {
             centroids: fields.centroids,

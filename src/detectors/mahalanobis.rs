@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::VectorDetector;
 use crate::error::Result;
 use crate::linalg::{column_means, sample_covariance, whitening};
+use crate::store::Rejection;
 
 /// Projects `x - centre` through the whitening matrix `w` (r x d) into `out` (length r).
 #[inline]
@@ -51,15 +52,15 @@ struct MahalanobisFields {
 }
 
 impl TryFrom<MahalanobisFields> for MahalanobisDetector {
-    type Error = String;
+    type Error = Rejection;
 
-    fn try_from(f: MahalanobisFields) -> Result<Self, String> {
+    fn try_from(f: MahalanobisFields) -> Result<Self, Rejection> {
         check_whitening(&f.mean, &f.whitening)?;
         if !(f.mean_norm.is_finite() && f.mean_norm >= 0.0) {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "Mahalanobis model has mean norm {}; it must be finite and at least 0",
                 f.mean_norm
-            ));
+            )));
         }
         Ok(MahalanobisDetector {
             mean: f.mean,
@@ -168,24 +169,24 @@ struct NearestNeighborFields {
 }
 
 impl TryFrom<NearestNeighborFields> for NearestNeighborMahalanobis {
-    type Error = String;
+    type Error = Rejection;
 
     /// Also requires at least one training point of the whitened dimension `r`: the search
     /// splits the points into rows of `r` values, and with none the score would be infinite.
-    fn try_from(f: NearestNeighborFields) -> Result<Self, String> {
+    fn try_from(f: NearestNeighborFields) -> Result<Self, Rejection> {
         check_whitening(&f.mean, &f.whitening)?;
         let rank = f.whitening.nrows();
         let (n, columns) = f.points.dim();
         if n == 0 || columns != rank {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "nearest-neighbour Mahalanobis model has a {n} x {columns} point matrix for \
                  whitened dimension {rank}; expected n x {rank} with n >= 1"
-            ));
+            )));
         }
         if let Some(v) = f.points.iter().find(|v| !v.is_finite()) {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "nearest-neighbour Mahalanobis model has training point value {v}"
-            ));
+            )));
         }
         Ok(NearestNeighborMahalanobis {
             mean: f.mean,

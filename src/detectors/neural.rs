@@ -12,6 +12,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
 use super::{DetectorParams, VectorDetector};
+use crate::store::Rejection;
 
 /// Output activation of the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,11 +50,11 @@ struct NetworkFields {
 }
 
 impl TryFrom<NetworkFields> for Network {
-    type Error = String;
+    type Error = Rejection;
 
     /// Accepts weight vectors whose lengths match the layer sizes, so that scoring indexes
     /// within them and allocates only what the file itself contains.
-    fn try_from(f: NetworkFields) -> Result<Self, String> {
+    fn try_from(f: NetworkFields) -> Result<Self, Rejection> {
         let hidden_len = f
             .inputs
             .checked_add(1)
@@ -63,10 +64,12 @@ impl TryFrom<NetworkFields> for Network {
             .checked_add(1)
             .and_then(|n| n.checked_mul(f.outputs));
         if f.inputs == 0 || f.outputs == 0 {
-            return Err("a network needs at least one input and one output".into());
+            return Err(Rejection::from(
+                "a network needs at least one input and one output",
+            ));
         }
         if hidden_len != Some(f.hidden.len()) || output_len != Some(f.output.len()) {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "{} inputs, {} hidden units and {} outputs need {hidden_len:?} hidden and \
                  {output_len:?} output weights, found {} and {}",
                 f.inputs,
@@ -74,7 +77,7 @@ impl TryFrom<NetworkFields> for Network {
                 f.outputs,
                 f.hidden.len(),
                 f.output.len()
-            ));
+            )));
         }
         Ok(Network {
             inputs: f.inputs,

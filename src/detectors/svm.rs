@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::VectorDetector;
 use crate::error::{Error, Result};
+use crate::store::Rejection;
 
 /// One-class SVM with an RBF kernel `exp(-sigma |x - y|^2)`, as in DSN-2009 (which used R's
 /// `kernlab::ksvm` with `type = "one-svc"` and `nu = 0.05`).
@@ -68,53 +69,59 @@ enum KernelLayout {
 }
 
 impl TryFrom<OneClassSvmFields> for OneClassSvm {
-    type Error = String;
+    type Error = Rejection;
 
     /// Accepts what [`OneClassSvm::fit`] produces: `d >= 1` finite means and inverse standard
     /// deviations, a positive finite `sigma`, and a Gaussian-kernel machine whose support
     /// vectors have `d` finite features. linfa's `weighted_sum` panics on support vectors of
     /// another length with a linear hyperplane, and silently truncates with a Gaussian kernel.
-    fn try_from(f: OneClassSvmFields) -> Result<Self, String> {
+    fn try_from(f: OneClassSvmFields) -> Result<Self, Rejection> {
         let d = f.mean.len();
         if d == 0 || f.inverse_sd.len() != d {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "one-class SVM has {d} means and {} inverse standard deviations; expected the \
                  same number, at least 1",
                 f.inverse_sd.len()
-            ));
+            )));
         }
         let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
         if !(finite(&f.mean) && finite(&f.inverse_sd) && f.sigma.is_finite() && f.sigma > 0.0) {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "one-class SVM has a mean or scale that is not finite, or sigma {}",
                 f.sigma
-            ));
+            )));
         }
         let bytes = postcard::to_allocvec(&f.svm).map_err(|e| e.to_string())?;
         let layout: SvmLayout = postcard::from_bytes(&bytes).map_err(|e| e.to_string())?;
         match layout.kernel_method {
             KernelLayout::Gaussian(eps) if eps.is_finite() && eps > 0.0 => {}
             KernelLayout::Gaussian(eps) => {
-                return Err(format!("one-class SVM has Gaussian kernel width {eps}"));
+                return Err(Rejection::from(format!(
+                    "one-class SVM has Gaussian kernel width {eps}"
+                )));
             }
             KernelLayout::Linear | KernelLayout::Polynomial(..) => {
-                return Err("one-class SVM must use a Gaussian kernel".into());
+                return Err(Rejection::from("one-class SVM must use a Gaussian kernel"));
             }
         }
         let SeparatingHyperplane::WeightedCombination(support) = &layout.sep_hyperplane else {
-            return Err("one-class SVM must have support vectors, not a linear hyperplane".into());
+            return Err(Rejection::from(
+                "one-class SVM must have support vectors, not a linear hyperplane",
+            ));
         };
         if support.ncols() != d {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "one-class SVM has support vectors of {} features for {d} means",
                 support.ncols()
-            ));
+            )));
         }
         if !layout.rho.is_finite()
             || !finite(&layout.alpha)
             || !support.iter().all(|v| v.is_finite())
         {
-            return Err("one-class SVM has a non-finite offset, weight or support vector".into());
+            return Err(Rejection::from(
+                "one-class SVM has a non-finite offset, weight or support vector",
+            ));
         }
         Ok(OneClassSvm {
             mean: f.mean,

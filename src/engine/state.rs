@@ -12,6 +12,7 @@ use super::calibration::{NEVER_ALLOW, ScoreCalibration};
 use super::defences::{ReplayLog, Rhythm};
 use super::modality::Modality;
 use super::window::PosteriorWindow;
+use crate::store::Rejection;
 
 /// One modality's part of a stored user model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,8 +31,13 @@ pub struct SideModel<T> {
 ///
 /// A side is `None` exactly when the engine that enrolled the user disabled that modality
 /// (see [`Modalities`](super::Modalities)). Loading checks that the sides match the enabled
-/// modalities.
+/// modalities. Deserialising checks the allow threshold, so a
+/// decoded model never reports a threshold outside `[0, 1]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    try_from = "UserModelFields<KeyboardModel, MouseModel>",
+    bound(deserialize = "KeyboardModel: Deserialize<'de>, MouseModel: Deserialize<'de>")
+)]
 pub struct UserModel<KeyboardModel, MouseModel> {
     /// Keyboard template and calibration; `None` when the keyboard is disabled.
     pub keyboard: Option<SideModel<KeyboardModel>>,
@@ -52,6 +58,40 @@ pub struct UserModel<KeyboardModel, MouseModel> {
     ///
     /// [`Engine::save_all`]: super::Engine::save_all
     pub replay_hashes: Vec<(u64, u64)>,
+}
+
+/// The serialised fields of a [`UserModel`], before the threshold check.
+#[derive(Deserialize)]
+struct UserModelFields<KeyboardModel, MouseModel> {
+    keyboard: Option<SideModel<KeyboardModel>>,
+    mouse: Option<SideModel<MouseModel>>,
+    allow_threshold: f64,
+    adaptations: u32,
+    replay_hashes: Vec<(u64, u64)>,
+}
+
+impl<KeyboardModel, MouseModel> TryFrom<UserModelFields<KeyboardModel, MouseModel>>
+    for UserModel<KeyboardModel, MouseModel>
+{
+    type Error = Rejection;
+
+    /// Accepts an allow threshold in `[0, 1]`, the range enrolment writes; anything else
+    /// (including NaN) would make decisions meaningless, so the file is rejected instead.
+    fn try_from(fields: UserModelFields<KeyboardModel, MouseModel>) -> Result<Self, Rejection> {
+        if !(0.0..=NEVER_ALLOW).contains(&fields.allow_threshold) {
+            return Err(Rejection::from(format!(
+                "allow threshold {} is outside [0, 1]; the file is damaged, enrol the user again",
+                fields.allow_threshold
+            )));
+        }
+        Ok(UserModel {
+            keyboard: fields.keyboard,
+            mouse: fields.mouse,
+            allow_threshold: fields.allow_threshold,
+            adaptations: fields.adaptations,
+            replay_hashes: fields.replay_hashes,
+        })
+    }
 }
 
 impl<KeyboardModel, MouseModel> UserModel<KeyboardModel, MouseModel> {

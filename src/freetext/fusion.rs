@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::evaluation::metrics::error_rates;
+use crate::store::Rejection;
 
 /// A fitted score fusion: `sum_i w_i (s_i - location_i) / scale_i`.
 ///
@@ -39,25 +40,27 @@ struct FusionFields {
 }
 
 impl TryFrom<FusionFields> for Fusion {
-    type Error = String;
+    type Error = Rejection;
 
-    fn try_from(f: FusionFields) -> Result<Self, String> {
+    fn try_from(f: FusionFields) -> Result<Self, Rejection> {
         let d = f.weights.len();
         if f.location.len() != d || f.scale.len() != d {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "fusion has {} locations, {} scales and {d} weights",
                 f.location.len(),
                 f.scale.len()
-            ));
+            )));
         }
         let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
         if !finite(&f.location) || !finite(&f.weights) {
-            return Err("fusion has a location or weight that is not finite".into());
+            return Err(Rejection::from(
+                "fusion has a location or weight that is not finite",
+            ));
         }
         if let Some(s) = f.scale.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "fusion has scale {s}; scales must be positive and finite"
-            ));
+            )));
         }
         Ok(Fusion {
             location: f.location,

@@ -15,6 +15,7 @@ use super::keys::{HashedMap, KeySecret, sorted_map};
 use super::ngraph::{check_fingerprint, check_samples};
 use crate::detectors::Detector;
 use crate::error::Result;
+use crate::store::Rejection;
 
 /// Gunetti-Picardi measure used by a [`GunettiPicardi`] model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,20 +50,20 @@ struct ProfileFields {
 }
 
 impl TryFrom<ProfileFields> for Profile {
-    type Error = String;
+    type Error = Rejection;
 
     /// Rejects a NaN or infinite mean duration, which [`Profile::of`] never produces from
     /// finite timings and which would make the R measure's ranking and the A measure's ratio
     /// meaningless.
-    fn try_from(fields: ProfileFields) -> Result<Self, String> {
+    fn try_from(fields: ProfileFields) -> Result<Self, Rejection> {
         for (name, map) in [
             ("digraph", &fields.digraphs),
             ("trigraph", &fields.trigraphs),
         ] {
             if let Some((key, value)) = map.iter().find(|(_, v)| !v.is_finite()) {
-                return Err(format!(
+                return Err(Rejection::from(format!(
                     "{name} {key:016x} has mean duration {value}; durations must be finite"
-                ));
+                )));
             }
         }
         Ok(Profile {

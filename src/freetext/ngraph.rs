@@ -10,6 +10,7 @@ use super::keys::{HashedMap, KeySecret, sorted_map};
 use super::table::{Stat, Table};
 use crate::detectors::Detector;
 use crate::error::{Error, Result};
+use crate::store::Rejection;
 
 /// A free-text model whose score is the mean of independent per-timing contributions, so a
 /// window of timings can be scored incrementally.
@@ -85,9 +86,9 @@ struct NgraphRobustFields {
 }
 
 impl TryFrom<NgraphRobustFields> for NgraphRobust {
-    type Error = String;
+    type Error = Rejection;
 
-    fn try_from(f: NgraphRobustFields) -> Result<Self, String> {
+    fn try_from(f: NgraphRobustFields) -> Result<Self, Rejection> {
         check_limit("cap", f.cap)?;
         Ok(NgraphRobust {
             fingerprint: f.fingerprint,
@@ -243,9 +244,9 @@ struct BackgroundFields {
 }
 
 impl TryFrom<BackgroundFields> for Background {
-    type Error = String;
+    type Error = Rejection;
 
-    fn try_from(f: BackgroundFields) -> Result<Self, String> {
+    fn try_from(f: BackgroundFields) -> Result<Self, Rejection> {
         f.scale.check().map_err(|e| e.to_string())?;
         Ok(Background {
             fingerprint: f.fingerprint,
@@ -319,18 +320,18 @@ struct PairFields {
 }
 
 impl TryFrom<PairFields> for Pair {
-    type Error = String;
+    type Error = Rejection;
 
-    fn try_from(f: PairFields) -> Result<Self, String> {
+    fn try_from(f: PairFields) -> Result<Self, Rejection> {
         let locations = [f.user_median, f.background_median];
         let scales = [f.user_scale, f.background_scale];
         if !locations.iter().all(|v| v.is_finite())
             || !scales.iter().all(|v| v.is_finite() && *v > 0.0)
         {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "Laplace pair has medians {locations:?} and scales {scales:?}; medians must be \
                  finite and scales positive and finite"
-            ));
+            )));
         }
         Ok(Pair {
             user_median: f.user_median,
@@ -390,9 +391,9 @@ struct NgraphRatioFields {
 }
 
 impl TryFrom<NgraphRatioFields> for NgraphRatio {
-    type Error = String;
+    type Error = Rejection;
 
-    fn try_from(f: NgraphRatioFields) -> Result<Self, String> {
+    fn try_from(f: NgraphRatioFields) -> Result<Self, Rejection> {
         check_limit("clip", f.clip)?;
         Ok(NgraphRatio {
             fingerprint: f.fingerprint,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{FreeTextSample, Observation, TimingKind};
 use super::keys::{HashedMap, sorted_map};
+use crate::store::Rejection;
 
 /// Robust location and scale of one group of timings.
 ///
@@ -31,15 +32,15 @@ struct StatFields {
 }
 
 impl TryFrom<StatFields> for Stat {
-    type Error = String;
+    type Error = Rejection;
 
-    fn try_from(fields: StatFields) -> Result<Self, String> {
+    fn try_from(fields: StatFields) -> Result<Self, Rejection> {
         let StatFields { n, median, spread } = fields;
         if !(median.is_finite() && spread.is_finite() && spread >= 0.0) {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "timing statistic has median {median} and spread {spread}; both must be \
                  finite and the spread at least 0"
-            ));
+            )));
         }
         Ok(Stat { n, median, spread })
     }

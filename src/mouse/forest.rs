@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::store::Rejection;
 
 /// Forest hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -71,25 +72,25 @@ struct ForestFields {
 }
 
 impl TryFrom<ForestFields> for RandomForest {
-    type Error = String;
+    type Error = Rejection;
 
     /// Accepts what [`ForestParams::fit`] can produce: at least one tree and one feature,
     /// non-empty trees, split features below `n_features`, thresholds that are not NaN, leaf
     /// fractions in 0..=1, and children stored after their parent. The last rule rules out
     /// cycles, so prediction ends within `nodes.len()` steps.
-    fn try_from(fields: ForestFields) -> Result<Self, String> {
+    fn try_from(fields: ForestFields) -> Result<Self, Rejection> {
         let ForestFields { n_features, trees } = fields;
         if trees.is_empty() || n_features == 0 {
-            return Err(format!(
+            return Err(Rejection::from(format!(
                 "a forest needs at least one tree and one feature, found {} trees and {} \
                  features",
                 trees.len(),
                 n_features
-            ));
+            )));
         }
         for (t, tree) in trees.iter().enumerate() {
             if tree.nodes.is_empty() {
-                return Err(format!("tree {t} has no nodes"));
+                return Err(Rejection::from(format!("tree {t} has no nodes")));
             }
             for (i, node) in tree.nodes.iter().enumerate() {
                 let valid = match *node {
@@ -108,7 +109,9 @@ impl TryFrom<ForestFields> for RandomForest {
                     }
                 };
                 if !valid {
-                    return Err(format!("tree {t}, node {i} is invalid: {node:?}"));
+                    return Err(Rejection::from(format!(
+                        "tree {t}, node {i} is invalid: {node:?}"
+                    )));
                 }
             }
         }

@@ -21,6 +21,7 @@
 
 pub mod envelope;
 mod keyed_hash;
+mod rejection;
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
@@ -34,6 +35,7 @@ use crate::error::{Error, ModelFileProblem, Result};
 
 pub use envelope::Header;
 pub use keyed_hash::KeyedHasher;
+pub use rejection::Rejection;
 
 /// File extension of model files.
 pub const EXTENSION: &str = "ktm";
@@ -180,8 +182,15 @@ pub fn decode_file<T: DeserializeOwned>(path: &Path, bytes: &[u8], header: &Head
         path: path.to_owned(),
         problem: ModelFileProblem::Payload { message },
     };
-    let (value, rest) =
-        postcard::take_from_bytes::<T>(payload).map_err(|e| payload_error(e.to_string()))?;
+    rejection::clear();
+    let (value, rest) = postcard::take_from_bytes::<T>(payload).map_err(|e| {
+        // postcard drops the message of a failed structural check; see `rejection`.
+        let message = match (&e, rejection::take()) {
+            (postcard::Error::SerdeDeCustom, Some(message)) => message,
+            _ => e.to_string(),
+        };
+        payload_error(message)
+    })?;
     if !rest.is_empty() {
         return Err(payload_error(format!(
             "{} bytes left after the model",

@@ -205,10 +205,16 @@ fn mismatched_modalities_name_file() {
 }
 
 fn arb_model() -> impl Strategy<Value = Model> {
-    (0u32..4, 0u64..50, -1e3f64..1e3, any::<Vec<(u64, u64)>>()).prop_map(
-        |(v, keys, shift, hashes)| {
+    (
+        0u32..4,
+        0u64..50,
+        -1e3f64..1e3,
+        0.0..=NEVER_ALLOW,
+        any::<Vec<(u64, u64)>>(),
+    )
+        .prop_map(|(v, keys, shift, threshold, hashes)| {
             let mut model = sample_model(v, keys);
-            model.allow_threshold += shift;
+            model.allow_threshold = threshold;
             if let Some(side) = model.keyboard.as_mut() {
                 side.calibration.genuine_mean = shift;
             }
@@ -217,8 +223,29 @@ fn arb_model() -> impl Strategy<Value = Model> {
             }
             model.replay_hashes = hashes;
             model
-        },
-    )
+        })
+}
+
+/// A threshold outside `[0, 1]` cannot come from enrolment, so a file holding one is damaged
+/// (or forged) even when its checksum matches, and decoding names the value.
+#[test]
+fn allow_threshold_outside_unit_interval_is_rejected() {
+    let header = TestEngine::model_header();
+    for bad in [-0.5, 1.5, -1.4e137, f64::NAN, f64::INFINITY] {
+        let mut model = sample_keyboard_only();
+        model.allow_threshold = bad;
+        let bytes = encode_file(&header, &model).unwrap();
+        match decode_file::<Model>(Path::new("m.ktm"), &bytes, &header) {
+            Err(Error::ModelFile {
+                path,
+                problem: ModelFileProblem::Payload { message },
+            }) => {
+                assert_eq!(path, Path::new("m.ktm"));
+                assert!(message.contains("allow threshold"), "{bad}: {message}");
+            }
+            other => panic!("threshold {bad}: expected a Payload error, got {other:?}"),
+        }
+    }
 }
 
 proptest! {
