@@ -97,6 +97,28 @@ unsafe fn engine_and_user<'a>(
     Ok((&engine.inner, user))
 }
 
+/// Runs `call` with the engine and user of a session call and writes its result to `*out`.
+///
+/// # Safety
+///
+/// As [`engine_and_user`]; `out` must be NULL or valid for writing.
+unsafe fn write_result<T>(
+    engine: *const kinetype_engine,
+    user: *const c_char,
+    out: *mut T,
+    call: impl FnOnce(&DefaultEngine, &str) -> Result<T, Failure>,
+) -> kinetype_status {
+    guard(|| {
+        let out = arg_out(out, "out")?;
+        // SAFETY: forwarded from this function's contract.
+        let (engine, user) = unsafe { engine_and_user(engine, user) }?;
+        let value = call(engine, user)?;
+        // SAFETY: `out` is non-null and valid for writing by the caller's contract.
+        unsafe { out.write(value) };
+        Ok(())
+    })
+}
+
 /// Rejects a batch above the configured size before copying it.
 fn check_batch_len(engine: &DefaultEngine, len: usize) -> Result<(), Failure> {
     let max = engine.config().limits.max_batch_events;
@@ -185,15 +207,12 @@ pub unsafe extern "C" fn kinetype_engine_score(
     session: u64,
     out: *mut kinetype_score,
 ) -> kinetype_status {
-    guard(|| {
-        let out = arg_out(out, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let (engine, user) = unsafe { engine_and_user(engine, user) }?;
-        let score = engine.score(user, session)?;
-        // SAFETY: `out` is non-null and valid for writing by the caller's contract.
-        unsafe { out.write(results::score(&score)) };
-        Ok(())
-    })
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        write_result(engine, user, out, |engine, user| {
+            Ok(results::score(&engine.score(user, session)?))
+        })
+    }
 }
 
 /// Decides whether `session` of `user` may continue and writes the verdict, its reason and
@@ -213,15 +232,12 @@ pub unsafe extern "C" fn kinetype_engine_decide(
     session: u64,
     out: *mut kinetype_decision,
 ) -> kinetype_status {
-    guard(|| {
-        let out = arg_out(out, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let (engine, user) = unsafe { engine_and_user(engine, user) }?;
-        let decision = results::decision(&engine.decide(user, session)?)?;
-        // SAFETY: `out` is non-null and valid for writing by the caller's contract.
-        unsafe { out.write(decision) };
-        Ok(())
-    })
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        write_result(engine, user, out, |engine, user| {
+            results::decision(&engine.decide(user, session)?)
+        })
+    }
 }
 
 /// Records that the user of `session` passed another authentication factor: the session's
@@ -243,15 +259,12 @@ pub unsafe extern "C" fn kinetype_engine_report_success(
     session: u64,
     out: *mut kinetype_adaptation,
 ) -> kinetype_status {
-    guard(|| {
-        let out = arg_out(out, "out")?;
-        // SAFETY: forwarded from this function's contract.
-        let (engine, user) = unsafe { engine_and_user(engine, user) }?;
-        let adaptation = engine.report_success(user, session)?;
-        // SAFETY: `out` is non-null and valid for writing by the caller's contract.
-        unsafe { out.write(results::adaptation(&adaptation)) };
-        Ok(())
-    })
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        write_result(engine, user, out, |engine, user| {
+            Ok(results::adaptation(&engine.report_success(user, session)?))
+        })
+    }
 }
 
 /// Restores both of `user`'s templates to what enrolment trained and saves the model.
