@@ -1,13 +1,12 @@
 //! One-class support vector machine (Schölkopf et al. 2001) through `linfa-svm`.
 
-use linfa::prelude::*;
 use linfa_svm::{ExitReason, SeparatingHyperplane, Svm};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
-use super::VectorDetector;
+use super::{VectorDetector, one_class_smo};
 use crate::error::{Error, Result};
 use crate::store::Rejection;
 
@@ -44,9 +43,11 @@ struct OneClassSvmFields {
 
 /// The serialised layout of `linfa_svm::Svm` 0.8, whose fields are private. Decoding a model's
 /// `svm` field a second time into this type is the only way to read its support vectors and
-/// kernel for the structural check. The unit test `fitted_svm_passes_layout_check` fails if a
-/// linfa-svm upgrade changes the layout.
-#[derive(Deserialize)]
+/// kernel for the structural check, and encoding this type is the only way to build an `Svm`
+/// from the weights that [`one_class_smo`] finds (linfa has no public constructor). The unit
+/// tests `fitted_svm_passes_layout_check` and `solver_matches_linfa` fail if a linfa-svm
+/// upgrade changes the layout.
+#[derive(Serialize, Deserialize)]
 struct SvmLayout {
     alpha: Vec<f64>,
     rho: f64,
@@ -60,7 +61,7 @@ struct SvmLayout {
 }
 
 /// The serialised layout of `linfa_kernel::KernelMethod`, variants in declaration order.
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 enum KernelLayout {
     Gaussian(f64),
     Linear,
@@ -143,19 +144,7 @@ impl OneClassSvm {
         let sigma = estimate_sigma(scaled.view(), seed)?;
 
         // linfa's Gaussian kernel is exp(-|x - y|^2 / eps), so eps = 1 / sigma.
-        let params = Svm::<f64, Pr>::params()
-            .nu_weight(nu)
-            .gaussian_kernel(1.0 / sigma)
-            .check()
-            .map_err(|e| Error::Fit {
-                detector: "one-class-svm",
-                message: e.to_string(),
-            })?;
-        let dataset = DatasetBase::from(scaled);
-        let svm = params.fit(&dataset).map_err(|e| Error::Fit {
-            detector: "one-class-svm",
-            message: e.to_string(),
-        })?;
+        let svm = fit_svm(scaled.view(), 1.0 / sigma, nu)?;
         Ok(OneClassSvm {
             mean: mean.to_vec(),
             inverse_sd: inverse_sd.to_vec(),
@@ -168,6 +157,44 @@ impl OneClassSvm {
     pub fn sigma(&self) -> f64 {
         self.sigma
     }
+}
+
+/// Fits the one-class machine with [`one_class_smo`] and stores it as a `linfa_svm::Svm`,
+/// the type that the model file holds, with linfa's default stopping tolerance of `1e-7`.
+fn fit_svm(scaled: ArrayView2<'_, f64>, width: f64, nu: f64) -> Result<Svm<f64, bool>> {
+    let fit_error = |message: String| Error::Fit {
+        detector: "one-class-svm",
+        message,
+    };
+    if scaled.nrows() == 0 || !(nu > 0.0 && nu <= 1.0) || !(width.is_finite() && width > 0.0) {
+        return Err(fit_error(format!(
+            "needs at least one training row, nu in (0, 1] and a positive kernel width; got \
+             {} rows, nu {nu}, width {width}",
+            scaled.nrows()
+        )));
+    }
+    let solution = one_class_smo::solve(scaled, width, nu, 1e-7);
+    // linfa keeps as support vectors the rows whose weight exceeds 100 machine epsilons.
+    let support: Vec<usize> = (0..scaled.nrows())
+        .filter(|&i| solution.alpha[i].abs() > 100.0 * f64::EPSILON)
+        .collect();
+    let layout = SvmLayout {
+        alpha: solution.alpha,
+        rho: solution.rho,
+        _r: None,
+        _exit_reason: if solution.converged {
+            ExitReason::ReachedThreshold
+        } else {
+            ExitReason::ReachedIterations
+        },
+        _iterations: solution.iterations,
+        _obj: solution.objective,
+        kernel_method: KernelLayout::Gaussian(width),
+        sep_hyperplane: SeparatingHyperplane::WeightedCombination(scaled.select(Axis(0), &support)),
+        _probability_coeffs: None,
+    };
+    let bytes = postcard::to_allocvec(&layout).map_err(|e| fit_error(e.to_string()))?;
+    postcard::from_bytes(&bytes).map_err(|e| fit_error(e.to_string()))
 }
 
 /// Estimates `sigma` as `kernlab::sigest` does (see [`OneClassSvm`]).
@@ -231,7 +258,11 @@ impl VectorDetector for OneClassSvm {
 
 #[cfg(test)]
 mod tests {
+    use linfa::dataset::DatasetBase;
+    use linfa::prelude::Pr;
+    use linfa::traits::Fit;
     use ndarray::{Array2, array};
+    use rand::Rng;
 
     use super::*;
     use crate::detectors::Detector;
@@ -256,6 +287,38 @@ mod tests {
         let sample = [0.12, 0.15, 0.2];
         assert_eq!(decoded.score(&sample[..])?, model.score(&sample[..])?);
         Ok(())
+    }
+
+    /// Fits with linfa-svm's own one-class solver, the reference for [`one_class_smo`].
+    fn linfa_fit(scaled: ArrayView2<'_, f64>, width: f64, nu: f64) -> Svm<f64, bool> {
+        Svm::<f64, Pr>::params()
+            .nu_weight(nu)
+            .gaussian_kernel(width)
+            .fit(&DatasetBase::from(scaled.to_owned()))
+            .expect("a one-class SVM fits standardised rows")
+    }
+
+    #[test]
+    fn solver_matches_linfa() -> Result<()> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        for (n, d, nu) in [(200, 31, 0.05), (60, 5, 0.3), (37, 2, 0.5), (9, 3, 1.0)] {
+            let rows = Array2::from_shape_fn((n, d), |_| rng.gen_range(-2.0..2.0));
+            let width = 1.0 / estimate_sigma(rows.view(), 3)?;
+            let ours = fit_svm(rows.view(), width, nu)?;
+            let reference = linfa_fit(rows.view(), width, nu);
+            assert_eq!(ours.alpha, reference.alpha, "weights, n {n} d {d} nu {nu}");
+            assert_eq!(ours.rho, reference.rho, "offset, n {n} d {d} nu {nu}");
+            assert_eq!(ours, reference, "whole machine, n {n} d {d} nu {nu}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fit_svm_rejects_bad_arguments() {
+        let rows = train(3);
+        assert!(fit_svm(rows.view(), 1.0, 0.0).is_err());
+        assert!(fit_svm(rows.view(), 0.0, 0.5).is_err());
+        assert!(fit_svm(Array2::zeros((0, 3)).view(), 1.0, 0.5).is_err());
     }
 
     #[test]
