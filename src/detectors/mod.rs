@@ -15,6 +15,7 @@ mod fusion;
 mod kmeans;
 mod mahalanobis;
 mod neural;
+mod one_class_smo;
 mod robust;
 mod svm;
 

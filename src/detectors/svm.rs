@@ -1,13 +1,12 @@
 //! One-class support vector machine (Schölkopf et al. 2001) through `linfa-svm`.
 
-use linfa::prelude::*;
 use linfa_svm::{ExitReason, SeparatingHyperplane, Svm};
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
-use super::VectorDetector;
+use super::{VectorDetector, one_class_smo};
 use crate::error::{Error, Result};
 use crate::store::Rejection;
 
@@ -31,6 +30,51 @@ pub struct OneClassSvm {
     inverse_sd: Vec<f64>,
     sigma: f64,
     svm: Svm<f64, bool>,
+    /// The support vectors and weights of `svm` in the layout that scoring reads.
+    #[serde(skip)]
+    expansion: Expansion,
+}
+
+/// The kernel expansion `sum_i alpha_i exp(-|s_i - x|^2 / width)` of a fitted machine, with
+/// the support vectors `s_i` in one buffer, row after row.
+///
+/// It pairs the support vectors in order with the weights above 100 machine epsilons, and
+/// sums in the same order, as `linfa_svm::Svm::weighted_sum` (0.8) does, so it returns the
+/// same values bit for bit (the unit test `expansion_matches_linfa` checks this). It exists
+/// because linfa's sum walks ndarray views and was most of the one-class SVM's scoring time.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Expansion {
+    support: Vec<f64>,
+    weights: Vec<f64>,
+    /// linfa's kernel parameter, `1 / sigma`.
+    width: f64,
+    dimension: usize,
+}
+
+impl Expansion {
+    fn new(support: ArrayView2<'_, f64>, alpha: &[f64], width: f64) -> Self {
+        Expansion {
+            support: support.iter().copied().collect(),
+            weights: alpha
+                .iter()
+                .copied()
+                .filter(|a| a.abs() > 100.0 * f64::EPSILON)
+                .collect(),
+            width,
+            dimension: support.ncols(),
+        }
+    }
+
+    fn weighted_sum(&self, x: &[f64]) -> f64 {
+        self.support
+            .chunks_exact(self.dimension.max(1))
+            .zip(&self.weights)
+            .map(|(s, a)| {
+                let distance: f64 = s.iter().zip(x).map(|(p, q)| (p - q) * (p - q)).sum();
+                (-distance / self.width).exp() * a
+            })
+            .sum()
+    }
 }
 
 /// The serialised fields of a [`OneClassSvm`], before the structural check.
@@ -44,9 +88,11 @@ struct OneClassSvmFields {
 
 /// The serialised layout of `linfa_svm::Svm` 0.8, whose fields are private. Decoding a model's
 /// `svm` field a second time into this type is the only way to read its support vectors and
-/// kernel for the structural check. The unit test `fitted_svm_passes_layout_check` fails if a
-/// linfa-svm upgrade changes the layout.
-#[derive(Deserialize)]
+/// kernel for the structural check, and encoding this type is the only way to build an `Svm`
+/// from the weights that [`one_class_smo`] finds (linfa has no public constructor). The unit
+/// tests `fitted_svm_passes_layout_check` and `solver_matches_linfa` fail if a linfa-svm
+/// upgrade changes the layout.
+#[derive(Serialize, Deserialize)]
 struct SvmLayout {
     alpha: Vec<f64>,
     rho: f64,
@@ -60,7 +106,7 @@ struct SvmLayout {
 }
 
 /// The serialised layout of `linfa_kernel::KernelMethod`, variants in declaration order.
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 enum KernelLayout {
     Gaussian(f64),
     Linear,
@@ -93,8 +139,8 @@ impl TryFrom<OneClassSvmFields> for OneClassSvm {
         }
         let bytes = postcard::to_allocvec(&f.svm).map_err(|e| e.to_string())?;
         let layout: SvmLayout = postcard::from_bytes(&bytes).map_err(|e| e.to_string())?;
-        match layout.kernel_method {
-            KernelLayout::Gaussian(eps) if eps.is_finite() && eps > 0.0 => {}
+        let width = match layout.kernel_method {
+            KernelLayout::Gaussian(eps) if eps.is_finite() && eps > 0.0 => eps,
             KernelLayout::Gaussian(eps) => {
                 return Err(Rejection::from(format!(
                     "one-class SVM has Gaussian kernel width {eps}"
@@ -103,7 +149,7 @@ impl TryFrom<OneClassSvmFields> for OneClassSvm {
             KernelLayout::Linear | KernelLayout::Polynomial(..) => {
                 return Err(Rejection::from("one-class SVM must use a Gaussian kernel"));
             }
-        }
+        };
         let SeparatingHyperplane::WeightedCombination(support) = &layout.sep_hyperplane else {
             return Err(Rejection::from(
                 "one-class SVM must have support vectors, not a linear hyperplane",
@@ -123,11 +169,13 @@ impl TryFrom<OneClassSvmFields> for OneClassSvm {
                 "one-class SVM has a non-finite offset, weight or support vector",
             ));
         }
+        let expansion = Expansion::new(support.view(), &layout.alpha, width);
         Ok(OneClassSvm {
             mean: f.mean,
             inverse_sd: f.inverse_sd,
             sigma: f.sigma,
             svm: f.svm,
+            expansion,
         })
     }
 }
@@ -143,24 +191,13 @@ impl OneClassSvm {
         let sigma = estimate_sigma(scaled.view(), seed)?;
 
         // linfa's Gaussian kernel is exp(-|x - y|^2 / eps), so eps = 1 / sigma.
-        let params = Svm::<f64, Pr>::params()
-            .nu_weight(nu)
-            .gaussian_kernel(1.0 / sigma)
-            .check()
-            .map_err(|e| Error::Fit {
-                detector: "one-class-svm",
-                message: e.to_string(),
-            })?;
-        let dataset = DatasetBase::from(scaled);
-        let svm = params.fit(&dataset).map_err(|e| Error::Fit {
-            detector: "one-class-svm",
-            message: e.to_string(),
-        })?;
+        let (svm, expansion) = fit_svm(scaled.view(), 1.0 / sigma, nu)?;
         Ok(OneClassSvm {
             mean: mean.to_vec(),
             inverse_sd: inverse_sd.to_vec(),
             sigma,
             svm,
+            expansion,
         })
     }
 
@@ -168,6 +205,51 @@ impl OneClassSvm {
     pub fn sigma(&self) -> f64 {
         self.sigma
     }
+}
+
+/// Fits the one-class machine with [`one_class_smo`] and stores it as a `linfa_svm::Svm`,
+/// the type that the model file holds, with linfa's default stopping tolerance of `1e-7`.
+fn fit_svm(
+    scaled: ArrayView2<'_, f64>,
+    width: f64,
+    nu: f64,
+) -> Result<(Svm<f64, bool>, Expansion)> {
+    let fit_error = |message: String| Error::Fit {
+        detector: "one-class-svm",
+        message,
+    };
+    if scaled.nrows() == 0 || !(nu > 0.0 && nu <= 1.0) || !(width.is_finite() && width > 0.0) {
+        return Err(fit_error(format!(
+            "needs at least one training row, nu in (0, 1] and a positive kernel width; got \
+             {} rows, nu {nu}, width {width}",
+            scaled.nrows()
+        )));
+    }
+    let solution = one_class_smo::solve(scaled, width, nu, 1e-7);
+    // linfa keeps as support vectors the rows whose weight exceeds 100 machine epsilons.
+    let support: Vec<usize> = (0..scaled.nrows())
+        .filter(|&i| solution.alpha[i].abs() > 100.0 * f64::EPSILON)
+        .collect();
+    let support_vectors = scaled.select(Axis(0), &support);
+    let expansion = Expansion::new(support_vectors.view(), &solution.alpha, width);
+    let layout = SvmLayout {
+        alpha: solution.alpha,
+        rho: solution.rho,
+        _r: None,
+        _exit_reason: if solution.converged {
+            ExitReason::ReachedThreshold
+        } else {
+            ExitReason::ReachedIterations
+        },
+        _iterations: solution.iterations,
+        _obj: solution.objective,
+        kernel_method: KernelLayout::Gaussian(width),
+        sep_hyperplane: SeparatingHyperplane::WeightedCombination(support_vectors),
+        _probability_coeffs: None,
+    };
+    let bytes = postcard::to_allocvec(&layout).map_err(|e| fit_error(e.to_string()))?;
+    let svm = postcard::from_bytes(&bytes).map_err(|e| fit_error(e.to_string()))?;
+    Ok((svm, expansion))
 }
 
 /// Estimates `sigma` as `kernlab::sigest` does (see [`OneClassSvm`]).
@@ -225,13 +307,17 @@ impl VectorDetector for OneClassSvm {
         {
             *out = (v - m) * s;
         }
-        self.svm.rho - self.svm.weighted_sum(&ArrayView1::from(&*scaled))
+        self.svm.rho - self.expansion.weighted_sum(scaled)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use ndarray::{Array2, array};
+    use linfa::dataset::DatasetBase;
+    use linfa::prelude::Pr;
+    use linfa::traits::Fit;
+    use ndarray::{Array2, ArrayView1, array};
+    use rand::Rng;
 
     use super::*;
     use crate::detectors::Detector;
@@ -256,6 +342,53 @@ mod tests {
         let sample = [0.12, 0.15, 0.2];
         assert_eq!(decoded.score(&sample[..])?, model.score(&sample[..])?);
         Ok(())
+    }
+
+    /// Fits with linfa-svm's own one-class solver, the reference for [`one_class_smo`].
+    fn linfa_fit(scaled: ArrayView2<'_, f64>, width: f64, nu: f64) -> Svm<f64, bool> {
+        Svm::<f64, Pr>::params()
+            .nu_weight(nu)
+            .gaussian_kernel(width)
+            .fit(&DatasetBase::from(scaled.to_owned()))
+            .expect("a one-class SVM fits standardised rows")
+    }
+
+    #[test]
+    fn solver_matches_linfa() -> Result<()> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        for (n, d, nu) in [(200, 31, 0.05), (60, 5, 0.3), (37, 2, 0.5), (9, 3, 1.0)] {
+            let rows = Array2::from_shape_fn((n, d), |_| rng.gen_range(-2.0..2.0));
+            let width = 1.0 / estimate_sigma(rows.view(), 3)?;
+            let (ours, _) = fit_svm(rows.view(), width, nu)?;
+            let reference = linfa_fit(rows.view(), width, nu);
+            assert_eq!(ours.alpha, reference.alpha, "weights, n {n} d {d} nu {nu}");
+            assert_eq!(ours.rho, reference.rho, "offset, n {n} d {d} nu {nu}");
+            assert_eq!(ours, reference, "whole machine, n {n} d {d} nu {nu}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn expansion_matches_linfa() -> Result<()> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(12);
+        let rows = Array2::from_shape_fn((120, 7), |_| rng.gen_range(-1.0..1.0));
+        let model = OneClassSvm::fit(rows.view(), 0.1, 5)?;
+        let decoded = reencode(&model)?;
+        for _ in 0..50 {
+            let x: Vec<f64> = (0..7).map(|_| rng.gen_range(-1.5..1.5)).collect();
+            let reference = model.svm.weighted_sum(&ArrayView1::from(&x));
+            assert_eq!(model.expansion.weighted_sum(&x), reference, "fitted");
+            assert_eq!(decoded.expansion.weighted_sum(&x), reference, "decoded");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fit_svm_rejects_bad_arguments() {
+        let rows = train(3);
+        assert!(fit_svm(rows.view(), 1.0, 0.0).is_err());
+        assert!(fit_svm(rows.view(), 0.0, 0.5).is_err());
+        assert!(fit_svm(Array2::zeros((0, 3)).view(), 1.0, 0.5).is_err());
     }
 
     #[test]

@@ -184,6 +184,39 @@ fn bad_sample_rejected() -> Result<()> {
 }
 
 #[test]
+fn out_of_bag_matches_row_by_row_loop() -> Result<()> {
+    // More rows than one parallel block, and few trees, so some rows are in every bag.
+    let (x, y) = blobs(1100, 1.0, 21);
+    let params = ForestParams {
+        n_trees: 3,
+        ..ForestParams::default()
+    };
+    let (forest, oob) = params.fit_out_of_bag(x.view(), &y)?;
+    let (_, in_bag) = params.fit_in_bag(x.view(), &y)?;
+    assert_eq!(oob.len(), 1100);
+    let mut all_in_bag = 0;
+    for (i, (row, &p)) in x.rows().into_iter().zip(&oob).enumerate() {
+        let row = row.to_vec();
+        let out: Vec<f64> = (forest.trees.iter().zip(&in_bag))
+            .filter(|(_, bag)| !bag[i])
+            .map(|(tree, _)| tree.predict(&row))
+            .collect();
+        let expected = if out.is_empty() {
+            all_in_bag += 1;
+            forest.predict_proba(&row)?
+        } else {
+            out.iter().sum::<f64>() / out.len() as f64
+        };
+        assert_eq!(p.to_bits(), expected.to_bits(), "row {i}");
+    }
+    assert!(
+        all_in_bag > 0,
+        "no row was in every bag; the fallback went untested"
+    );
+    Ok(())
+}
+
+#[test]
 fn out_of_bag_is_honest_on_noise() -> Result<()> {
     // Labels carry no signal, so in-sample probabilities are overfitted but out-of-bag ones
     // should hover around one half.
