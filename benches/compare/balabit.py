@@ -1,11 +1,13 @@
 """Balabit Mouse Dynamics Challenge replay in numpy, pandas and scikit-learn.
 
 It ports the parsing quirks of src/datasets/balabit.rs, the actions of src/mouse/segment.rs,
-the 55 features per action of src/mouse/features.rs and the robust z of
+the 58 features per action of src/mouse/features.rs and the robust z of
 src/mouse/one_class.rs. The protocol is that of src/evaluation/balabit.rs. Each user gets a
 two-class random forest on their training actions against three times as many other users'
-training actions (NEGATIVE_RATIO), as kinetype's default does. Each labelled test session is scored as the user whose folder it sits in, and
-session scores are pooled into one ROC.
+training actions (NEGATIVE_RATIO), as kinetype's default does. Each labelled test session is
+scored as the user whose folder it sits in. Its mean probability is calibrated per user into
+a log-likelihood ratio by normal fits to out-of-bag scores of CALIBRATION_PIECE-action
+pieces, and session scores are pooled into one ROC.
 
 Known differences from kinetype: sklearn's forest searches exact thresholds where kinetype's
 searches at most 64 quantile bins per feature, and the random streams (negative sampling,
@@ -32,6 +34,8 @@ from fixed_text import error_rates
 SENTINEL = 65535
 JUMP_PX, JUMP_MS = 1000.0, 50.0
 IDLE_SPLIT_MS, MIN_EVENTS = 10_000.0, 4
+N_FEATURES = 58
+CALIBRATION_PIECE = 50
 MOVE, DRAG, PRESS, RELEASE, SCROLL = range(5)
 STATES = {"Move": MOVE, "Drag": DRAG, "Pressed": PRESS, "Released": RELEASE, "Up": SCROLL, "Down": SCROLL}
 N_TREES = 100
@@ -58,20 +62,24 @@ def parse_session(path):
 
 
 def segment(t, x, y, kind, breaks):
-    """Return actions as (kind code, first index, end index) into the non-scroll events."""
+    """Return actions as (kind code, first index, end index, press index or -1, pause before
+    in ms) into the non-scroll events."""
     keep = kind != SCROLL
     # A break on a scroll row moves to the next non-scroll row.
     position = np.cumsum(keep) - 1
     split = np.zeros(keep.sum(), bool)
     moved = position[breaks] + (~keep[breaks])
     split[moved[moved < len(split)]] = True
+    # The time across a stream break is no pause; an idle split's is.
+    broken = split.copy()
     t, kind = t[keep], kind[keep]
     split[1:] |= np.diff(t) > IDLE_SPLIT_MS
     actions = []
 
-    def emit(code, start, end):
+    def emit(code, start, end, press=-1):
         if end - start >= MIN_EVENTS:
-            actions.append((code, start, end))
+            pause = 0.0 if start == 0 or broken[start] else max(t[start] - t[start - 1], 0.0)
+            actions.append((code, start, end, press, pause))
 
     run, press, dragged = 0, None, False
     control = np.flatnonzero(split | (kind == PRESS) | (kind == RELEASE) | (kind == DRAG))
@@ -87,9 +95,9 @@ def segment(t, x, y, kind, breaks):
         elif k == RELEASE and press is not None:
             if dragged:
                 emit(0, run, press)
-                emit(2, press, i + 1)
+                emit(2, press, i + 1, press)
             else:
-                emit(1, run, i + 1)
+                emit(1, run, i + 1, press)
             run, press, dragged = i + 1, None, False
     emit(0, run, len(t))
     return actions, t, x[keep], y[keep]
@@ -119,18 +127,19 @@ def derivative(values, times, group):
 
 
 def action_features(actions, t, x, y):
-    """Return the (actions x 55) feature matrix of src/mouse/features.rs, vectorised over all
+    """Return the (actions x 58) feature matrix of src/mouse/features.rs, vectorised over all
     actions of one session. Every action has at least MIN_EVENTS points."""
     groups = len(actions)
+    t_all = t
     codes = np.array([a[0] for a in actions], float)
     first = np.array([a[1] for a in actions])
     last = np.array([a[2] for a in actions]) - 1
     lengths = last - first + 1
-    index = np.concatenate([np.arange(a, b) for _, a, b in actions])
+    index = np.concatenate([np.arange(a[1], a[2]) for a in actions])
     group = np.repeat(np.arange(groups), lengths)
     t, x, y = t[index], x[index], y[index]
     same = group[1:] == group[:-1]
-    out = np.zeros((groups, 55))
+    out = np.zeros((groups, N_FEATURES))
     out[:, 0] = codes
     out[:, 6] = lengths
     duration = np.maximum(t[last_in(lengths)] - t[first_in(lengths)], 0.0) / 1000.0
@@ -191,7 +200,21 @@ def action_features(actions, t, x, y):
               (jx, jg), (jy, jg), (j, jg), (omega, tg), (curvature, tg)]
     for k, (values, g) in enumerate(series):
         out[:, 11 + 4 * k : 15 + 4 * k] = group_statistics(values, g, groups)
+    out[:, 55:] = click_timing(actions, t_all)
     return out
+
+
+def click_timing(actions, t):
+    """Return press_hold, rest_before_press and pause_before (s) per action."""
+    out = np.zeros((len(actions), 3))
+    for row, (code, start, end, press, pause) in enumerate(actions):
+        if code == 1:
+            rest = t[press] - t[press - 1] if press > start else 0.0
+            out[row, :2] = max(t[end - 1] - t[press], 0.0), max(rest, 0.0)
+        elif code == 2:
+            out[row, 0] = max(t[start + 1] - t[start], 0.0)
+        out[row, 2] = pause
+    return out / 1000.0
 
 
 def first_in(lengths):
@@ -203,14 +226,14 @@ def last_in(lengths):
 
 
 def featurise(paths, stages):
-    """Return one (actions x 55) matrix per path, adding parse and feature times to stages."""
+    """Return one (actions x 58) matrix per path, adding parse and feature times to stages."""
     matrices = []
     for path in paths:
         started = time.perf_counter()
         parsed = parse_session(path)
         parsed_at = time.perf_counter()
         actions, t, x, y = segment(*parsed)
-        matrices.append(action_features(actions, t, x, y) if actions else np.zeros((0, 55)))
+        matrices.append(action_features(actions, t, x, y) if actions else np.zeros((0, N_FEATURES)))
         stages["parse"] += parsed_at - started
         stages["segment_features"] += time.perf_counter() - parsed_at
     return matrices
@@ -235,6 +258,27 @@ def robust_z(train):
         return np.minimum(z, 10.0).mean(axis=1)
 
     return score
+
+
+def out_of_bag_calibration(oob, labels):
+    """Return (genuine mean, sd, impostor mean, sd) of mean-probability scores of pieces of
+    CALIBRATION_PIECE out-of-bag probabilities per class, as ScoreCalibration::fit does."""
+    scores = []
+    for cls in (True, False):
+        p = oob[labels == cls]
+        p = p[np.isfinite(p)]
+        size = max(min(CALIBRATION_PIECE, len(p) // 2), 1)
+        scores.append(np.array([1 - p[i:i + size].mean() for i in range(0, len(p), size)]))
+    floor = max(np.concatenate(scores).std(ddof=1) * 1e-3, np.sqrt(np.finfo(float).tiny))
+    g, i = scores
+    return g.mean(), max(g.std(ddof=1), floor), i.mean(), max(i.std(ddof=1), floor)
+
+
+def calibrated(score, calibration):
+    """Minus the log-likelihood ratio of genuine over impostor for a session score."""
+    gm, gs, im, is_ = calibration
+    ln = lambda m, sd: -0.5 * ((score - m) / sd) ** 2 - np.log(sd)
+    return -(ln(gm, gs) - ln(im, is_))
 
 
 def log_odds(p):
@@ -266,9 +310,12 @@ def main(root, out_path):
             n_estimators=N_TREES, max_depth=24, max_features="sqrt", oob_score=True,
             n_jobs=-1, random_state=int(rng.integers(2**31)),
         ).fit(features, labels)
-        oob = forest.oob_decision_function_[~labels, 1]
+        oob_all = forest.oob_decision_function_[:, 1]
+        oob = oob_all[~labels]
         oob = log_odds(oob[np.isfinite(oob)])
-        models[user] = (forest, robust_z(positives), oob.mean(), max(oob.std(ddof=1), np.finfo(float).eps))
+        calibration = out_of_bag_calibration(oob_all, labels)
+        models[user] = (forest, robust_z(positives), oob.mean(), max(oob.std(ddof=1), np.finfo(float).eps),
+                        calibration)
     test_started = time.perf_counter()
     stages["fit"] = test_started - fit_started
     labels = pd.read_csv(os.path.join(root, "public_labels.csv")).set_index("filename")["is_illegal"]
@@ -299,8 +346,8 @@ def main(root, out_path):
     mean_log_odds = lambda s: -log_odds(s[2]).mean() if len(s[2]) else 0.0
     mean_probability = lambda s: 1 - s[2].mean() if len(s[2]) else 0.5
     result = {
-        # The headline aggregate, as kinetype's default: mean probability.
-        "session": pooled(mean_probability),
+        # The headline score, as kinetype's default: calibrated mean probability.
+        "session": pooled(lambda s: calibrated(mean_probability(s), models[s[0]][4])),
         "session_mean_log_odds": pooled(mean_log_odds),
         "session_mean_probability": pooled(mean_probability),
         "session_znorm": pooled(lambda s: -(-mean_log_odds(s) - models[s[0]][2]) / models[s[0]][3]),

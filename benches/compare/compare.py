@@ -118,8 +118,8 @@ def balabit(args, work, lines):
         [sys.executable, os.path.join(HERE, "balabit.py"), root, python_json], python_json, args.balabit_repeat)
     r = rust
     rows = [
-        ("session AUC, headline (mean probability)", r["session_auc"], python["session"]["auc"]),
-        ("session EER, headline (mean probability)", r["session_eer"], python["session"]["eer"]),
+        ("session AUC, headline (calibrated mean probability)", r["session_auc"], python["session"]["auc"]),
+        ("session EER, headline (calibrated mean probability)", r["session_eer"], python["session"]["eer"]),
         ("session AUC, Z-norm", r["session_znorm"]["auc"], python["session_znorm"]["auc"]),
         ("single-action AUC", r["action_auc"], python["action_auc"]),
         ("one-class robust z AUC", r["one_class"]["auc"], python["one_class"]["auc"]),
