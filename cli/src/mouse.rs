@@ -87,20 +87,25 @@ fn table(r: &BalabitReport, run_seconds: f64) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<44} {:>8} {:>8}",
+        "{:<62} {:>8} {:>8}",
         "pooled session scores", "AUC", "EER"
     );
     let rows = [
         (
             format!(
-                "two-class forest, {} (session_auc)",
-                r.params.aggregate.name()
+                "two-class forest, {}{} (session_auc)",
+                r.params.aggregate.name(),
+                if r.params.calibration_piece.is_some() {
+                    ", calibrated"
+                } else {
+                    ""
+                }
             ),
             r.session_auc,
             r.session_eer,
         ),
         (
-            "two-class forest, mean probability (baseline)".into(),
+            "two-class forest, mean probability, not calibrated".into(),
             r.session_mean_probability.auc,
             r.session_mean_probability.eer,
         ),
@@ -121,11 +126,11 @@ fn table(r: &BalabitReport, run_seconds: f64) -> String {
         ),
     ];
     for (name, auc, eer) in rows {
-        let _ = writeln!(out, "{name:<44} {auc:>8.4} {eer:>8.4}");
+        let _ = writeln!(out, "{name:<62} {auc:>8.4} {eer:>8.4}");
     }
     let _ = writeln!(
         out,
-        "{:<44} {:>8.4}",
+        "{:<62} {:>8.4}",
         "single actions (forest)", r.action_auc
     );
     let _ = writeln!(

@@ -71,10 +71,16 @@ impl ScoreCalibration {
     /// Log-likelihood ratio of genuine over impostor for raw score `raw`, within
     /// `[-MAX_LLR, MAX_LLR]`.
     pub fn llr(&self, raw: f64) -> f64 {
+        self.unbounded_llr(raw).clamp(-MAX_LLR, MAX_LLR)
+    }
+
+    /// Log-likelihood ratio of genuine over impostor for raw score `raw`, without the bound of
+    /// [`llr`](Self::llr), for ranking scores where ties at the bound would lose order.
+    pub fn unbounded_llr(&self, raw: f64) -> f64 {
         let genuine = Normal::new(self.genuine_mean, self.genuine_sd);
         let impostor = Normal::new(self.impostor_mean, self.impostor_sd);
         match (genuine, impostor) {
-            (Ok(g), Ok(i)) => (g.ln_pdf(raw) - i.ln_pdf(raw)).clamp(-MAX_LLR, MAX_LLR),
+            (Ok(g), Ok(i)) => g.ln_pdf(raw) - i.ln_pdf(raw),
             // Fitted means and deviations are finite and positive; a model loaded from a file
             // passed its checksum, so this only guards against a hand-made calibration.
             _ => 0.0,

@@ -1,5 +1,5 @@
 //! A mouse modality backed by the mouse-dynamics module: segmented mouse-move, point-and-click
-//! and drag-and-drop actions, described by the 55 action features and scored by a one-class
+//! and drag-and-drop actions, described by the action features and scored by a one-class
 //! robust z model of the user's own actions.
 
 use ndarray::Array2;
@@ -9,13 +9,17 @@ use super::modality::Modality;
 use crate::error::{Error, Result};
 use crate::events::{MouseEvent, MouseKind};
 use crate::mouse::one_class::RobustZ;
-use crate::mouse::{ActionKind, N_FEATURES, SegmentParams, action_features, segment};
+use crate::mouse::{ActionKind, N_FEATURES, SegmentParams, action_features, segment_after};
 
 /// Maximum number of events in one action. A longer run without a click or pause is cut into a
 /// mouse-move action here, so a session's state stays bounded.
 // NOTE: the batch segmentation has no such cut, so a run this long is segmented differently
 // from `segment` over the whole session.
 const MAX_RUN_EVENTS: usize = 5_000;
+// The schema text of `MouseModality` names the feature count. A change of the feature set must
+// change that text, so that models with the old features are refused when loaded.
+const _: () = assert!(N_FEATURES == 58);
+
 /// Points of an action whose time offsets feed the replay check.
 const REPLAY_POINTS: usize = 32;
 
@@ -38,9 +42,12 @@ pub struct MouseRun {
     events: Vec<MouseEvent>,
     press_pending: bool,
     last_ms: Option<f64>,
+    /// Time of the last event of the previously flushed events, from which the pause before
+    /// the next action is measured.
+    flushed_ms: Option<f64>,
 }
 
-/// Mouse modality: actions follow [`segment`]'s rules, applied as events arrive, and the model
+/// Mouse modality: actions follow [`segment`](crate::mouse::segment)'s rules, applied as events arrive, and the model
 /// is [`RobustZ`] over the action features, which needs only the user's own actions.
 ///
 /// An action is emitted when it is complete: at a release that ends a click or drag, at a pause
@@ -65,9 +72,14 @@ impl MouseModality {
     fn flush(&self, run: &mut MouseRun, out: &mut Vec<MouseAction>) {
         let events = std::mem::take(&mut run.events);
         run.press_pending = false;
-        // OK to ignore the error: `segment` fails only for invalid settings, and `new` checked
-        // them.
-        let Ok((actions, _)) = segment(&events, &[], &self.params) else {
+        let previous = run.flushed_ms;
+        if let Some(last) = events.last() {
+            run.flushed_ms = Some(last.time_ms);
+        }
+        // Segmentation fails for invalid settings, which `new` checked, and for a time or
+        // coordinate out of range. Such a piece yields no action, like an action with
+        // non-finite features below.
+        let Ok((actions, _)) = segment_after(&events, &[], &self.params, previous) else {
             return;
         };
         for action in actions {
@@ -115,8 +127,9 @@ impl Modality for MouseModality {
     type Model = RobustZ;
 
     const NAME: &'static str = "mouse";
-    const SCHEMA: &'static str = "mouse/action-robust-z/v1: MM, PC and DD actions (10 s idle \
-        split, 4 points minimum), 55 action features, per-feature median and robust scale";
+    const SCHEMA: &'static str = "mouse/action-robust-z/v2: MM, PC and DD actions (10 s idle \
+        split, 4 points minimum), 58 action features (55 path features, press hold, rest before \
+        press, pause before the action), per-feature median and robust scale";
 
     fn event_time_us(event: &MouseEvent) -> f64 {
         event.time_ms * 1000.0
@@ -219,7 +232,8 @@ mod tests {
         events.extend((0..5).map(|i| event(2_000.0 + 16.0 * f64::from(i), 1.0, MouseKind::Move)));
         events.push(event(20_000.0, 0.0, MouseKind::Move));
         let streamed = actions(&m, &events);
-        let (batch, _) = segment(&events[..events.len() - 1], &[], &m.params).unwrap();
+        let (batch, _) =
+            crate::mouse::segment(&events[..events.len() - 1], &[], &m.params).unwrap();
         assert_eq!(streamed.len(), batch.len());
         for (s, b) in streamed.iter().zip(&batch) {
             assert_eq!(s.kind, b.kind);

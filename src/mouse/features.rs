@@ -3,7 +3,8 @@
 //! The feature set extends the 39 features of Antal and Egyed-Zsigmond ("Intrusion detection
 //! using mouse dynamics", IET Biometrics, 2019): besides their velocity, acceleration,
 //! jerk, angular-velocity and curvature statistics it also has acceleration and jerk along x
-//! and y, giving [`N_FEATURES`] values. [`FEATURE_NAMES`] lists them in order.
+//! and y, and three timing features around clicks and pauses, giving [`N_FEATURES`] values. [`FEATURE_NAMES`] lists
+//! them in order.
 //!
 //! # Definitions
 //!
@@ -39,7 +40,15 @@
 //!   `time_to_accel` is the time from `t_0` to the first acceleration sample `a ≤ 0`, that is
 //!   the length of the initial acceleration phase (0 when the first sample is not positive,
 //!   `duration` when all are positive).
-
+//! - **Click timing.** For a PC action, `press_hold` is the time from the press to the
+//!   release (the last point). For a DD action it is the time from the press (the first
+//!   point) to the next point, when the drag starts. `rest_before_press` is, for a PC action,
+//!   the time from the last cursor position before the press to the press: how long the
+//!   pointer rested on the target. `pause_before` is the action's
+//!   [`pause_before_ms`](crate::mouse::Action::pause_before_ms): the idle time since the
+//!   previous event. Values are in seconds; a missing point, an MM action, and a negative gap
+//!   (timestamps out of order) give 0.
+//!
 use std::f64::consts::PI;
 
 use crate::mouse::segment::{Action, ActionKind, PathPoint};
@@ -53,7 +62,10 @@ pub const MIN_TIME_STEP_MS: f64 = 1e-3;
 pub const MIN_STEP_PX: f64 = 1e-6;
 
 /// Number of features per action.
-pub const N_FEATURES: usize = 11 + 4 * SERIES.len();
+pub const N_FEATURES: usize = 11 + 4 * SERIES.len() + 3;
+
+/// Index of the first click-timing feature; the series statistics come before it.
+const CLICK_TIMING: usize = 11 + 4 * SERIES.len();
 
 const SERIES: [&str; 11] = [
     "vx",
@@ -94,6 +106,9 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "j_mean", "j_sd", "j_min", "j_max",
     "omega_mean", "omega_sd", "omega_min", "omega_max",
     "curvature_mean", "curvature_sd", "curvature_min", "curvature_max",
+    "press_hold",
+    "rest_before_press",
+    "pause_before",
 ];
 
 /// A time series: values and the times (ms) they belong to.
@@ -186,7 +201,35 @@ pub fn action_features(action: &Action) -> [f64; N_FEATURES] {
     for (k, values) in all.into_iter().chain(more).enumerate() {
         out[11 + 4 * k..15 + 4 * k].copy_from_slice(&statistics(values));
     }
+    out[CLICK_TIMING..].copy_from_slice(&click_timing(action));
     out
+}
+
+/// `press_hold`, `rest_before_press` and `pause_before` in seconds (see the module
+/// documentation).
+fn click_timing(action: &Action) -> [f64; 3] {
+    let time = |i: usize| action.points.get(i).map(|p| p.time_ms);
+    let gap = |from: Option<f64>, to: Option<f64>| match (from, to) {
+        (Some(from), Some(to)) => (to - from).max(0.0) / 1000.0,
+        _ => 0.0,
+    };
+    let pause = action.pause_before_ms.max(0.0) / 1000.0;
+    let Some(press) = action.press else {
+        return [0.0, 0.0, pause];
+    };
+    let pressed = time(press);
+    match action.kind {
+        ActionKind::MouseMove => [0.0, 0.0, pause],
+        ActionKind::PointClick => {
+            let before = press.checked_sub(1).and_then(time);
+            [
+                gap(pressed, time(action.points.len() - 1)),
+                gap(before, pressed),
+                pause,
+            ]
+        }
+        ActionKind::DragDrop => [gap(pressed, time(press + 1)), 0.0, pause],
+    }
 }
 
 fn distance(a: &PathPoint, b: &PathPoint) -> f64 {

@@ -15,4 +15,6 @@ pub mod score;
 pub mod segment;
 
 pub use features::{FEATURE_NAMES, N_FEATURES, action_features};
-pub use segment::{Action, ActionKind, PathPoint, SegmentParams, SegmentStats, segment};
+pub use segment::{
+    Action, ActionKind, PathPoint, SegmentParams, SegmentStats, segment, segment_after,
+};

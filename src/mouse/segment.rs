@@ -67,6 +67,11 @@ pub struct Action {
     pub kind: ActionKind,
     /// The cursor positions of the action's events, scroll events excluded.
     pub points: Vec<PathPoint>,
+    /// Index in `points` of the button press of a PC or DD action; `None` for MM.
+    pub press: Option<usize>,
+    /// Milliseconds from the previous kept event of the stream to the first point, 0 for the
+    /// first action of a stream and after a stream break.
+    pub pause_before_ms: f64,
 }
 
 /// Segmentation settings.
@@ -183,6 +188,23 @@ pub fn segment(
     breaks: &[usize],
     params: &SegmentParams,
 ) -> Result<(Vec<Action>, SegmentStats)> {
+    segment_after(events, breaks, params, None)
+}
+
+/// Cuts `events` into actions as [`segment`] does, for events that continue a stream whose
+/// previous kept event was at `previous_ms` (milliseconds): the pause before the first
+/// action and the idle check of the first event are measured from it. A caller that feeds
+/// a stream in pieces passes the time of the last non-scroll event of the previous piece.
+///
+/// # Errors
+///
+/// As [`segment`].
+pub fn segment_after(
+    events: &[MouseEvent],
+    breaks: &[usize],
+    params: &SegmentParams,
+    previous_ms: Option<f64>,
+) -> Result<(Vec<Action>, SegmentStats)> {
     params.check()?;
     if events.len() > MAX_MOUSE_EVENTS {
         return Err(Error::limit(
@@ -199,11 +221,13 @@ pub fn segment(
         stats: SegmentStats::default(),
     };
     let mut run: Vec<PathPoint> = Vec::new();
+    // Pause before the first point of `run`.
+    let mut run_pause = 0.0;
     // Index in `run` of the pending press, and whether a drag followed it.
     let mut press: Option<usize> = None;
     let mut dragged = false;
     let mut next_break = breaks.iter().copied().peekable();
-    let mut last_time: Option<f64> = None;
+    let mut last_time: Option<f64> = previous_ms.filter(|t| t.is_finite());
 
     // A break that lands on a scroll event applies to the next event that is kept.
     let mut split = false;
@@ -214,6 +238,8 @@ pub fn segment(
         if event.kind == MouseKind::Scroll {
             continue;
         }
+        // A stream break, unlike an idle pause, makes the time since the last event meaningless.
+        let broken = split;
         if let Some(last) = last_time
             && event.time_ms - last > params.idle_gap_ms
         {
@@ -221,10 +247,21 @@ pub fn segment(
             cutter.stats.idle_splits += 1;
         }
         if split {
-            cutter.emit(ActionKind::MouseMove, std::mem::take(&mut run));
+            cutter.emit(
+                ActionKind::MouseMove,
+                std::mem::take(&mut run),
+                None,
+                run_pause,
+            );
             press = None;
             dragged = false;
             split = false;
+        }
+        if run.is_empty() {
+            run_pause = match last_time {
+                Some(last) if !broken => (event.time_ms - last).max(0.0),
+                _ => 0.0,
+            };
         }
         last_time = Some(event.time_ms);
         run.push(PathPoint {
@@ -242,10 +279,22 @@ pub fn segment(
                 if let Some(start) = press.take() {
                     if dragged {
                         let drag = run.split_off(start);
-                        cutter.emit(ActionKind::MouseMove, std::mem::take(&mut run));
-                        cutter.emit(ActionKind::DragDrop, drag);
+                        let drag_pause = match (run.last(), drag.first()) {
+                            (Some(before), Some(pressed)) => {
+                                (pressed.time_ms - before.time_ms).max(0.0)
+                            }
+                            _ => run_pause,
+                        };
+                        cutter.emit(
+                            ActionKind::MouseMove,
+                            std::mem::take(&mut run),
+                            None,
+                            run_pause,
+                        );
+                        cutter.emit(ActionKind::DragDrop, drag, Some(0), drag_pause);
                     } else {
-                        cutter.emit(ActionKind::PointClick, std::mem::take(&mut run));
+                        let points = std::mem::take(&mut run);
+                        cutter.emit(ActionKind::PointClick, points, Some(start), run_pause);
                     }
                     dragged = false;
                 }
@@ -253,7 +302,7 @@ pub fn segment(
             MouseKind::Move | MouseKind::Scroll => {}
         }
     }
-    cutter.emit(ActionKind::MouseMove, run);
+    cutter.emit(ActionKind::MouseMove, run, None, run_pause);
     Ok((cutter.actions, cutter.stats))
 }
 
@@ -265,7 +314,13 @@ struct Cutter<'a> {
 }
 
 impl Cutter<'_> {
-    fn emit(&mut self, kind: ActionKind, points: Vec<PathPoint>) {
+    fn emit(
+        &mut self,
+        kind: ActionKind,
+        points: Vec<PathPoint>,
+        press: Option<usize>,
+        pause_before_ms: f64,
+    ) {
         if points.is_empty() {
             return;
         }
@@ -278,7 +333,12 @@ impl Cutter<'_> {
             ActionKind::PointClick => self.stats.point_click += 1,
             ActionKind::DragDrop => self.stats.drag_drop += 1,
         }
-        self.actions.push(Action { kind, points });
+        self.actions.push(Action {
+            kind,
+            points,
+            press,
+            pause_before_ms,
+        });
     }
 }
 
@@ -365,6 +425,20 @@ mod tests {
         assert_eq!(actions[0].points.len(), 7);
         assert_eq!(actions[1].kind, ActionKind::MouseMove);
         assert_eq!(stats.point_click, 1);
+        assert_eq!(
+            actions[0].press,
+            Some(5),
+            "the press follows the five moves"
+        );
+        assert_eq!(
+            actions[0].pause_before_ms, 0.0,
+            "first action of the stream"
+        );
+        assert_eq!(actions[1].press, None);
+        assert_eq!(
+            actions[1].pause_before_ms, 120.0,
+            "release at 180 ms, move at 300 ms"
+        );
         Ok(())
     }
 
@@ -385,6 +459,11 @@ mod tests {
         assert_eq!(kinds, [ActionKind::MouseMove, ActionKind::DragDrop]);
         assert_eq!(actions[0].points.len(), 4);
         assert_eq!(actions[1].points.len(), 5, "press, three drags, release");
+        assert_eq!(actions[1].press, Some(0));
+        assert_eq!(
+            actions[1].pause_before_ms, 52.0,
+            "last move at 48 ms, press at 100 ms"
+        );
         Ok(())
     }
 
@@ -397,6 +476,9 @@ mod tests {
         assert_eq!(actions.len(), 3);
         assert_eq!(stats.idle_splits, 1);
         assert!(actions.iter().all(|a| a.points.len() == 4));
+        let pauses: Vec<f64> = actions.iter().map(|a| a.pause_before_ms).collect();
+        // An idle pause is measured; the time across a stream break is not.
+        assert_eq!(pauses, [0.0, 20_000.0 - 48.0, 0.0]);
         Ok(())
     }
 

@@ -14,8 +14,9 @@ use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{BalabitParams, fit_user_forest};
+use super::{BalabitParams, fit_user_forest, out_of_bag_calibration};
 use crate::datasets::balabit::{self, SessionFile};
+use crate::engine::calibration::ScoreCalibration;
 use crate::error::{Error, Result};
 use crate::evaluation::metrics::auc;
 use crate::mouse::one_class::RobustZ;
@@ -105,9 +106,10 @@ pub fn cross_validate(
             cv.folds
         )));
     }
-    let n_forest = variants.len() * AGGREGATES.len();
+    let n_forest = variants.len() * (AGGREGATES.len() + 1);
     // Per variant: genuine and impostor score lists.
     let mut scores: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); n_forest + 2];
+    let mut records: Vec<Record> = Vec::new();
     for fold in 0..cv.folds {
         let (train, pieces) = split_fold(&by_user, fold, cv)?;
         for (claimed, positives) in train.iter().enumerate() {
@@ -121,14 +123,22 @@ pub fn cross_validate(
             let mut per_variant = Vec::with_capacity(variants.len());
             for variant in variants {
                 let seed = variant.params.seed ^ (fold * 1000 + claimed) as u64;
-                let (forest, _, _) = fit_user_forest(positives, &others, &variant.params, seed)?;
-                per_variant.push(forest);
+                let params = &variant.params;
+                let (forest, oob, labels) = fit_user_forest(positives, &others, params, seed)?;
+                let calibration = params
+                    .calibration_piece
+                    .map(|piece| {
+                        let trees = params.forest.n_trees;
+                        out_of_bag_calibration(&oob, &labels, piece, trees, params.aggregate)
+                    })
+                    .transpose()?;
+                per_variant.push((forest, calibration));
             }
             let piece_scores = pieces
                 .par_iter()
                 .map(|piece| {
                     let mut out = Vec::with_capacity(n_forest + 2);
-                    for (forest, variant) in per_variant.iter().zip(variants) {
+                    for ((forest, calibration), variant) in per_variant.iter().zip(variants) {
                         let probabilities = piece
                             .rows
                             .rows()
@@ -139,6 +149,10 @@ pub fn cross_validate(
                             let trees = variant.params.forest.n_trees;
                             out.push(session_score(&probabilities, trees, aggregate)?);
                         }
+                        let trees = variant.params.forest.n_trees;
+                        let raw = session_score(&probabilities, trees, variant.params.aggregate)?;
+                        // Without a calibration the slot repeats the raw score.
+                        out.push(calibration.map_or(raw, |c| -c.unbounded_llr(raw)));
                     }
                     let per_action = piece
                         .rows
@@ -152,9 +166,15 @@ pub fn cross_validate(
                 })
                 .collect::<Result<Vec<_>>>()?;
             for (genuine, values) in piece_scores {
-                for (slot, value) in scores.iter_mut().zip(values) {
-                    if genuine { &mut slot.0 } else { &mut slot.1 }.push(value);
+                for (slot, value) in scores.iter_mut().zip(&values) {
+                    if genuine { &mut slot.0 } else { &mut slot.1 }.push(*value);
                 }
+                records.push(Record {
+                    fold,
+                    claimed,
+                    genuine,
+                    values,
+                });
             }
         }
         tracing::info!(fold, pieces = pieces.len(), "cross-validation fold done");
@@ -164,17 +184,68 @@ pub fn cross_validate(
         for aggregate in AGGREGATES {
             names.push(format!("{} / {}", variant.name, aggregate.name()));
         }
+        names.push(format!(
+            "{} / {}, out-of-bag calibration",
+            variant.name,
+            variant.params.aggregate.name()
+        ));
     }
     names.push("one-class robust z, mean per action".into());
     names.push("one-class session shift".into());
-    Ok(names
+    let mut results: Vec<CvResult> = names
         .into_iter()
         .zip(&scores)
         .map(|(variant, (g, i))| CvResult {
             variant,
             auc: auc(g, i),
         })
-        .collect())
+        .collect();
+    // Cross-fitted calibration of each raw aggregate, for comparison with the out-of-bag one.
+    let per_variant = AGGREGATES.len() + 1;
+    for slot in (0..n_forest).filter(|slot| slot % per_variant < AGGREGATES.len()) {
+        let (g, i) = cross_fitted(&records, slot, cv.folds)?;
+        results.push(CvResult {
+            variant: format!("{} / cross-fitted calibration", results[slot].variant),
+            auc: auc(&g, &i),
+        });
+    }
+    Ok(results)
+}
+
+/// One held-out piece scored as one claimed user in one fold.
+struct Record {
+    fold: usize,
+    claimed: usize,
+    genuine: bool,
+    values: Vec<f64>,
+}
+
+/// Calibrates the scores in `slot` of each fold's records as minus a log-likelihood ratio of
+/// normal fits to the same claimed user's genuine and impostor scores in the other folds, so
+/// that no score calibrates itself. The genuine and impostor results are returned apart.
+fn cross_fitted(records: &[Record], slot: usize, folds: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+    let users = records.iter().map(|r| r.claimed + 1).max().unwrap_or(0);
+    let mut out = (Vec::new(), Vec::new());
+    for fold in 0..folds {
+        for user in 0..users {
+            let others = |genuine: bool| -> Vec<f64> {
+                records
+                    .iter()
+                    .filter(|r| r.fold != fold && r.claimed == user && r.genuine == genuine)
+                    .map(|r| r.values[slot])
+                    .collect()
+            };
+            let calibration = ScoreCalibration::fit(&others(true), &others(false))?;
+            for r in records
+                .iter()
+                .filter(|r| r.fold == fold && r.claimed == user)
+            {
+                let value = -calibration.unbounded_llr(r.values[slot]);
+                if r.genuine { &mut out.0 } else { &mut out.1 }.push(value);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Joins each user's sessions outside fold `fold` into one training matrix (in user order) and

@@ -3,11 +3,21 @@ use proptest::prelude::*;
 use super::*;
 
 fn action(kind: ActionKind, points: &[(f64, f64, f64)]) -> Action {
-    let points = points
+    let points: Vec<PathPoint> = points
         .iter()
         .map(|&(time_ms, x, y)| PathPoint { time_ms, x, y })
         .collect();
-    Action { kind, points }
+    let press = match kind {
+        ActionKind::MouseMove => None,
+        ActionKind::PointClick => Some(points.len().saturating_sub(2)),
+        ActionKind::DragDrop => Some(0),
+    };
+    Action {
+        kind,
+        points,
+        press,
+        pause_before_ms: 0.0,
+    }
 }
 
 fn feature(values: &[f64; N_FEATURES], name: &str) -> f64 {
@@ -182,4 +192,55 @@ fn extreme_accepted_values_stay_finite() {
             assert!(value.is_finite(), "{name} = {value} for {points:?}");
         }
     }
+}
+
+#[test]
+fn click_timing_features() {
+    // Moves every 16 ms, the press at 64 ms and the release at 144 ms.
+    let mut pc = action(
+        ActionKind::PointClick,
+        &[
+            (0.0, 0.0, 0.0),
+            (16.0, 5.0, 0.0),
+            (32.0, 9.0, 0.0),
+            (48.0, 10.0, 0.0),
+            (64.0, 10.0, 0.0),
+            (144.0, 10.0, 0.0),
+        ],
+    );
+    pc.pause_before_ms = 250.0;
+    let values = action_features(&pc);
+    assert!((feature(&values, "press_hold") - 0.080).abs() < 1e-12);
+    assert!((feature(&values, "rest_before_press") - 0.016).abs() < 1e-12);
+    assert!((feature(&values, "pause_before") - 0.250).abs() < 1e-12);
+
+    let dd = action(
+        ActionKind::DragDrop,
+        &[
+            (0.0, 0.0, 0.0),
+            (30.0, 4.0, 0.0),
+            (46.0, 8.0, 0.0),
+            (90.0, 8.0, 0.0),
+        ],
+    );
+    let values = action_features(&dd);
+    assert!((feature(&values, "press_hold") - 0.030).abs() < 1e-12);
+    assert_eq!(feature(&values, "rest_before_press"), 0.0);
+
+    let mut mm = action(ActionKind::MouseMove, &[(0.0, 0.0, 0.0), (16.0, 3.0, 0.0)]);
+    mm.pause_before_ms = -5.0;
+    let values = action_features(&mm);
+    for name in ["press_hold", "rest_before_press", "pause_before"] {
+        assert_eq!(feature(&values, name), 0.0, "{name}");
+    }
+}
+
+#[test]
+fn press_index_past_the_points_gives_zero_click_timing() {
+    // An action built by hand may name a press that does not exist; no panic, no timing.
+    let mut pc = action(ActionKind::PointClick, &[(0.0, 0.0, 0.0), (16.0, 1.0, 0.0)]);
+    pc.press = Some(7);
+    let values = action_features(&pc);
+    assert_eq!(feature(&values, "press_hold"), 0.0);
+    assert_eq!(feature(&values, "rest_before_press"), 0.0);
 }
