@@ -116,6 +116,11 @@ fn table(name: &str, r: &ContinuousReport, run_seconds: f64) -> String {
         "genuine sessions locked out                {:.3}",
         r.genuine_locked_out
     );
+    let _ = writeln!(
+        out,
+        "sessions flagged as replays (all false)    genuine {:.3}, impostor {:.3}",
+        r.genuine_replay_flagged, r.impostor_replay_flagged
+    );
     let g = &r.genuine_challenges;
     let i = &r.impostor_challenges;
     let _ = writeln!(

@@ -118,6 +118,9 @@ pub struct ResourceLimits {
     pub max_enrolment_actions: usize,
     /// Replay hashes kept per user; the oldest are evicted.
     pub max_replay_hashes: usize,
+    /// Actions per user and modality whose timings the tolerant replay check keeps in memory;
+    /// the oldest are evicted. Each takes under 100 bytes plus its index entry.
+    pub max_replay_timings: usize,
     /// Background users kept for calibration.
     pub max_background_users: usize,
 }
@@ -131,6 +134,7 @@ impl Default for ResourceLimits {
             max_session_actions: 5_000,
             max_enrolment_actions: 20_000,
             max_replay_hashes: 50_000,
+            max_replay_timings: 10_000,
             max_background_users: 200,
         }
     }

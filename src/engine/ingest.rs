@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 use super::Engine;
+use super::defences::TimingStore;
 use super::modality::Modality;
-use super::state::{SessionState, SideModel, SideSession, UserModel, UserState, lock};
+use super::state::{
+    SessionState, SideModel, SideSession, TimingStores, UserModel, UserState, lock,
+};
 use crate::error::{BatchProblem, Error, Result};
 
 impl<K: Modality, M: Modality> Engine<K, M> {
@@ -27,6 +30,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             events,
             |s| &mut s.keyboard,
             |u| &mut u.enrolment.keyboard,
+            |t| &mut t.keyboard,
             |m| m.keyboard.as_ref(),
             &self.keyboard,
             self.config.fusion.keyboard,
@@ -47,6 +51,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             events,
             |s| &mut s.mouse,
             |u| &mut u.enrolment.mouse,
+            |t| &mut t.mouse,
             |m| m.mouse.as_ref(),
             &self.mouse,
             self.config.fusion.mouse,
@@ -65,6 +70,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         events: &[X::Event],
         side_of: impl Fn(&mut SessionState<K, M>) -> &mut SideSession<X>,
         enrolment_of: impl Fn(&mut UserState<K, M>) -> &mut Vec<X::Action>,
+        timings_of: impl Fn(&mut TimingStores) -> &mut TimingStore,
         model_of: impl Fn(&UserModel<K::Model, M::Model>) -> Option<&SideModel<X::Model>>,
         modality: &X,
         weight: f64,
@@ -141,6 +147,12 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 X::action_time_us(action),
                 &timings,
             );
+            let tolerant_hit = side.rhythm.check_tolerant(
+                timings_of(&mut state.timings),
+                &self.config.defences,
+                session,
+                self.config.limits.max_replay_timings,
+            );
             let side_update = match state.model.as_ref().and_then(&model_of) {
                 Some(side_model) => modality.score(&side_model.current, action).map(|raw| {
                     let posterior = side_model.calibration.posterior(raw);
@@ -165,6 +177,9 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 if state.replay.check_and_insert(hash, session, capacity) {
                     track.replay_hits += 1;
                 }
+            }
+            if tolerant_hit {
+                track.replay_hits += 1;
             }
             let session_state = state
                 .sessions

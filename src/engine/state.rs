@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use serde::{Deserialize, Serialize};
 
 use super::calibration::{NEVER_ALLOW, ScoreCalibration};
-use super::defences::{ReplayLog, Rhythm};
+use super::defences::{ReplayLog, Rhythm, TimingStore};
 use super::modality::Modality;
 use super::window::PosteriorWindow;
 use crate::store::Rejection;
@@ -275,6 +275,13 @@ impl<K: Modality, M: Modality> Default for EnrolmentBuffer<K, M> {
     }
 }
 
+/// One [`TimingStore`] per modality.
+#[derive(Debug, Default)]
+pub(crate) struct TimingStores {
+    pub(crate) keyboard: TimingStore,
+    pub(crate) mouse: TimingStore,
+}
+
 /// Everything the engine holds for one user.
 #[derive(Debug)]
 pub(crate) struct UserState<K: Modality, M: Modality> {
@@ -282,6 +289,8 @@ pub(crate) struct UserState<K: Modality, M: Modality> {
     pub(crate) enrolment: EnrolmentBuffer<K, M>,
     pub(crate) sessions: HashMap<u64, SessionState<K, M>>,
     pub(crate) replay: ReplayLog,
+    /// Timings of recent actions for the tolerant replay check, in memory only.
+    pub(crate) timings: TimingStores,
     /// The user's model file, when the engine has a store; the engine keeps this path (a keyed
     /// hash) instead of the clear user id.
     pub(crate) file: Option<PathBuf>,
@@ -294,6 +303,7 @@ impl<K: Modality, M: Modality> UserState<K, M> {
             enrolment: EnrolmentBuffer::default(),
             sessions: HashMap::new(),
             replay: ReplayLog::default(),
+            timings: TimingStores::default(),
             file,
         }
     }

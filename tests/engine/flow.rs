@@ -244,6 +244,58 @@ fn replayed_timings_are_denied() {
     assert_eq!(replay.reason, Reason::Replay);
 }
 
+/// Returns `keys` 50 s later with every timestamp moved by up to `bound_us` (a fixed
+/// pattern), sorted back into time order, as a recorded session replayed with jitter.
+fn jittered_replay(
+    keys: &[kinetype::events::KeyEvent],
+    bound_us: i64,
+) -> Vec<kinetype::events::KeyEvent> {
+    let mut out: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, e)| kinetype::events::KeyEvent {
+            time_us: e.time_us + 50_000_000 + bound_us * ((i as i64 * 7) % 11 - 5) / 5,
+            ..*e
+        })
+        .collect();
+    out.sort_by_key(|e| e.time_us);
+    out
+}
+
+#[test]
+fn jittered_replay_is_denied() {
+    let (engine, _) = engine_with(small_config(), 8);
+    let alice = Person::new(1);
+    enrol(&engine, "alice", &alice, 1);
+    let keys = alice.keys(60, 0, 77);
+    engine.ingest_keyboard("alice", 7, &keys).unwrap();
+    assert_eq!(engine.score("alice", 7).unwrap().replay_hits, 0);
+    engine
+        .ingest_keyboard("alice", 8, &jittered_replay(&keys, 5_000))
+        .unwrap();
+    let replay = engine.decide("alice", 8).unwrap();
+    assert!(replay.score.replay_hits > 0);
+    assert_eq!(replay.verdict, Verdict::Deny);
+    assert_eq!(replay.reason, Reason::Replay);
+}
+
+#[test]
+fn jittered_replay_escapes_exact_hashes_alone() {
+    // With a 1 µs tolerance only the quantised hashes can match, and the jitter defeats them.
+    // So the tolerant check is what catches the replay in the test above.
+    let mut config = small_config();
+    config.defences.replay_tolerance_us = 1.0;
+    let (engine, _) = engine_with(config, 8);
+    let alice = Person::new(1);
+    enrol(&engine, "alice", &alice, 1);
+    let keys = alice.keys(60, 0, 77);
+    engine.ingest_keyboard("alice", 7, &keys).unwrap();
+    engine
+        .ingest_keyboard("alice", 8, &jittered_replay(&keys, 5_000))
+        .unwrap();
+    assert_eq!(engine.score("alice", 8).unwrap().replay_hits, 0);
+}
+
 #[test]
 fn metronome_typing_is_flagged_synthetic() {
     let (engine, _) = engine_with(small_config(), 8);

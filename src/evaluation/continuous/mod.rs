@@ -181,6 +181,9 @@ pub struct SessionOutcome {
     pub locked_at: Option<u64>,
     /// Verdicts of the session's challenges.
     pub challenges: VerdictCounts,
+    /// Whether the replay checks flagged the session by its end. No test session of these
+    /// protocols is a replay, so every flag is a false one.
+    pub replay_flagged: bool,
 }
 
 /// Figures of a continuous replay; see the [module documentation](self) for definitions.
@@ -215,6 +218,11 @@ pub struct ContinuousReport {
     pub impostors_never_detected: f64,
     /// Fraction of genuine sessions locked out at least once.
     pub genuine_locked_out: f64,
+    /// Fraction of genuine sessions the replay checks flagged (all falsely).
+    pub genuine_replay_flagged: f64,
+    /// Fraction of impostor sessions the replay checks flagged (all falsely: impostor
+    /// sessions are other people's genuine typing, not replays).
+    pub impostor_replay_flagged: f64,
     /// Fraction of impostor challenges answered `Allow`.
     pub challenge_far: f64,
     /// Fraction of genuine challenges not answered `Allow`.
@@ -380,6 +388,7 @@ fn stream_session<E: StreamEvent>(
         actions: 0,
         locked_at: None,
         challenges: VerdictCounts::default(),
+        replay_flagged: false,
     };
     let mut rejected = 0;
     for (index, event) in events.iter().enumerate() {
@@ -395,6 +404,7 @@ fn stream_session<E: StreamEvent>(
             outcome.locked_at = Some(actions);
         }
         outcome.actions = actions;
+        outcome.replay_flagged |= score.replay_hits > 0;
         while next_moment < moments.len() && moments[next_moment] == index {
             let decision = engine.decide(user, session)?;
             outcome.challenges.add(decision.verdict);
@@ -474,6 +484,14 @@ fn summarise(
             genuine.iter().filter(|s| s.locked_at.is_some()).count(),
             genuine.len(),
         ),
+        genuine_replay_flagged: fraction(
+            genuine.iter().filter(|s| s.replay_flagged).count(),
+            genuine.len(),
+        ),
+        impostor_replay_flagged: fraction(
+            impostor.iter().filter(|s| s.replay_flagged).count(),
+            impostor.len(),
+        ),
         challenge_far: rate(impostor_challenges.allow, impostor_challenges.total()),
         challenge_frr: rate(
             genuine_challenges.step_up + genuine_challenges.deny,
@@ -500,6 +518,7 @@ mod tests {
                 step_up: 2 - allow,
                 deny: 0,
             },
+            replay_flagged: false,
         }
     }
 
