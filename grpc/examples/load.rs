@@ -131,6 +131,20 @@ async fn main() {
     let connections = args.get(1).copied().unwrap_or(8) as usize;
     let streams = args.get(2).copied().unwrap_or(64);
     let rss_start = rss_kib();
+    // RSS every 5 s over the whole run, to show whether memory levels off.
+    let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sampler = {
+        let samples = Arc::clone(&samples);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                if let (Some(kib), Ok(mut list)) = (rss_kib(), samples.lock()) {
+                    list.push(kib);
+                }
+            }
+        })
+    };
 
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut config = ServiceConfig {
@@ -320,5 +334,13 @@ async fn main() {
             format!("{:.1} MiB", k as f64 / 1024.0)
         })
     };
+    sampler.abort();
     println!("rss: start {}, end {}", fmt(rss_start), fmt(rss_kib()));
+    if let Ok(list) = samples.lock() {
+        let series: Vec<String> = list
+            .iter()
+            .map(|&k| format!("{:.0}", k as f64 / 1024.0))
+            .collect();
+        println!("rss every 5 s (MiB): {}", series.join(" "));
+    }
 }
