@@ -27,11 +27,11 @@
 //! replays of recorded timings and timer-driven input only. The tolerance was checked on free
 //! text (Aalto) and mouse data (Balabit), where no genuine session was flagged. Someone who
 //! types the same text in every session with key-to-key times steadier than about 20 ms could
-//! be flagged falsely. On the DSL-2009 password data (51 typists, one 10-key password typed
-//! 400 times over 8 sessions), one typing of the password matched one from another session
-//! under this rule's tolerances (all 10 key-to-key times within 20 ms, 80 % of hold times) in
-//! at most 0.1 % of pairs for the steadiest typist and 0.0014 % for the median typist; a
-//! 20-action window spans two typings, so a chance match needs two such matches in a row.
+//! be flagged falsely. The DSL-2009 password data has 51 typists, each typing one 10-key
+//! password 400 times over 8 sessions. There, one typing matched one from another session under
+//! this rule's tolerances (all 10 key-to-key times within 20 ms, 80 % of hold times) in at
+//! most 0.1 % of pairs for the steadiest typist and 0.0014 % for the median typist. A 20-action
+//! window spans two typings, so a chance match needs two such matches in a row.
 
 use std::collections::{HashMap, VecDeque};
 

@@ -236,7 +236,7 @@ fn click_timing_features() {
 }
 
 #[test]
-fn press_index_past_the_points_gives_zero_click_timing() {
+fn click_timing_with_missing_press_point() {
     // An action built by hand may name a press that does not exist; no panic, no timing.
     let mut pc = action(ActionKind::PointClick, &[(0.0, 0.0, 0.0), (16.0, 1.0, 0.0)]);
     pc.press = Some(7);
