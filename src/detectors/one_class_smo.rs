@@ -10,10 +10,10 @@
 //! machine shared with other jobs).
 //!
 //! The steps are those of `linfa-svm` 0.8.1 without shrinking (its default), which follow
-//! libsvm's solver: start with `alpha_i = 1` for the first `floor(nu * n)` rows, choose the
-//! working pair by maximal violation and second-order gain (Fan, Chen & Lin 2005, "Working set
-//! selection using second order information for training SVM"), stop when the violation is
-//! below `tolerance`. Kernel values, tie-breaking and the order of floating-point operations
+//! libsvm's solver. It starts with `alpha_i = 1` for the first `floor(nu * n)` rows. It chooses
+//! the working pair by maximal violation and second-order gain (Fan, Chen & Lin 2005, "Working
+//! set selection using second order information for training SVM"). It stops when the
+//! violation is below `tolerance`. Kernel values, tie-breaking and the order of floating-point operations
 //! are the same, so the fitted weights and offset equal linfa's; the unit tests compare both.
 
 use ndarray::ArrayView2;

@@ -28,9 +28,9 @@
 //! text (Aalto) and mouse data (Balabit), where no genuine session was flagged. Someone who
 //! types the same text in every session with key-to-key times steadier than about 20 ms could
 //! be flagged falsely. The DSL-2009 password data has 51 typists, each typing one 10-key
-//! password 400 times over 8 sessions. There, one typing matched one from another session under
-//! this rule's tolerances (all 10 key-to-key times within 20 ms, 80 % of hold times) in at
-//! most 0.1 % of pairs for the steadiest typist and 0.0014 % for the median typist. A 20-action
+//! password 400 times over 8 sessions. A match there means all 10 key-to-key times within 20 ms
+//! and 80 % of hold times within 20 ms of a typing from another session. It occurred in at most
+//! 0.1 % of pairs for the steadiest typist and in 0.0014 % for the median typist. A 20-action
 //! window spans two typings, so a chance match needs two such matches in a row.
 
 use std::collections::{HashMap, VecDeque};
@@ -214,9 +214,9 @@ const COMPARED_VALUES: usize = 4;
 const MAX_CANDIDATES_PER_BIN: usize = 256;
 
 /// Action boundaries per tolerant window that may have moved. Segmentation of jittered mouse
-/// events can start an action one event earlier or later, which moves that action's start: the
-/// interval into it and the interval after it then change by the same amount in opposite
-/// directions, so the pair is compared by its sum.
+/// events can start an action one event earlier or later. The interval into that action and the
+/// interval after it then change by the same amount in opposite directions, so the pair is
+/// compared by its sum.
 const MAX_SHIFTED_BOUNDARIES: usize = 1;
 
 /// One action's timings for the tolerant replay check, in microseconds.
@@ -276,12 +276,12 @@ struct StoredAction {
 /// interval outside the tolerance, so the cost per action is bounded and usually small.
 ///
 /// The store contains timings only, no key identities, n-graph hashes or positions. It lives in
-/// memory and is never written to model files: a sequence of inter-key intervals still leaks
-/// some information about the typed text (which key pairs are typed fast or slow), so keeping
-/// it out of files keeps the promise that a model file does not reveal what was typed.
+/// memory and is not written to model files. A sequence of inter-key intervals still leaks
+/// some information about the typed text, such as which key pairs are typed fast or slow, and
+/// a model file must not reveal what was typed.
 ///
 /// NOTE: because the store is not persisted, the tolerant check compares only with sessions
-/// seen since the process started; after a restart, only the exact-hash check remembers
+/// seen since the process started. After a restart, only the exact-hash check remembers
 /// earlier sessions.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TimingStore {
@@ -770,9 +770,9 @@ mod tests {
         let original = typing(7, 40);
         stream(&mut store, &params, 1, &original);
         // Action 30 starts 50 ms later: intervals 30 and 31 change by +50 and -50 ms.
-        let mut one = original.clone();
-        one[30].0 += 50_000.0;
-        assert!(stream(&mut store, &params, 2, &one) > 0);
+        let mut one_change = original.clone();
+        one_change[30].0 += 50_000.0;
+        assert!(stream(&mut store, &params, 2, &one_change) > 0);
         // Two moved boundaries in every window that contains both are too many.
         let mut two = original.clone();
         two[25].0 += 50_000.0;
@@ -780,9 +780,10 @@ mod tests {
         let mut fresh = TimingStore::default();
         stream(&mut fresh, &params, 1, &original);
         let hits_two = stream(&mut fresh, &params, 3, &two);
-        // Windows of 20 ending at actions 20 to 24 contain neither change. Windows ending at
-        // 28 and 29 contain only the first; those ending at 25 to 27 are not found because the
-        // index needs the newest two intervals unchanged. Windows ending at 30 to 39 contain both.
+        // Windows of 20 ending at actions 20 to 24 contain neither change, so they are found.
+        // Windows ending at 28 and 29 contain only the first change and are found too. Those
+        // ending at 25 to 27 are missed because the index needs the newest two intervals
+        // unchanged, and windows ending at 30 to 39 contain both changes.
         assert_eq!(hits_two, 7);
     }
 }

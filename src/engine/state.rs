@@ -75,8 +75,8 @@ impl<KeyboardModel, MouseModel> TryFrom<UserModelFields<KeyboardModel, MouseMode
 {
     type Error = Rejection;
 
-    /// Accepts an allow threshold in `[0, 1]`, the range enrolment writes; anything else
-    /// (including NaN) would make decisions meaningless, so the file is rejected instead.
+    /// Accepts an allow threshold in `[0, 1]`, the range enrolment writes. Any other value,
+    /// NaN included, would make decisions meaningless, so the file is rejected.
     fn try_from(fields: UserModelFields<KeyboardModel, MouseModel>) -> Result<Self, Rejection> {
         if !(0.0..=NEVER_ALLOW).contains(&fields.allow_threshold) {
             return Err(Rejection::from(format!(

@@ -504,8 +504,8 @@ fn fit_user_forest(
 /// Each piece's score is one genuine or impostor session score.
 ///
 /// NOTE: a piece's neighbours in the same session were in the bags of the trees that score
-/// it out of bag, so both fits are somewhat more confident than scores of unseen sessions;
-/// the cross-validation in [`cv`] measures the result.
+/// it out of bag, so both fits are somewhat more confident than scores of unseen sessions.
+/// The cross-validation in [`cv`] measures how the calibrated score ranks held-out pieces.
 ///
 /// # Errors
 ///
@@ -560,7 +560,7 @@ pub(crate) fn labelled_test_sessions(
     Ok(labelled)
 }
 
-/// Headline anomaly score of a session's first `k` actions: the aggregate of
+/// Returns the headline anomaly score of a session's first `k` actions. It is the aggregate of
 /// [`decision_score`], calibrated by the claimed user's calibration for `k` when the replay
 /// fitted one (see [`BalabitParams::calibration_piece`]).
 fn headline_score(

@@ -192,8 +192,8 @@ pub fn segment(
 }
 
 /// Cuts `events` into actions as [`segment`] does, for events that continue a stream whose
-/// previous kept event was at `previous_ms` (milliseconds): the pause before the first
-/// action and the idle check of the first event are measured from it. A caller that feeds
+/// previous kept event was at `previous_ms` (milliseconds). The pause before the first action
+/// and the idle check of the first event are measured from that time. A caller that feeds
 /// a stream in pieces passes the time of the last non-scroll event of the previous piece.
 ///
 /// # Errors

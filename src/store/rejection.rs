@@ -1,12 +1,12 @@
 //! Messages of structural checks that fail while a model file's payload is deserialised.
 //!
-//! Models check their fields when deserialised (`#[serde(try_from = ...)]`) and refuse
+//! Models check their fields when deserialised (`#[serde(try_from = ...)]`) and reject
 //! structures that scoring could not handle. Serde hands the check's message to the
 //! format's error type, but postcard 1.x replaces it with the bare `SerdeDeCustom` variant,
 //! whose text ("Serde Deserialization Error") names neither the field nor the value. A
 //! [`Rejection`] therefore also keeps its message in a thread-local slot, which
 //! [`decode_file`](super::decode_file) reads when postcard reports a custom error. Decoding
-//! runs on one thread from start to end, so the slot holds the message of that decode.
+//! runs on one thread from start to end, so the slot contains the message of that decode.
 
 use std::cell::RefCell;
 use std::fmt;

@@ -226,8 +226,8 @@ fn arb_model() -> impl Strategy<Value = Model> {
         })
 }
 
-/// A threshold outside `[0, 1]` cannot come from enrolment, so a file holding one is damaged
-/// (or forged) even when its checksum matches, and decoding names the value.
+/// A threshold outside `[0, 1]` cannot come from enrolment. A file that contains one is
+/// damaged or forged even when its checksum matches, and decoding names the value.
 #[test]
 fn allow_threshold_outside_unit_interval_is_rejected() {
     let header = TestEngine::model_header();

@@ -149,9 +149,9 @@ impl Typist {
         let mut t = start_us;
         for _ in 0..times {
             for (i, &code) in PHRASE.iter().enumerate() {
-                // Latencies vary by up to 25 %, as human key-to-key times do; far steadier
+                // Latencies vary by up to 25 %, as human key-to-key times do. Much steadier
                 // typing of a repeated phrase would match earlier sessions within the tolerant
-                // replay check's 20 ms and be denied as a replay.
+                // replay check's 20 ms, so it would be denied as a replay.
                 t += (self.latencies_ms[i] * rng.gen_range(0.75..1.25) * 1000.0) as i64;
                 let hold = (self.holds_ms[i] * rng.gen_range(0.92..1.08) * 1000.0) as i64;
                 events.push(key(code, proto::KeyAction::Press, t));

@@ -201,8 +201,8 @@ pub fn cross_validate(
         })
         .collect();
     // Cross-fitted calibration of each raw aggregate, for comparison with the out-of-bag one.
-    let per_variant = AGGREGATES.len() + 1;
-    for slot in (0..n_forest).filter(|slot| slot % per_variant < AGGREGATES.len()) {
+    let slots_per_variant = AGGREGATES.len() + 1;
+    for slot in (0..n_forest).filter(|slot| slot % slots_per_variant < AGGREGATES.len()) {
         let (g, i) = cross_fitted(&records, slot, cv.folds)?;
         results.push(CvResult {
             variant: format!("{} / cross-fitted calibration", results[slot].variant),
