@@ -92,36 +92,47 @@ async fn extra_stream_is_rejected() {
         .await
         .unwrap();
 
-    // The first stream stays open until its sender is dropped.
-    let (tx, rx) = mpsc::channel(4);
-    let mut first_client = client.clone();
-    let first = tokio::spawn(async move { first_client.ingest(ReceiverStream::new(rx)).await });
+    // Two streams are opened at once and both stay open until their senders are dropped, so
+    // whichever reaches the server second must be turned away. Which one that is depends on
+    // scheduling, so the test waits for the first to finish instead of assuming an order.
     let keys = Typist::new(4).typing(1, 0, 1);
-    tx.send(key_batch("erin", 1, keys[..10].to_vec()))
-        .await
-        .unwrap();
-    // Poll until the server has taken the first stream's permit.
-    let mut status = None;
-    for _ in 0..100 {
-        let second = ingest(&mut client, vec![key_batch("erin", 2, keys[..4].to_vec())]).await;
-        match second {
-            Err(s) if s.code() == Code::ResourceExhausted => {
-                status = Some(s);
-                break;
-            }
-            _ => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
+    let mut senders = Vec::new();
+    let mut calls = Vec::new();
+    for (session, len) in [(1, 10), (2, 4)] {
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(key_batch("erin", session, keys[..len].to_vec()))
+            .await
+            .unwrap();
+        let mut stream_client = client.clone();
+        calls.push(tokio::spawn(async move {
+            stream_client.ingest(ReceiverStream::new(rx)).await
+        }));
+        senders.push(tx);
     }
-    let status = status.expect("a second stream was accepted while the first was open");
+    let (mut one, mut two) = (calls.remove(0), calls.remove(0));
+    let (finished, one_finished) = tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::select! {
+            r = &mut one => (r, true),
+            r = &mut two => (r, false),
+        }
+    })
+    .await
+    .expect("neither stream was turned away while both were open");
+    let status = finished
+        .unwrap()
+        .expect_err("a second stream was accepted while the first was open");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(
         status.message().contains("max_streams"),
         "{}",
         status.message()
     );
-    drop(tx);
-    let ack = first.await.unwrap().unwrap().into_inner();
+    // Closing the senders ends the stream that was let in; its one batch was applied.
+    drop(senders);
+    let open = if one_finished { two } else { one };
+    let ack = open.await.unwrap().unwrap().into_inner();
     assert_eq!(ack.batches_accepted, 1);
-    // With the first stream closed, a new one is accepted.
+    // With both streams closed, a new one is accepted.
     let ack = ingest(&mut client, vec![key_batch("erin", 3, keys[..4].to_vec())])
         .await
         .unwrap();
