@@ -1,6 +1,7 @@
 //! Benches of the mouse pipeline on seeded synthetic sessions: parsing Balabit-format text,
 //! segmentation and features (throughput in events/s), session scoring with a fitted forest,
-//! and the forest's postcard round trip.
+//! fitting a forest with out-of-bag probabilities (throughput in training rows/s), and the
+//! forest's postcard round trip.
 
 mod common;
 
@@ -35,6 +36,29 @@ fn session_text(events: usize, seed: u64) -> String {
         let _ = writeln!(text, "{t:.3},{t:.3},{button},{state},{x},{y}");
     }
     text
+}
+
+/// Builds `rows` rows of [`N_FEATURES`] features, every fourth row positive. Positive rows are
+/// shifted by a fraction of a standard deviation, so the classes overlap. Every third feature is
+/// log-normal, every fifth is a small count with many ties, and the last is constant.
+fn overlapping_classes(rows: usize, seed: u64) -> (Array2<f64>, Vec<bool>) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let y: Vec<bool> = (0..rows).map(|i| i % 4 == 0).collect();
+    let x = Array2::from_shape_fn((rows, N_FEATURES), |(i, f)| {
+        let shift = if y[i] { 0.4 } else { 0.0 };
+        // A sum of three uniforms is close enough to a normal variable here.
+        let z: f64 = (0..3).map(|_| rng.gen_range(-1.0..1.0)).sum::<f64>() + shift;
+        if f == N_FEATURES - 1 {
+            1.0
+        } else if f % 5 == 0 {
+            (z * 2.0 + 4.0).max(0.0).round()
+        } else if f % 3 == 0 {
+            z.exp()
+        } else {
+            z
+        }
+    });
+    (x, y)
 }
 
 fn bench(c: &mut Criterion) {
@@ -115,6 +139,25 @@ fn bench(c: &mut Criterion) {
         })
     });
     scoring.finish();
+
+    // Fitting on data shaped like one Balabit user's training set: a quarter positive rows,
+    // classes that overlap (so trees grow deep), heavy-tailed and tied feature values.
+    let mut fitting = c.benchmark_group("mouse/forest/fit");
+    fitting.sample_size(10);
+    fitting.measurement_time(std::time::Duration::from_secs(10));
+    let rows = 8_000;
+    let (x, y) = overlapping_classes(rows, 3);
+    fitting.throughput(Throughput::Elements(rows as u64));
+    fitting.bench_with_input(BenchmarkId::from_parameter(rows), &x, |b, x| {
+        b.iter(|| {
+            let (forest, out_of_bag) = params
+                .fit_out_of_bag(black_box(x.view()), &y)
+                .expect("OK because the data has both classes");
+            assert_eq!(forest.n_trees(), params.n_trees);
+            assert_eq!(out_of_bag.len(), rows);
+        })
+    });
+    fitting.finish();
 
     let bytes = postcard::to_stdvec(&forest).expect("a forest serialises");
     c.bench_function("model/save/forest_100_trees", |b| {

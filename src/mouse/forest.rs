@@ -209,11 +209,10 @@ impl ForestParams {
                 let mut sums = vec![0.0; rows.len() / d];
                 let mut counts = vec![0_usize; sums.len()];
                 for (tree, bag) in forest.trees.iter().zip(&in_bag) {
-                    for (j, row) in rows.chunks_exact(d).enumerate() {
-                        if !bag[first + j] {
-                            sums[j] += tree.predict(row);
-                            counts[j] += 1;
-                        }
+                    let out = |j: &usize| !bag[first + j];
+                    tree.add_predictions(rows, d, (0..sums.len()).filter(out), &mut sums);
+                    for j in (0..sums.len()).filter(out) {
+                        counts[j] += 1;
                     }
                 }
                 let forest = &forest;
@@ -339,7 +338,7 @@ impl RandomForest {
         }
         let mut sums = vec![0.0; rows.len() / self.n_features];
         for tree in &self.trees {
-            tree.add_predictions(rows, self.n_features, &mut sums);
+            tree.add_predictions(rows, self.n_features, 0..sums.len(), &mut sums);
         }
         let trees = self.trees.len() as f64;
         Ok(sums.into_iter().map(|sum| sum / trees).collect())
@@ -347,25 +346,43 @@ impl RandomForest {
 }
 
 impl Tree {
-    /// Adds the tree's prediction for each row of `rows` to `sums`, one sum per row.
+    /// Adds the tree's prediction for row `j` of `rows` to `sums[j]`, for each `j` of
+    /// `selected`.
     ///
     /// Rows descend in groups of `LANES`, each step moving every unfinished row of the group
     /// one level down, so the node loads of the group overlap instead of each row waiting on
     /// its own chain of dependent loads. The predictions equal [`Tree::predict`]'s.
-    fn add_predictions(&self, rows: &[f64], n_features: usize, sums: &mut [f64]) {
+    fn add_predictions(
+        &self,
+        rows: &[f64],
+        n_features: usize,
+        mut selected: impl Iterator<Item = usize>,
+        sums: &mut [f64],
+    ) {
         const LANES: usize = 8;
-        for (group, group_sums) in rows.chunks(LANES * n_features).zip(sums.chunks_mut(LANES)) {
+        loop {
+            let mut lane_rows = [0_usize; LANES];
+            let mut lanes = 0;
+            while lanes < LANES {
+                let Some(j) = selected.next() else { break };
+                lane_rows[lanes] = j;
+                lanes += 1;
+            }
+            if lanes == 0 {
+                return;
+            }
             let mut at = [0_usize; LANES];
             let mut finished = [false; LANES];
-            let mut unfinished = group_sums.len();
+            let mut unfinished = lanes;
             while unfinished > 0 {
-                for (lane, sum) in group_sums.iter_mut().enumerate() {
+                for lane in 0..lanes {
                     if finished[lane] {
                         continue;
                     }
+                    let j = lane_rows[lane];
                     match self.nodes[at[lane]] {
                         Node::Leaf(p) => {
-                            *sum += p;
+                            sums[j] += p;
                             finished[lane] = true;
                             unfinished -= 1;
                         }
@@ -375,7 +392,7 @@ impl Tree {
                             left,
                             right,
                         } => {
-                            let value = group[lane * n_features + feature as usize];
+                            let value = rows[j * n_features + feature as usize];
                             at[lane] = if value <= threshold { left } else { right } as usize;
                         }
                     }
@@ -406,13 +423,23 @@ impl Tree {
     }
 }
 
+/// 64 bin codes filling one 64-byte cache line.
+#[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
+struct CodeLine([u8; 64]);
+
 /// Training data as bin codes, row by row.
 #[derive(Debug)]
 struct Binned {
-    n_features: usize,
-    /// `codes[i * n_features + f]` is the bin of row `i` in feature `f`. Row-major, so that
-    /// the histogram pass of a node reads each sampled row's codes from one cache line.
-    codes: Vec<u8>,
+    n_rows: usize,
+    /// Cache lines per row: the feature count divided by 64, rounded up.
+    row_lines: usize,
+    /// Row `i` starts at line `i * row_lines`; its code of feature `f` is byte `f % 64` of the
+    /// row's line `f / 64`. The table is row-major, so the histogram pass of a node reads all
+    /// candidate codes of a row together. The lines are aligned, so with up to 64 features a
+    /// row sits on one cache line. Unpadded 58-byte rows would straddle two lines in 7 rows
+    /// of 8.
+    codes: Vec<CodeLine>,
     /// Per feature, ascending thresholds: code `c` means `cuts[c - 1] < x <= cuts[c]`.
     cuts: Vec<Vec<f64>>,
 }
@@ -420,7 +447,8 @@ struct Binned {
 impl Binned {
     fn new(x: ArrayView2<'_, f64>, max_bins: usize) -> Self {
         let (n, d) = x.dim();
-        let mut codes = vec![0u8; n * d];
+        let row_lines = d.div_ceil(64);
+        let mut codes = vec![CodeLine([0; 64]); n * row_lines];
         let mut cuts = Vec::with_capacity(d);
         for (f, column) in x.columns().into_iter().enumerate() {
             let mut sorted: Vec<f64> = column.to_vec();
@@ -432,24 +460,73 @@ impl Binned {
                 .collect();
             feature_cuts.dedup();
             for (i, &v) in column.iter().enumerate() {
-                codes[i * d + f] = feature_cuts.partition_point(|&c| c < v) as u8;
+                codes[i * row_lines + f / 64].0[f % 64] =
+                    feature_cuts.partition_point(|&c| c < v) as u8;
             }
             cuts.push(feature_cuts);
         }
         Binned {
-            n_features: d,
+            n_rows: n,
+            row_lines,
             codes,
             cuts,
         }
     }
 
-    fn code(&self, row: u32, feature: usize) -> usize {
-        usize::from(self.codes[row as usize * self.n_features + feature])
+    fn n_rows(&self) -> usize {
+        self.n_rows
     }
+
+    /// Returns the cache lines of one row's codes.
+    fn row(&self, row: u32) -> &[CodeLine] {
+        &self.codes[row as usize * self.row_lines..][..self.row_lines]
+    }
+
+    fn code(&self, row: u32, feature: usize) -> usize {
+        usize::from(self.row(row)[feature / 64].0[feature % 64])
+    }
+}
+
+/// A distinct row of a tree's bootstrap sample. A row drawn `count` times counts `count`
+/// times in every histogram and leaf, as its copies would.
+#[derive(Debug, Clone, Copy)]
+struct Draw {
+    row: u32,
+    /// Times the bootstrap drew the row.
+    count: u32,
+    /// `count` for a positive row, else 0.
+    positives: u32,
+}
+
+impl Draw {
+    /// Packs the draw's sample and positive counts into one histogram increment (see
+    /// [`Histograms`]).
+    fn packed(self) -> u64 {
+        u64::from(self.count) | u64::from(self.positives) << 32
+    }
+}
+
+/// A node waiting to be grown, with the weighted counts of its draws.
+#[derive(Debug)]
+struct PendingNode {
+    /// Index in the tree's node list.
+    id: usize,
+    /// The node's draws are `draws[start..end]`.
+    start: usize,
+    end: usize,
+    depth: usize,
+    /// Number of bootstrap samples, duplicates included.
+    size: usize,
+    /// Number of positive bootstrap samples, duplicates included.
+    positives: usize,
 }
 
 /// Grows one tree on a bootstrap sample, depth-first with an explicit stack, and returns it
 /// with the sample's membership mask.
+///
+/// Each distinct drawn row is visited once per node, with its draw count as a weight. The
+/// draws stay in ascending row order because the split partitions them stably, so a node's
+/// pass reads the code table forwards.
 fn grow(
     data: &Binned,
     y: &[bool],
@@ -457,57 +534,98 @@ fn grow(
     max_features: usize,
     rng: &mut Xoshiro256PlusPlus,
 ) -> (Tree, Vec<bool>) {
-    let n = data.codes.len() / data.n_features;
-    let mut rows: Vec<u32> = (0..n).map(|_| rng.gen_range(0..n) as u32).collect();
-    let mut in_bag = vec![false; n];
-    for &r in &rows {
-        in_bag[r as usize] = true;
+    let n = data.n_rows();
+    let mut drawn = vec![0u32; n];
+    for _ in 0..n {
+        drawn[rng.gen_range(0..n)] += 1;
     }
+    let in_bag: Vec<bool> = drawn.iter().map(|&count| count > 0).collect();
+    let mut draws: Vec<Draw> = (drawn.iter().zip(y).enumerate())
+        .filter(|(_, (count, _))| **count > 0)
+        .map(|(row, (&count, &positive))| Draw {
+            row: row as u32,
+            count,
+            positives: if positive { count } else { 0 },
+        })
+        .collect();
+    let positives = draws.iter().map(|draw| draw.positives as usize).sum();
     let mut nodes = vec![Node::Leaf(0.0)];
-    let mut stack = vec![(0usize, 0usize, n, 0usize)];
+    let mut stack = vec![PendingNode {
+        id: 0,
+        start: 0,
+        end: draws.len(),
+        depth: 0,
+        size: n,
+        positives,
+    }];
     let min_leaf = params.min_samples_leaf;
     let mut histograms = Histograms::new(max_features);
-    while let Some((id, start, end, depth)) = stack.pop() {
-        let slice = &mut rows[start..end];
-        let size = slice.len();
-        let positives = slice.iter().filter(|&&r| y[r as usize]).count();
-        let leaf = Node::Leaf(positives as f64 / size as f64);
-        if depth >= params.max_depth || size < 2 * min_leaf || positives == 0 || positives == size {
-            nodes[id] = leaf;
+    let mut right_draws = Vec::with_capacity(draws.len());
+    while let Some(node) = stack.pop() {
+        let leaf = Node::Leaf(node.positives as f64 / node.size as f64);
+        if node.depth >= params.max_depth
+            || node.size < 2 * min_leaf
+            || node.positives == 0
+            || node.positives == node.size
+        {
+            nodes[node.id] = leaf;
             continue;
         }
         let d = data.cuts.len();
         let candidates = sample(rng, d, max_features).into_vec();
+        let slice = &mut draws[node.start..node.end];
         let Some((feature, bin)) = best_split(
             data,
-            y,
             slice,
             &candidates,
             &mut histograms,
             min_leaf,
-            positives,
+            (node.size, node.positives),
         ) else {
-            nodes[id] = leaf;
+            nodes[node.id] = leaf;
             continue;
         };
-        let mut mid = 0;
-        for i in 0..size {
-            if data.code(slice[i], feature) <= bin {
-                slice.swap(i, mid);
+        // A stable partition: left draws move down in place, right ones wait in
+        // `right_draws`, and both keep their ascending row order.
+        right_draws.clear();
+        let (mut mid, mut left_size, mut left_positives) = (0, 0, 0);
+        for i in 0..slice.len() {
+            let draw = slice[i];
+            if data.code(draw.row, feature) <= bin {
+                slice[mid] = draw;
                 mid += 1;
+                left_size += draw.count as usize;
+                left_positives += draw.positives as usize;
+            } else {
+                right_draws.push(draw);
             }
         }
+        slice[mid..].copy_from_slice(&right_draws);
         let left = nodes.len();
         nodes.push(Node::Leaf(0.0));
         nodes.push(Node::Leaf(0.0));
-        nodes[id] = Node::Split {
+        nodes[node.id] = Node::Split {
             feature: feature as u32,
             threshold: data.cuts[feature][bin],
             left: left as u32,
             right: left as u32 + 1,
         };
-        stack.push((left, start, start + mid, depth + 1));
-        stack.push((left + 1, start + mid, end, depth + 1));
+        stack.push(PendingNode {
+            id: left,
+            start: node.start,
+            end: node.start + mid,
+            depth: node.depth + 1,
+            size: left_size,
+            positives: left_positives,
+        });
+        stack.push(PendingNode {
+            id: left + 1,
+            start: node.start + mid,
+            end: node.end,
+            depth: node.depth + 1,
+            size: node.size - left_size,
+            positives: node.positives - left_positives,
+        });
     }
     (Tree { nodes }, in_bag)
 }
@@ -516,75 +634,130 @@ fn grow(
 /// nodes of a tree so that no node allocates.
 #[derive(Debug)]
 struct Histograms {
-    /// `counts[(k * 256 + bin) * 2]` is the number of samples of candidate `k` in `bin`, and
-    /// the next entry the number of positives among them.
-    counts: Vec<u32>,
+    /// `counts[k][bin]` contains the number of samples of candidate `k` in `bin` in its low 32
+    /// bits and the number of positives among them in its high 32 bits, so that one addition
+    /// counts a draw. The low half cannot carry into the high half because a node has fewer
+    /// than 2³² samples (row indices are `u32`). A `u8` code indexes 256 bins without a
+    /// bounds check.
+    counts: Vec<[u64; 256]>,
 }
 
 impl Histograms {
     fn new(max_features: usize) -> Self {
         Histograms {
-            counts: vec![0; max_features * 256 * 2],
+            counts: vec![[0; 256]; max_features],
         }
     }
 }
 
+/// Node size up to which [`best_split`] sorts each candidate's codes instead of filling and
+/// scanning a histogram of up to 256 bins.
+const SMALL_NODE_DRAWS: usize = 16;
+
 /// Finds the feature and bin (`code <= bin` goes left) with the largest Gini decrease, if any
-/// split leaves at least `min_leaf` samples on each side and lowers the impurity.
+/// split leaves at least `min_leaf` samples on each side and lowers the impurity. `counts` is
+/// the node's number of samples and of positive samples.
 ///
 /// Candidates are evaluated in the order given, bins in ascending order, and only a strictly
-/// better split replaces the best so far.
+/// better split replaces the best so far. Only bins that contain samples are evaluated: an
+/// empty bin repeats the split of the previous bin, and an equal purity never replaces the
+/// best, so skipping it changes nothing.
 fn best_split(
     data: &Binned,
-    y: &[bool],
-    rows: &[u32],
+    draws: &[Draw],
     candidates: &[usize],
     histograms: &mut Histograms,
     min_leaf: usize,
-    positives: usize,
+    counts: (usize, usize),
 ) -> Option<(usize, usize)> {
-    let size = rows.len() as f64;
-    let positives = positives as f64;
-    // Minimising weighted Gini impurity is maximising Σ_children (p² + q²) / n.
-    let parent = (positives.powi(2) + (size - positives).powi(2)) / size;
-    let counts = &mut histograms.counts[..candidates.len() * 512];
-    for (k, &feature) in candidates.iter().enumerate() {
-        let bins = data.cuts[feature].len() + 1;
-        counts[k * 512..k * 512 + 2 * bins].fill(0);
-    }
-    // One pass over the node's rows fills every candidate's histogram.
-    for &r in rows {
-        let codes = &data.codes[r as usize * data.n_features..][..data.n_features];
-        let positive = u32::from(y[r as usize]);
-        for (k, &feature) in candidates.iter().enumerate() {
-            let slot = k * 512 + 2 * usize::from(codes[feature]);
-            counts[slot] += 1;
-            counts[slot + 1] += positive;
-        }
-    }
-    let mut best: Option<(f64, usize, usize)> = None;
-    for (k, &feature) in candidates.iter().enumerate() {
-        let bins = data.cuts[feature].len() + 1;
-        if bins < 2 {
-            continue;
-        }
-        let histogram = &counts[k * 512..k * 512 + 2 * bins];
-        let (mut left_n, mut left_p) = (0.0, 0.0);
-        for bin in 0..bins - 1 {
-            left_n += f64::from(histogram[2 * bin]);
-            left_p += f64::from(histogram[2 * bin + 1]);
-            let (right_n, right_p) = (size - left_n, positives - left_p);
-            if left_n < min_leaf as f64 || right_n < min_leaf as f64 {
-                continue;
+    let mut search = SplitSearch::new(min_leaf, counts);
+    if draws.len() <= SMALL_NODE_DRAWS {
+        // Sorting a few codes costs less than clearing and scanning whole histograms.
+        let mut sorted = [(0_u8, 0_u64); SMALL_NODE_DRAWS];
+        let sorted = &mut sorted[..draws.len()];
+        for &feature in candidates {
+            for (entry, draw) in sorted.iter_mut().zip(draws) {
+                *entry = (data.code(draw.row, feature) as u8, draw.packed());
             }
-            let purity = (left_p.powi(2) + (left_n - left_p).powi(2)) / left_n
-                + (right_p.powi(2) + (right_n - right_p).powi(2)) / right_n;
-            if purity > parent + 1e-12 && best.is_none_or(|(b, _, _)| purity > b) {
-                best = Some((purity, feature, bin));
+            sorted.sort_unstable_by_key(|&(code, _)| code);
+            let mut left = 0;
+            for (i, &(code, increment)) in sorted.iter().enumerate() {
+                left += increment;
+                // The split after the last code sends everything left, so it is not a split.
+                if sorted.get(i + 1).is_some_and(|&(next, _)| next != code) {
+                    search.consider(feature, usize::from(code), left);
+                }
             }
         }
+        return search.best.map(|(_, feature, bin)| (feature, bin));
     }
-    best.map(|(_, feature, bin)| (feature, bin))
+    let counts = &mut histograms.counts[..candidates.len()];
+    for (histogram, &feature) in counts.iter_mut().zip(candidates) {
+        let bins = data.cuts[feature].len() + 1;
+        histogram[..bins].fill(0);
+    }
+    // One pass over the node's draws fills every candidate's histogram.
+    for draw in draws {
+        let codes = data.row(draw.row);
+        let increment = draw.packed();
+        for (histogram, &feature) in counts.iter_mut().zip(candidates) {
+            histogram[usize::from(codes[feature / 64].0[feature % 64])] += increment;
+        }
+    }
+    for (histogram, &feature) in counts.iter().zip(candidates) {
+        let bins = data.cuts[feature].len() + 1;
+        let mut left = 0;
+        for (bin, &increment) in histogram[..bins].iter().enumerate().take(bins - 1) {
+            if increment != 0 {
+                left += increment;
+                search.consider(feature, bin, left);
+            }
+        }
+    }
+    search.best.map(|(_, feature, bin)| (feature, bin))
+}
+
+/// The state of one node's split search.
+#[derive(Debug)]
+struct SplitSearch {
+    min_leaf: f64,
+    size: f64,
+    positives: f64,
+    /// `Σ_children (p² + q²) / n` of the node itself: minimising weighted Gini impurity is
+    /// maximising this sum over the children, where `p` and `q` count the two classes.
+    parent: f64,
+    /// Purity, feature and bin of the best split so far.
+    best: Option<(f64, usize, usize)>,
+}
+
+impl SplitSearch {
+    fn new(min_leaf: usize, (size, positives): (usize, usize)) -> Self {
+        let (size, positives) = (size as f64, positives as f64);
+        SplitSearch {
+            min_leaf: min_leaf as f64,
+            size,
+            positives,
+            parent: (positives.powi(2) + (size - positives).powi(2)) / size,
+            best: None,
+        }
+    }
+
+    /// Evaluates the split of `feature` after `bin`, with `left` the packed counts of the
+    /// samples in bins up to `bin` (as in [`Histograms`]).
+    fn consider(&mut self, feature: usize, bin: usize, left: u64) {
+        // Integer counts below 2⁵³ convert to f64 exactly, so these equal f64 running sums.
+        let left_n = f64::from(left as u32);
+        let left_p = f64::from((left >> 32) as u32);
+        let (right_n, right_p) = (self.size - left_n, self.positives - left_p);
+        if left_n < self.min_leaf || right_n < self.min_leaf {
+            return;
+        }
+        let purity = (left_p.powi(2) + (left_n - left_p).powi(2)) / left_n
+            + (right_p.powi(2) + (right_n - right_p).powi(2)) / right_n;
+        if purity > self.parent + 1e-12 && self.best.is_none_or(|(b, _, _)| purity > b) {
+            self.best = Some((purity, feature, bin));
+        }
+    }
 }
 
 #[cfg(test)]

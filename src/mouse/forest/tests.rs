@@ -354,3 +354,138 @@ fn batch_prediction_rejects_bad_rows() -> Result<()> {
     assert!(forest.predict_proba_rows(&[])?.is_empty());
     Ok(())
 }
+
+/// Grows a tree as the first histogram forest did, as the reference that the optimised
+/// [`grow`] must match split for split. It visits every bootstrap draw (duplicates included)
+/// at every node, re-counts each node's positives, and scans every bin.
+fn reference_grow(
+    data: &Binned,
+    y: &[bool],
+    params: &ForestParams,
+    max_features: usize,
+    rng: &mut Xoshiro256PlusPlus,
+) -> (Tree, Vec<bool>) {
+    let n = data.n_rows();
+    let d = data.cuts.len();
+    let mut rows: Vec<u32> = (0..n).map(|_| rng.gen_range(0..n) as u32).collect();
+    let mut in_bag = vec![false; n];
+    for &r in &rows {
+        in_bag[r as usize] = true;
+    }
+    let mut nodes = vec![Node::Leaf(0.0)];
+    let mut stack = vec![(0usize, 0usize, n, 0usize)];
+    let min_leaf = params.min_samples_leaf;
+    while let Some((id, start, end, depth)) = stack.pop() {
+        let slice = &mut rows[start..end];
+        let size = slice.len();
+        let positives = slice.iter().filter(|&&r| y[r as usize]).count();
+        let leaf = Node::Leaf(positives as f64 / size as f64);
+        if depth >= params.max_depth || size < 2 * min_leaf || positives == 0 || positives == size {
+            nodes[id] = leaf;
+            continue;
+        }
+        let candidates = sample(rng, d, max_features).into_vec();
+        let Some((feature, bin)) =
+            reference_best_split(data, y, slice, &candidates, min_leaf, positives)
+        else {
+            nodes[id] = leaf;
+            continue;
+        };
+        let mut mid = 0;
+        for i in 0..size {
+            if data.code(slice[i], feature) <= bin {
+                slice.swap(i, mid);
+                mid += 1;
+            }
+        }
+        let left = nodes.len();
+        nodes.push(Node::Leaf(0.0));
+        nodes.push(Node::Leaf(0.0));
+        nodes[id] = Node::Split {
+            feature: feature as u32,
+            threshold: data.cuts[feature][bin],
+            left: left as u32,
+            right: left as u32 + 1,
+        };
+        stack.push((left, start, start + mid, depth + 1));
+        stack.push((left + 1, start + mid, end, depth + 1));
+    }
+    (Tree { nodes }, in_bag)
+}
+
+/// Searches the split of [`reference_grow`] with a fresh histogram per candidate, scanning
+/// every bin.
+fn reference_best_split(
+    data: &Binned,
+    y: &[bool],
+    rows: &[u32],
+    candidates: &[usize],
+    min_leaf: usize,
+    positives: usize,
+) -> Option<(usize, usize)> {
+    let size = rows.len() as f64;
+    let positives = positives as f64;
+    let parent = (positives.powi(2) + (size - positives).powi(2)) / size;
+    let mut best: Option<(f64, usize, usize)> = None;
+    for &feature in candidates {
+        let bins = data.cuts[feature].len() + 1;
+        let mut histogram = vec![(0u32, 0u32); bins];
+        for &r in rows {
+            let bin = &mut histogram[data.code(r, feature)];
+            bin.0 += 1;
+            bin.1 += u32::from(y[r as usize]);
+        }
+        let (mut left_n, mut left_p) = (0.0, 0.0);
+        for (bin, &(n, p)) in histogram.iter().enumerate().take(bins - 1) {
+            left_n += f64::from(n);
+            left_p += f64::from(p);
+            let (right_n, right_p) = (size - left_n, positives - left_p);
+            if left_n < min_leaf as f64 || right_n < min_leaf as f64 {
+                continue;
+            }
+            let purity = (left_p.powi(2) + (left_n - left_p).powi(2)) / left_n
+                + (right_p.powi(2) + (right_n - right_p).powi(2)) / right_n;
+            if purity > parent + 1e-12 && best.is_none_or(|(b, _, _)| purity > b) {
+                best = Some((purity, feature, bin));
+            }
+        }
+    }
+    best.map(|(_, feature, bin)| (feature, bin))
+}
+
+#[test]
+fn grow_matches_reference() {
+    // Rounded features give ties and few distinct values; one feature is constant.
+    let (mut x, y) = blobs(700, 0.8, 31);
+    x.column_mut(0).mapv_inplace(|v| (v * 2.0).round());
+    x.column_mut(4).fill(3.0);
+    let settings = [
+        (24, 1, 2, 64),
+        (24, 1, 5, 256),
+        (6, 1, 1, 16),
+        (24, 4, 2, 2),
+        (24, 25, 3, 64),
+    ];
+    for (max_depth, min_samples_leaf, max_features, max_bins) in settings {
+        let params = ForestParams {
+            max_depth,
+            min_samples_leaf,
+            max_features: Some(max_features),
+            max_bins,
+            ..ForestParams::default()
+        };
+        let binned = Binned::new(x.view(), max_bins);
+        for seed in 0..8 {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            let expected = reference_grow(&binned, &y, &params, max_features, &mut rng);
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            let actual = grow(&binned, &y, &params, max_features, &mut rng);
+            assert_eq!(actual.1, expected.1, "in-bag mask, {params:?}, seed {seed}");
+            assert_eq!(actual.0, expected.0, "tree, {params:?}, seed {seed}");
+            assert!(
+                actual.0.nodes.len() > 1,
+                "tree is a single leaf, {params:?}"
+            );
+        }
+    }
+}
