@@ -1,5 +1,6 @@
 //! Shared helpers for reading CSV files with precise error locations.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -12,18 +13,35 @@ use crate::limits::MAX_DATASET_FILE_BYTES;
 #[derive(Debug)]
 pub(crate) struct Lines<'a> {
     path: &'a Path,
-    newlines: Vec<u64>,
+    newlines: Cow<'a, [u64]>,
+    /// Offset in the file of the content that the reader of the records started at.
+    base: u64,
 }
 
 impl<'a> Lines<'a> {
     pub(crate) fn new(path: &'a Path, content: &[u8]) -> Self {
-        let newlines = content
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| **b == b'\n')
-            .map(|(i, _)| i as u64)
+        let newlines = memchr::memchr_iter(b'\n', content)
+            .map(|i| i as u64)
             .collect();
-        Lines { path, newlines }
+        Lines {
+            path,
+            newlines: Cow::Owned(newlines),
+            base: 0,
+        }
+    }
+
+    /// Returns the same map for records of a reader that started at byte `base` of the content.
+    pub(crate) fn starting_at(&self, base: u64) -> Lines<'_> {
+        Lines {
+            path: self.path,
+            newlines: Cow::Borrowed(&self.newlines),
+            base: self.base + base,
+        }
+    }
+
+    /// Returns the path of the file these lines belong to.
+    pub(crate) fn path(&self) -> &Path {
+        self.path
     }
 
     /// Line number of a record (1-based), or 0 when the reader does not know it.
@@ -32,6 +50,7 @@ impl<'a> Lines<'a> {
     }
 
     fn at_byte(&self, byte: u64) -> u64 {
+        let byte = byte + self.base;
         // On CRLF input the csv crate reports a record as starting at the `\n` of the previous
         // line ending, so a newline at the offset itself belongs to the lines before.
         self.newlines.partition_point(|&n| n <= byte) as u64 + 1

@@ -9,6 +9,7 @@ use std::io::Read;
 use std::path::Path;
 
 use ndarray::Array2;
+use rayon::prelude::*;
 
 use super::csv_util::{Lines, read_all};
 use super::{FixedTextDataset, FixedTextSubject};
@@ -88,8 +89,29 @@ pub fn parse(reader: impl Read, path: &Path) -> Result<FixedTextDataset> {
     )?;
     let d = feature_names.len();
 
+    let layout = Layout {
+        ids: [ids[0], ids[1], ids[2]],
+        feature_columns: &feature_columns,
+        feature_names: &feature_names,
+        width: header.len(),
+    };
+    let chunks: Vec<Chunk> = match body_chunks(&content) {
+        Some(ranges) => ranges
+            .into_par_iter()
+            .map(|range| {
+                let piece = &content[range.clone()];
+                let reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(piece);
+                read_rows(reader, &lines.starting_at(range.start as u64), &layout)
+            })
+            .collect(),
+        None => vec![read_rows(csv, &lines, &layout)],
+    };
+
     let mut subjects: Vec<FixedTextSubject> = Vec::new();
-    let mut values: Vec<f64> = Vec::new();
+    let mut values: Vec<f64> = Vec::with_capacity(chunks.iter().map(|c| c.values.len()).sum());
     let mut sessions: Vec<u32> = Vec::new();
     let mut current: Option<String> = None;
     let mut previous = (0_u32, 0_u32);
@@ -107,51 +129,56 @@ pub fn parse(reader: impl Read, path: &Path) -> Result<FixedTextDataset> {
         });
     };
 
-    for record in csv.records() {
-        let record = record.map_err(|e| lines.error(e))?;
-        let line = lines.of(&record);
-        lines.check_width(&record, header.len())?;
-        let subject = record[ids[0]].trim().to_string();
-        if subject.is_empty() {
-            return Err(Error::parse(path, line, "column `subject` is empty"));
-        }
-        let session = lines.integer(&record, ids[1], "sessionIndex")?;
-        let rep = lines.integer(&record, ids[2], "rep")?;
-        if current.as_deref() != Some(subject.as_str()) {
-            if let Some(id) = current.take() {
-                check_subject_rows(&id, sessions.len(), path, line)?;
-                finish(&mut subjects, id, &mut values, &mut sessions);
+    for chunk in chunks {
+        for (i, row) in chunk.rows.into_iter().enumerate() {
+            let Row {
+                subject,
+                session,
+                rep,
+                line,
+            } = row;
+            if current.as_deref() != Some(subject.as_str()) {
+                if let Some(id) = current.take() {
+                    check_subject_rows(&id, sessions.len(), path, line)?;
+                    finish(&mut subjects, id, &mut values, &mut sessions);
+                }
+                if subjects.iter().any(|s| s.id == subject) {
+                    return Err(Error::parse(
+                        path,
+                        line,
+                        format!("rows of subject `{subject}` are not contiguous"),
+                    ));
+                }
+                current = Some(subject);
+                previous = (1, 0);
             }
-            if subjects.iter().any(|s| s.id == subject) {
+            let expected = if previous.1 == REPS_PER_SESSION {
+                (previous.0 + 1, 1)
+            } else {
+                (previous.0, previous.1 + 1)
+            };
+            if (session, rep) != expected {
                 return Err(Error::parse(
                     path,
                     line,
-                    format!("rows of subject `{subject}` are not contiguous"),
+                    format!(
+                        "expected sessionIndex {} rep {} but found sessionIndex {session} rep \
+                         {rep}",
+                        expected.0, expected.1
+                    ),
                 ));
             }
-            current = Some(subject);
-            previous = (1, 0);
+            previous = (session, rep);
+            let Some(row_values) = chunk.values.get(i * d..(i + 1) * d) else {
+                // Only the row whose timing failed to parse lacks its values.
+                break;
+            };
+            values.extend_from_slice(row_values);
+            sessions.push(session);
         }
-        let expected = if previous.1 == REPS_PER_SESSION {
-            (previous.0 + 1, 1)
-        } else {
-            (previous.0, previous.1 + 1)
-        };
-        if (session, rep) != expected {
-            return Err(Error::parse(
-                path,
-                line,
-                format!(
-                    "expected sessionIndex {} rep {} but found sessionIndex {session} rep {rep}",
-                    expected.0, expected.1
-                ),
-            ));
+        if let Some(error) = chunk.error {
+            return Err(error);
         }
-        previous = (session, rep);
-        for (&column, name) in feature_columns.iter().zip(&feature_names) {
-            values.push(lines.number(&record, column, name)?);
-        }
-        sessions.push(session);
     }
     match current {
         Some(id) => {
@@ -166,6 +193,116 @@ pub fn parse(reader: impl Read, path: &Path) -> Result<FixedTextDataset> {
         subjects,
         notes: Vec::new(),
     })
+}
+
+/// Column positions of the identifying and timing fields, read from the header.
+struct Layout<'a> {
+    /// Columns of `subject`, `sessionIndex` and `rep`.
+    ids: [usize; 3],
+    feature_columns: &'a [usize],
+    feature_names: &'a [String],
+    width: usize,
+}
+
+/// One data row's identity; its timings are in [`Chunk::values`].
+struct Row {
+    subject: String,
+    session: u32,
+    rep: u32,
+    line: u64,
+}
+
+/// The rows of one stretch of the file, read independently of the others.
+struct Chunk {
+    rows: Vec<Row>,
+    /// The timings of `rows`, `d` per row, in row order.
+    values: Vec<f64>,
+    /// The first error in the stretch. When it is in a row's timings, that row is the last of
+    /// `rows` and has no values, so the caller still checks its identity first, as a reading
+    /// of the whole file in order would.
+    error: Option<Error>,
+}
+
+/// Reads rows until the end or the first malformed one.
+fn read_rows<R: Read>(mut reader: csv::Reader<R>, lines: &Lines<'_>, layout: &Layout<'_>) -> Chunk {
+    let mut chunk = Chunk {
+        rows: Vec::new(),
+        values: Vec::new(),
+        error: None,
+    };
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => return chunk,
+            Err(e) => {
+                chunk.error = Some(lines.error(e));
+                return chunk;
+            }
+        }
+        let row = identity(&record, lines, layout);
+        match row {
+            Ok(row) => chunk.rows.push(row),
+            Err(e) => {
+                chunk.error = Some(e);
+                return chunk;
+            }
+        }
+        for (&column, name) in layout.feature_columns.iter().zip(layout.feature_names) {
+            match lines.number(&record, column, name) {
+                Ok(v) => chunk.values.push(v),
+                Err(e) => {
+                    chunk.error = Some(e);
+                    // The failed row's partial timings are dropped; see `Chunk::error`.
+                    let keep = (chunk.rows.len() - 1) * layout.feature_columns.len();
+                    chunk.values.truncate(keep);
+                    return chunk;
+                }
+            }
+        }
+    }
+}
+
+/// Reads the subject, session and repetition of a row, after checking its width.
+fn identity(record: &csv::StringRecord, lines: &Lines<'_>, layout: &Layout<'_>) -> Result<Row> {
+    lines.check_width(record, layout.width)?;
+    let line = lines.of(record);
+    let subject = record[layout.ids[0]].trim().to_string();
+    if subject.is_empty() {
+        return Err(Error::parse(
+            lines.path(),
+            line,
+            "column `subject` is empty",
+        ));
+    }
+    Ok(Row {
+        subject,
+        session: lines.integer(record, layout.ids[1], "sessionIndex")?,
+        rep: lines.integer(record, layout.ids[2], "rep")?,
+        line,
+    })
+}
+
+/// Splits the data rows (everything after the first line) into byte ranges at line ends, a few
+/// per thread, so they can be read in parallel. Returns `None` when the file contains a quote
+/// character, because a quoted field may span lines and only a reader that starts at the top
+/// can tell where its lines end.
+fn body_chunks(content: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
+    if memchr::memchr(b'"', content).is_some() {
+        return None;
+    }
+    let start = memchr::memchr(b'\n', content).map_or(content.len(), |i| i + 1);
+    let parts = rayon::current_num_threads().clamp(1, 16) * 2;
+    let target = (content.len() - start).div_ceil(parts).max(1 << 16);
+    let mut ranges = Vec::with_capacity(parts);
+    let mut from = start;
+    while from < content.len() {
+        let want = (from + target).min(content.len());
+        let to = memchr::memchr(b'\n', &content[want..]).map_or(content.len(), |i| want + i + 1);
+        ranges.push(from..to);
+        from = to;
+    }
+    Some(ranges)
 }
 
 fn check_subject_rows(id: &str, rows: usize, path: &Path, line: u64) -> Result<()> {
@@ -311,6 +448,64 @@ mod tests {
             m.contains("test.csv:3") && m.contains("expected sessionIndex 1 rep 2"),
             "{m}"
         );
+    }
+
+    /// Replaces data row `row` (0-based, after the header) of `text`.
+    fn with_row(text: &str, row: usize, replacement: &str) -> String {
+        let mut lines: Vec<&str> = text.split("\r\n").collect();
+        lines[row + 1] = replacement;
+        lines.join("\r\n")
+    }
+
+    #[test]
+    fn large_files_are_read_in_several_stretches_alike() {
+        // About 130 KB, so the rows are read as two stretches in parallel. A quote in a
+        // header name forces the single in-order reader, whose result must be the same.
+        let text = file(8);
+        assert!(body_chunks(text.as_bytes()).is_some_and(|r| r.len() >= 2));
+        let parallel = parse_str(&text).unwrap();
+        let quoted = text.replacen("H.a", "\"H.a\"", 1);
+        assert!(body_chunks(quoted.as_bytes()).is_none());
+        let in_order = parse_str(&quoted).unwrap();
+        assert_eq!(parallel.feature_names, in_order.feature_names);
+        assert_eq!(parallel.subjects, in_order.subjects);
+    }
+
+    #[test]
+    fn errors_in_later_stretches_name_their_line() {
+        let text = file(8);
+        // Row 2,900 is subject 7, session 3, rep 1, on line 2,902 after the header.
+        let m = message(&with_row(&text, 2900, "s007,3,1,0.1010,abc,0.1490,0.0900"));
+        assert!(m.contains("test.csv:2902"), "{m}");
+        assert!(m.contains("`abc`"), "{m}");
+        let m = message(&with_row(&text, 2900, "s007,3,1,0.1010,0.2500"));
+        assert!(m.contains("test.csv:2902"), "{m}");
+        assert!(m.contains("truncated"), "{m}");
+        // A row with a bad order and a bad timing reports the order first, as in-order
+        // reading does.
+        let m = message(&with_row(&text, 2900, "s007,3,7,0.1010,abc,0.1490,0.0900"));
+        assert!(m.contains("test.csv:2902"), "{m}");
+        assert!(m.contains("expected sessionIndex 3 rep 1"), "{m}");
+        // The first error in the file wins, even when a later stretch also has one.
+        let two = with_row(
+            &with_row(&text, 2900, "s007,3,1,x,0.25,0.149,0.09"),
+            100,
+            "s000,3,1,0.1010,0.2500",
+        );
+        let m = message(&two);
+        assert!(m.contains("test.csv:102"), "{m}");
+        assert!(m.contains("truncated"), "{m}");
+    }
+
+    #[test]
+    fn subject_split_by_another_is_found_across_stretches() {
+        let text = file(8);
+        let m = message(&with_row(
+            &text,
+            2900,
+            "s001,2,1,0.1010,0.2500,0.1490,0.0900",
+        ));
+        assert!(m.contains("test.csv:2902"), "{m}");
     }
 
     #[test]

@@ -5,18 +5,56 @@ use serde::{Deserialize, Serialize};
 
 use super::VectorDetector;
 use crate::error::Result;
-use crate::linalg::{column_means, sample_covariance, whitening};
+use crate::linalg::{
+    LANES, block_distances, column_means, interleave, sample_covariance, whitening,
+};
 use crate::store::Rejection;
 
-/// Projects `x - centre` through the whitening matrix `w` (r x d) into `out` (length r).
+/// Returns the whitening matrix `w` (r x d) column after column: the `r` weights of feature
+/// `j` at `j * r..(j + 1) * r`. It is derived at fit and load time and never saved.
+fn columns_of(w: &Array2<f64>) -> Vec<f64> {
+    w.t().iter().copied().collect()
+}
+
+/// Projects `x - centre` through the whitening matrix, given as [`columns_of`] it, into `out`
+/// (length r).
+///
+/// Each output adds its terms in feature order, as a dot product of a row of `w` with
+/// `x - centre` would, so the result is the same bit for bit. Walking the matrix by columns
+/// lets the `r` independent sums advance together in vector instructions instead of waiting
+/// on one addition chain at a time.
 #[inline]
-fn whiten(w: &Array2<f64>, x: &[f64], centre: &[f64], out: &mut [f64]) {
-    for (o, row) in out.iter_mut().zip(w.rows()) {
-        let mut total = 0.0;
-        for ((wi, xi), ci) in row.iter().zip(x).zip(centre) {
-            total += wi * (xi - ci);
+fn whiten(columns: &[f64], x: &[f64], centre: &[f64], out: &mut [f64]) {
+    out.fill(0.0);
+    let rank = out.len();
+    for ((column, xi), ci) in columns.chunks_exact(rank).zip(x).zip(centre) {
+        let v = xi - ci;
+        for (o, w) in out.iter_mut().zip(column) {
+            *o += w * v;
         }
-        *o = total;
+    }
+}
+
+/// Projects `x` itself through the whitening matrix, like [`whiten`] with a zero centre.
+#[inline]
+fn project(columns: &[f64], x: &[f64], out: &mut [f64]) {
+    out.fill(0.0);
+    let rank = out.len();
+    for (column, xi) in columns.chunks_exact(rank).zip(x) {
+        for (o, w) in out.iter_mut().zip(column) {
+            *o += w * xi;
+        }
+    }
+}
+
+/// A stack buffer of up to 64 values, or a heap one for more. Whitened vectors of fixed-text
+/// features stay far below 64, so scoring does not allocate.
+fn with_buffer<T>(len: usize, f: impl FnOnce(&mut [f64]) -> T) -> T {
+    let mut stack = [0.0_f64; 64];
+    if len <= stack.len() {
+        f(&mut stack[..len])
+    } else {
+        f(&mut vec![0.0; len])
     }
 }
 
@@ -40,6 +78,9 @@ pub struct MahalanobisDetector {
     normed: bool,
     /// `|m|_S`, the mean's length in the whitened space.
     mean_norm: f64,
+    /// `whitening` by columns, for [`whiten`]; derived, not saved.
+    #[serde(skip_serializing)]
+    columns: Vec<f64>,
 }
 
 /// The serialised fields of a [`MahalanobisDetector`], before the structural check.
@@ -63,6 +104,7 @@ impl TryFrom<MahalanobisFields> for MahalanobisDetector {
             )));
         }
         Ok(MahalanobisDetector {
+            columns: columns_of(&f.whitening),
             mean: f.mean,
             whitening: f.whitening,
             normed: f.normed,
@@ -100,6 +142,7 @@ impl MahalanobisDetector {
         let whitened_mean = whitening.dot(&mean);
         let mean_norm = whitened_mean.dot(&whitened_mean).sqrt();
         Ok(MahalanobisDetector {
+            columns: columns_of(&whitening),
             mean: mean.to_vec(),
             whitening,
             normed,
@@ -119,30 +162,23 @@ impl VectorDetector for MahalanobisDetector {
     }
 
     fn score_unchecked(&self, x: &[f64]) -> f64 {
-        let mut total = 0.0;
-        for row in self.whitening.rows() {
-            let mut projection = 0.0;
-            for ((wi, xi), mi) in row.iter().zip(x).zip(&self.mean) {
-                projection += wi * (xi - mi);
+        let rank = self.whitening.nrows();
+        with_buffer(rank, |z| {
+            whiten(&self.columns, x, &self.mean, z);
+            let total = z.iter().fold(0.0, |total, p| total + p * p);
+            if !self.normed {
+                return total;
             }
-            total += projection * projection;
-        }
-        if self.normed {
             // |x|_S = |W x|, the sample's length in the whitened space.
-            let mut length = 0.0;
-            for row in self.whitening.rows() {
-                let projection: f64 = row.iter().zip(x).map(|(wi, xi)| wi * xi).sum();
-                length += projection * projection;
-            }
+            project(&self.columns, x, z);
+            let length = z.iter().fold(0.0, |length, p| length + p * p);
             let denominator = length.sqrt() * self.mean_norm;
             if denominator > 0.0 {
                 total / denominator
             } else {
                 f64::MAX
             }
-        } else {
-            total
-        }
+        })
     }
 }
 
@@ -158,6 +194,13 @@ pub struct NearestNeighborMahalanobis {
     whitening: Array2<f64>,
     /// Whitened training vectors, one per row (n x r).
     points: Array2<f64>,
+    /// `points` again in blocks for the search (see `linalg::interleave`); the padding copies
+    /// of the last point leave the nearest distance unchanged. Derived, not saved.
+    #[serde(skip_serializing)]
+    blocks: Vec<f64>,
+    /// `whitening` by columns, for [`whiten`]; derived, not saved.
+    #[serde(skip_serializing)]
+    columns: Vec<f64>,
 }
 
 /// The serialised fields of a [`NearestNeighborMahalanobis`], before the structural check.
@@ -189,6 +232,8 @@ impl TryFrom<NearestNeighborFields> for NearestNeighborMahalanobis {
             )));
         }
         Ok(NearestNeighborMahalanobis {
+            blocks: interleave(f.points.view()),
+            columns: columns_of(&f.whitening),
             mean: f.mean,
             whitening: f.whitening,
             points: f.points,
@@ -204,6 +249,8 @@ impl NearestNeighborMahalanobis {
         let centred = &train - &mean;
         let points = centred.dot(&whitening.t());
         Ok(NearestNeighborMahalanobis {
+            blocks: interleave(points.view()),
+            columns: columns_of(&whitening),
             mean: mean.to_vec(),
             whitening,
             points,
@@ -218,61 +265,29 @@ impl VectorDetector for NearestNeighborMahalanobis {
 
     fn score_unchecked(&self, x: &[f64]) -> f64 {
         let rank = self.whitening.nrows();
-        // Ranks above 64 fall back to a heap buffer; fixed-text vectors stay far below.
-        let mut stack = [0.0_f64; 64];
-        let mut heap = Vec::new();
-        let z: &mut [f64] = if rank <= stack.len() {
-            &mut stack[..rank]
-        } else {
-            heap.resize(rank, 0.0);
-            &mut heap
-        };
-        whiten(&self.whitening, x, &self.mean, z);
+        with_buffer(rank, |z| {
+            whiten(&self.columns, x, &self.mean, z);
+            self.nearest(z)
+        })
+    }
+}
+
+impl NearestNeighborMahalanobis {
+    /// Returns the smallest squared distance from the whitened sample `z` to a training point.
+    fn nearest(&self, z: &[f64]) -> f64 {
+        let rank = z.len();
+        // Each running distance adds its terms in coordinate order, as a plain loop over one
+        // point would, so the layout does not change any score. `rank` is at least 1 because
+        // whitening rejects a zero covariance, and the fit and decoding build `blocks` from
+        // at least one point.
         let mut best = f64::INFINITY;
-        // Fitted and deserialised arrays are contiguous, so the search runs over plain slices,
-        // which the compiler keeps free of bounds checks; the row iterator is the fallback.
-        // `rank` is at least 1 because whitening rejects a zero covariance.
-        if let Some(flat) = self.points.as_slice() {
-            // Four points at a time: their sums are independent, so the CPU overlaps them,
-            // while each sum still adds its terms in index order as `squared_distance` does.
-            let mut blocks = flat.chunks_exact(4 * rank);
-            for block in &mut blocks {
-                let (p0, rest) = block.split_at(rank);
-                let (p1, rest) = rest.split_at(rank);
-                let (p2, p3) = rest.split_at(rank);
-                let mut d = [0.0_f64; 4];
-                for (j, &q) in z.iter().enumerate() {
-                    d[0] += (p0[j] - q) * (p0[j] - q);
-                    d[1] += (p1[j] - q) * (p1[j] - q);
-                    d[2] += (p2[j] - q) * (p2[j] - q);
-                    d[3] += (p3[j] - q) * (p3[j] - q);
-                }
-                best = best.min(d[0]).min(d[1]).min(d[2]).min(d[3]);
-            }
-            for point in blocks.remainder().chunks_exact(rank) {
-                best = best.min(squared_distance(point, z));
-            }
-        } else {
-            for point in self.points.rows() {
-                let mut distance = 0.0;
-                for (p, q) in point.iter().zip(z.iter()) {
-                    distance += (p - q) * (p - q);
-                }
+        for block in self.blocks.chunks_exact(LANES * rank) {
+            for distance in block_distances(block, z) {
                 best = best.min(distance);
             }
         }
         best
     }
-}
-
-/// `sum (p_i - q_i)^2`, summed in index order.
-#[inline]
-fn squared_distance(p: &[f64], q: &[f64]) -> f64 {
-    let mut distance = 0.0;
-    for (a, b) in p.iter().zip(q) {
-        distance += (a - b) * (a - b);
-    }
-    distance
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@
 
 use ndarray::ArrayView2;
 
+use crate::linalg::{LANES, block_distances, interleave};
+
 /// A fitted one-class problem: the dual weights per training row and the offset `rho`, with
 /// the decision value `sum_i alpha_i k(x_i, x) - rho`.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +37,9 @@ pub(crate) struct OneClassSolution {
 /// Gaussian kernel matrix of the training rows, one column computed on first use.
 struct LazyKernel<'a> {
     rows: ArrayView2<'a, f64>,
+    /// The rows again in the blocks of `linalg::interleave`, so that a column's distances are
+    /// computed eight at a time.
+    blocks: Vec<f64>,
     /// linfa's kernel parameter: `k(x, y) = exp(-|x - y|^2 / width)`.
     width: f64,
     columns: Vec<Option<Vec<f64>>>,
@@ -44,6 +49,7 @@ impl<'a> LazyKernel<'a> {
     fn new(rows: ArrayView2<'a, f64>, width: f64) -> Self {
         LazyKernel {
             rows,
+            blocks: interleave(rows),
             width,
             columns: vec![None; rows.nrows()],
         }
@@ -69,16 +75,22 @@ impl<'a> LazyKernel<'a> {
 
     fn fill(&mut self, i: usize) {
         let (rows, width) = (self.rows, self.width);
+        let (n, d) = rows.dim();
+        let blocks = &self.blocks;
         self.columns[i].get_or_insert_with(|| {
-            let x = rows.row(i);
-            rows.outer_iter()
-                .map(|y| {
-                    // Summed in row order, as linfa-kernel does, so values match it exactly.
-                    let distance: f64 =
-                        x.iter().zip(y.iter()).map(|(a, b)| (a - b) * (a - b)).sum();
-                    (-distance / width).exp()
-                })
-                .collect()
+            if d == 0 {
+                // Every distance is zero without features.
+                return vec![1.0; n];
+            }
+            let x: Vec<f64> = rows.row(i).to_vec();
+            let mut column = Vec::with_capacity(n + LANES);
+            // Each distance is summed in column order, as linfa-kernel does, so the kernel
+            // values match it exactly. `truncate` drops the padding lanes of the last block.
+            for block in blocks.chunks_exact(LANES * d) {
+                column.extend(block_distances(block, &x).map(|distance| (-distance / width).exp()));
+            }
+            column.truncate(n);
+            column
         });
     }
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{VectorDetector, one_class_smo};
 use crate::error::{Error, Result};
+use crate::linalg::{LANES, block_distances, interleave};
 use crate::store::Rejection;
 
 /// One-class SVM with an RBF kernel `exp(-sigma |x - y|^2)`, as in DSN-2009 (which used R's
@@ -49,31 +50,46 @@ struct Expansion {
     /// linfa's kernel parameter, `1 / sigma`.
     width: f64,
     dimension: usize,
+    /// Support vectors that have a weight: the first `min(rows, weights)`.
+    pairs: usize,
+    /// Those support vectors again, in the blocks of `linalg::interleave`, so that the sum
+    /// reads eight distances at a time. It skips the padding lanes of the last block.
+    blocks: Vec<f64>,
 }
 
 impl Expansion {
     fn new(support: ArrayView2<'_, f64>, alpha: &[f64], width: f64) -> Self {
+        let weights: Vec<f64> = alpha
+            .iter()
+            .copied()
+            .filter(|a| a.abs() > 100.0 * f64::EPSILON)
+            .collect();
+        let pairs = support.nrows().min(weights.len());
+        let blocks = interleave(support.slice_axis(Axis(0), (..pairs).into()));
         Expansion {
             support: support.iter().copied().collect(),
-            weights: alpha
-                .iter()
-                .copied()
-                .filter(|a| a.abs() > 100.0 * f64::EPSILON)
-                .collect(),
+            weights,
             width,
             dimension: support.ncols(),
+            pairs,
+            blocks,
         }
     }
 
+    /// `sum_i alpha_i exp(-|s_i - x|^2 / width)`. Each distance adds its terms in coordinate
+    /// order and the kernel terms are added in support-vector order, as linfa does.
     fn weighted_sum(&self, x: &[f64]) -> f64 {
-        self.support
-            .chunks_exact(self.dimension.max(1))
-            .zip(&self.weights)
-            .map(|(s, a)| {
-                let distance: f64 = s.iter().zip(x).map(|(p, q)| (p - q) * (p - q)).sum();
-                (-distance / self.width).exp() * a
-            })
-            .sum()
+        let mut total = 0.0;
+        let block_len = (LANES * self.dimension).max(1);
+        for (b, block) in self.blocks.chunks_exact(block_len).enumerate() {
+            let distances = block_distances(block, x);
+            let first = b * LANES;
+            let lanes = LANES.min(self.pairs - first);
+            for (distance, a) in distances[..lanes].iter().zip(&self.weights[first..]) {
+                total += (-distance / self.width).exp() * a;
+            }
+        }
+        total
     }
 }
 

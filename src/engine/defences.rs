@@ -501,12 +501,11 @@ impl Rhythm {
         if self.window.len() < params.replay_window || interval.is_none() {
             return None;
         }
-        let bytes: Vec<u8> = self
-            .window
-            .iter()
-            .flatten()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
+        let len = self.window.iter().map(Vec::len).sum::<usize>();
+        let mut bytes = Vec::with_capacity(len * 8);
+        for v in self.window.iter().flatten() {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
         Some(hasher.hash_u64(REPLAY_DOMAIN, &[modality.as_bytes(), &bytes]))
     }
 
