@@ -95,7 +95,9 @@ fn table(r: &BalabitReport, run_seconds: f64) -> String {
             format!(
                 "two-class forest, {}{} (session_auc)",
                 r.params.aggregate.name(),
-                if r.params.calibration_piece.is_some() {
+                if r.params.match_calibration_length {
+                    ", calibrated, length-matched"
+                } else if r.params.calibration_piece.is_some() {
                     ", calibrated"
                 } else {
                     ""

@@ -4,16 +4,38 @@
 //! Protocol: each user's training sessions are sorted by file name and dealt round-robin into
 //! [`CvParams::folds`] folds. For fold `f`, every user's models are fitted on the sessions
 //! outside fold `f` (the forest's negatives come only from other users' sessions outside `f`
-//! as well). The held-out sessions of all users are cut into consecutive pieces of
-//! [`CvParams::chunk_actions`] actions, each standing for one short test session. Every piece
-//! is then scored as every user: as its own author it is a genuine attempt, as any other user
-//! an impostor attempt. Scores of all users and folds are pooled into one ROC per variant,
-//! as the replay pools test sessions.
+//! as well). Each held-out session is cut into consecutive pieces whose lengths are drawn
+//! log-uniformly from [`CvParams::piece_actions`]; each piece stands for one test session.
+//! Every piece is then scored as every user: as its own author it is a genuine attempt, as
+//! any other user an impostor attempt. Scores of all users and folds are pooled into one ROC
+//! per variant, as the replay pools test sessions.
+//!
+//! Why this mirrors the test set:
+//!
+//! - A test session is a separate recording, made on another occasion than the training
+//!   sessions, with its own remote-desktop setting (screen, latency). A held-out piece comes
+//!   from a training session that none of the fold's models saw, so it too is a separate
+//!   recording.
+//! - Test sessions differ in length by two orders of magnitude, and the pooled ROC mixes
+//!   them. Short sessions give noisy scores, long ones confident scores, so a fixed piece
+//!   length would hide whether a score is comparable across lengths. Pieces of random
+//!   lengths over the same range keep that mix (see [`CvParams::default`]).
+//! - Impostor test sessions are other people's recordings under the claimed account. Here
+//!   they are the other users' held-out pieces, which no model of the fold saw either.
+//! - In the test set each claimed user has genuine and impostor sessions in roughly equal
+//!   numbers, while here every piece is an impostor for nine users. So the headline figure
+//!   ([`CvResult::auc`]) weights each claimed user's impostor pieces to weigh as much in
+//!   total as that user's genuine pieces. The plain pooled AUC is reported beside it.
+//! - Any calibration is fitted without the scored piece: the out-of-bag calibrations use only
+//!   the fold's training sessions, and the cross-fitted one uses only other folds' pieces.
 
 use ndarray::{Array2, Axis};
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::within_session::{append_relative, relative_in_pieces};
 use super::{BalabitParams, fit_user_forest, out_of_bag_calibration};
 use crate::datasets::balabit::{self, SessionFile};
 use crate::engine::calibration::ScoreCalibration;
@@ -27,30 +49,40 @@ use crate::mouse::score::{SessionAggregate, session_score};
 pub struct CvParams {
     /// Number of folds; each user needs at least this many training sessions.
     pub folds: usize,
-    /// Actions per held-out piece.
-    pub chunk_actions: usize,
+    /// Shortest and longest piece, in actions. Lengths are drawn log-uniformly between them,
+    /// and a session's last piece is kept only when it has at least the shortest length.
+    pub piece_actions: (usize, usize),
+    /// Seed of the piece lengths.
+    pub seed: u64,
 }
 
 impl Default for CvParams {
-    /// Five folds because the user with the fewest training sessions has five. Pieces of 50
-    /// actions because the labelled test sessions average 1,420 events (dataset documentation:
-    /// 1,157,823 events in 816 sessions) and training sessions give about one action per 30
-    /// events.
+    /// Five folds because the user with the fewest training sessions has five.
+    ///
+    /// Piece lengths from 4 to 420 actions, because the data set's documentation gives the
+    /// labelled test sessions 114 to 12,672 events with a median of 1,134. The training
+    /// sessions give about one action per 30 events, so test sessions hold about 4 to 420
+    /// actions. A log-uniform draw over that range has the median 41 actions, close to the 38
+    /// that the documented median implies. No test file was read to set these numbers.
     fn default() -> Self {
         CvParams {
             folds: 5,
-            chunk_actions: 50,
+            piece_actions: (4, 420),
+            seed: 0x0063_765f_7069_6563,
         }
     }
 }
 
-/// Pooled cross-validated AUC of one variant.
+/// Cross-validated AUCs of one variant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CvResult {
-    /// Variant name: forest setting and aggregate, or the one-class score.
+    /// Variant name: forest setting, aggregate and calibration, or the one-class score.
     pub variant: String,
-    /// Pooled AUC over all folds and claimed users.
+    /// Pooled AUC over all folds and claimed users, with each claimed user's impostor pieces
+    /// weighted to the total weight of that user's genuine pieces.
     pub auc: f64,
+    /// Pooled AUC with every impostor piece weighted equally.
+    pub auc_unweighted: f64,
 }
 
 /// A forest setting to cross-validate.
@@ -58,7 +90,8 @@ pub struct CvResult {
 pub struct ForestVariant {
     /// Short name used in results.
     pub name: String,
-    /// Replay settings; only `forest`, `negative_ratio` and `seed` matter here.
+    /// Replay settings. Only `forest`, `negative_ratio`, `seed` and `relative_features` matter
+    /// here.
     pub params: BalabitParams,
 }
 
@@ -70,35 +103,45 @@ pub const AGGREGATES: [SessionAggregate; 4] = [
     SessionAggregate::MedianLogOdds,
 ];
 
+/// Score treatments compared for every forest variant and aggregate.
+pub const TREATMENTS: [&str; 3] = [
+    "raw",
+    "out-of-bag calibration, 50-action pieces",
+    "out-of-bag calibration, length-matched",
+];
+
 /// One held-out piece: its author and action features.
 struct Piece {
     author: usize,
     rows: Array2<f64>,
 }
 
-/// Cross-validates each forest variant with every aggregate in [`AGGREGATES`], and the two
-/// one-class scores (mean per-action robust z and [`RobustZ::session_shift`]), on the training
+/// Cross-validates each forest variant with every aggregate in [`AGGREGATES`] and every
+/// treatment in [`TREATMENTS`], each raw aggregate cross-fitted as well, and the two one-class
+/// scores (mean per-action robust z and [`RobustZ::session_shift`]), on the training
 /// directory `dir` (which contains `training_files/`).
 ///
 /// # Errors
 ///
 /// Loader and fitting errors, and [`Error::DatasetShape`] when a user has fewer training
-/// sessions than folds or `folds < 2` or `chunk_actions == 0`.
+/// sessions than folds, `folds < 2`, or the piece lengths are not `1 <= shortest <= longest`.
 pub fn cross_validate(
     dir: &std::path::Path,
     cv: &CvParams,
     variants: &[ForestVariant],
 ) -> Result<Vec<CvResult>> {
     let base = BalabitParams::default();
+    let (shortest, longest) = cv.piece_actions;
+    if cv.folds < 2 || shortest == 0 || shortest > longest {
+        return Err(shape(format!(
+            "{} folds and pieces of {shortest} to {longest} actions; need at least 2 folds and \
+             1 <= shortest <= longest",
+            cv.folds
+        )));
+    }
     let files = balabit::list_sessions(&dir.join(balabit::TRAINING_DIR))?;
     let (sessions, _, _) = super::featurise(&files, &base.segment)?;
     let by_user = group(sessions);
-    if cv.folds < 2 || cv.chunk_actions == 0 {
-        return Err(shape(format!(
-            "{} folds and {} actions per piece; need at least 2 folds and 1 action",
-            cv.folds, cv.chunk_actions
-        )));
-    }
     if let Some((user, s)) = by_user.iter().find(|(_, s)| s.len() < cv.folds) {
         return Err(shape(format!(
             "user {user} has {} training sessions, fewer than {} folds",
@@ -106,53 +149,84 @@ pub fn cross_validate(
             cv.folds
         )));
     }
-    let n_forest = variants.len() * (AGGREGATES.len() + 1);
-    // Per variant: genuine and impostor score lists.
-    let mut scores: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); n_forest + 2];
+    let slots_per_variant = AGGREGATES.len() * TREATMENTS.len();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(cv.seed);
     let mut records: Vec<Record> = Vec::new();
     for fold in 0..cv.folds {
-        let (train, pieces) = split_fold(&by_user, fold, cv)?;
-        for (claimed, positives) in train.iter().enumerate() {
-            let others: Vec<&Array2<f64>> = train
-                .iter()
-                .enumerate()
-                .filter(|(u, _)| *u != claimed)
-                .map(|(_, x)| x)
-                .collect();
-            let one_class = RobustZ::fit(positives.view())?;
+        let (train_sessions, pieces) = split_fold(&by_user, fold, cv, &mut rng)?;
+        let plain = join(&train_sessions, |x| x.clone())?;
+        let any_relative = variants.iter().any(|v| v.params.relative_features);
+        let (relative, relative_pieces) = if any_relative {
+            // A generator of its own, so that the held-out pieces of later folds are the same
+            // whether or not a variant uses relative features, and variants stay comparable
+            // across runs with different variant lists.
+            let mut stretches =
+                Xoshiro256PlusPlus::seed_from_u64(cv.seed ^ (0x7265_6c00 + fold as u64));
+            let relative = join(&train_sessions, |x| {
+                relative_in_pieces(x, cv.piece_actions, &mut stretches)
+            })?;
+            let rows: Vec<Array2<f64>> = pieces.iter().map(|p| append_relative(&p.rows)).collect();
+            (relative, rows)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        for claimed in 0..plain.len() {
+            let one_class = RobustZ::fit(plain[claimed].view())?;
             let mut per_variant = Vec::with_capacity(variants.len());
             for variant in variants {
-                let seed = variant.params.seed ^ (fold * 1000 + claimed) as u64;
                 let params = &variant.params;
-                let (forest, oob, labels) = fit_user_forest(positives, &others, params, seed)?;
-                let calibration = params
-                    .calibration_piece
-                    .map(|piece| {
-                        let trees = params.forest.n_trees;
-                        out_of_bag_calibration(&oob, &labels, piece, trees, params.aggregate)
+                let train = if params.relative_features {
+                    &relative
+                } else {
+                    &plain
+                };
+                let others: Vec<&Array2<f64>> = train
+                    .iter()
+                    .enumerate()
+                    .filter(|(u, _)| *u != claimed)
+                    .map(|(_, x)| x)
+                    .collect();
+                let seed = params.seed ^ (fold * 1000 + claimed) as u64;
+                let (forest, oob, labels) =
+                    fit_user_forest(&train[claimed], &others, params, seed)?;
+                let trees = params.forest.n_trees;
+                let calibrations = AGGREGATES
+                    .iter()
+                    .map(|&aggregate| {
+                        let fixed = out_of_bag_calibration(&oob, &labels, 50, trees, aggregate)?;
+                        let matched = super::CALIBRATION_LENGTHS
+                            .iter()
+                            .map(|&n| out_of_bag_calibration(&oob, &labels, n, trees, aggregate))
+                            .collect::<Result<Vec<_>>>()?;
+                        Ok((fixed, matched))
                     })
-                    .transpose()?;
-                per_variant.push((forest, calibration));
+                    .collect::<Result<Vec<_>>>()?;
+                per_variant.push((forest, calibrations));
             }
             let piece_scores = pieces
                 .par_iter()
-                .map(|piece| {
-                    let mut out = Vec::with_capacity(n_forest + 2);
-                    for ((forest, calibration), variant) in per_variant.iter().zip(variants) {
-                        let probabilities = piece
-                            .rows
-                            .rows()
-                            .into_iter()
-                            .map(|r| forest.predict_proba(&r.to_vec()))
-                            .collect::<Result<Vec<f64>>>()?;
-                        for aggregate in AGGREGATES {
-                            let trees = variant.params.forest.n_trees;
-                            out.push(session_score(&probabilities, trees, aggregate)?);
-                        }
+                .enumerate()
+                .map(|(index, piece)| {
+                    let mut out = Vec::with_capacity(variants.len() * slots_per_variant + 2);
+                    for ((forest, calibrations), variant) in per_variant.iter().zip(variants) {
+                        let rows = if variant.params.relative_features {
+                            &relative_pieces[index]
+                        } else {
+                            &piece.rows
+                        };
+                        let values = rows.as_standard_layout();
+                        let values = values
+                            .as_slice()
+                            .expect("OK because as_standard_layout gives a contiguous array");
+                        let probabilities = forest.predict_proba_rows(values)?;
                         let trees = variant.params.forest.n_trees;
-                        let raw = session_score(&probabilities, trees, variant.params.aggregate)?;
-                        // Without a calibration the slot repeats the raw score.
-                        out.push(calibration.map_or(raw, |c| -c.unbounded_llr(raw)));
+                        let length = super::calibration_length(probabilities.len());
+                        for (aggregate, (fixed, matched)) in AGGREGATES.iter().zip(calibrations) {
+                            let raw = session_score(&probabilities, trees, *aggregate)?;
+                            out.push(raw);
+                            out.push(-fixed.unbounded_llr(raw));
+                            out.push(-matched[length].unbounded_llr(raw));
+                        }
                     }
                     let per_action = piece
                         .rows
@@ -166,9 +240,6 @@ pub fn cross_validate(
                 })
                 .collect::<Result<Vec<_>>>()?;
             for (genuine, values) in piece_scores {
-                for (slot, value) in scores.iter_mut().zip(&values) {
-                    if genuine { &mut slot.0 } else { &mut slot.1 }.push(*value);
-                }
                 records.push(Record {
                     fold,
                     claimed,
@@ -182,32 +253,36 @@ pub fn cross_validate(
     let mut names: Vec<String> = Vec::new();
     for variant in variants {
         for aggregate in AGGREGATES {
-            names.push(format!("{} / {}", variant.name, aggregate.name()));
+            for treatment in TREATMENTS {
+                names.push(format!(
+                    "{} / {} / {treatment}",
+                    variant.name,
+                    aggregate.name()
+                ));
+            }
         }
-        names.push(format!(
-            "{} / {}, out-of-bag calibration",
-            variant.name,
-            variant.params.aggregate.name()
-        ));
     }
     names.push("one-class robust z, mean per action".into());
     names.push("one-class session shift".into());
     let mut results: Vec<CvResult> = names
         .into_iter()
-        .zip(&scores)
-        .map(|(variant, (g, i))| CvResult {
-            variant,
-            auc: auc(g, i),
+        .enumerate()
+        .map(|(slot, variant)| {
+            let scored: Vec<Scored> = records
+                .iter()
+                .map(|r| (r.claimed, r.genuine, r.values[slot]))
+                .collect();
+            result(variant, &scored)
         })
         .collect();
-    // Cross-fitted calibration of each raw aggregate, for comparison with the out-of-bag one.
-    let slots_per_variant = AGGREGATES.len() + 1;
-    for slot in (0..n_forest).filter(|slot| slot % slots_per_variant < AGGREGATES.len()) {
-        let (g, i) = cross_fitted(&records, slot, cv.folds)?;
-        results.push(CvResult {
-            variant: format!("{} / cross-fitted calibration", results[slot].variant),
-            auc: auc(&g, &i),
-        });
+    // Cross-fitted calibration of each raw aggregate, for comparison with the out-of-bag ones.
+    let n_forest = variants.len() * slots_per_variant;
+    for slot in (0..n_forest).step_by(TREATMENTS.len()) {
+        let scored = cross_fitted(&records, slot, cv.folds)?;
+        let name = results[slot]
+            .variant
+            .replace(TREATMENTS[0], "cross-fitted calibration");
+        results.push(result(name, &scored));
     }
     Ok(results)
 }
@@ -220,12 +295,75 @@ struct Record {
     values: Vec<f64>,
 }
 
+/// A score with its claimed user and whether the attempt was genuine.
+pub(crate) type Scored = (usize, bool, f64);
+
+fn result(variant: String, scored: &[Scored]) -> CvResult {
+    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    for &(_, g, value) in scored {
+        if g { &mut genuine } else { &mut impostor }.push(value);
+    }
+    CvResult {
+        variant,
+        auc: balanced_auc(scored),
+        auc_unweighted: auc(&genuine, &impostor),
+    }
+}
+
+/// AUC (higher score = impostor) in which each claimed user's impostor scores carry the
+/// weight `genuine_u / impostor_u`, so that every user's impostors weigh as much in total as
+/// that user's genuine scores, as in a test set with balanced classes per user. Ties count
+/// one half. NaN when either class is empty.
+pub(crate) fn balanced_auc(scored: &[Scored]) -> f64 {
+    let users = scored.iter().map(|s| s.0 + 1).max().unwrap_or(0);
+    let mut counts = vec![(0usize, 0usize); users];
+    for &(u, genuine, _) in scored {
+        if genuine {
+            counts[u].0 += 1;
+        } else {
+            counts[u].1 += 1;
+        }
+    }
+    let weight = |u: usize, genuine: bool| -> f64 {
+        if genuine {
+            1.0
+        } else {
+            counts[u].0 as f64 / counts[u].1.max(1) as f64
+        }
+    };
+    let mut sorted: Vec<Scored> = scored.to_vec();
+    sorted.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let (mut genuine_below, mut pairs, mut impostor_total) = (0.0, 0.0, 0.0);
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        let (mut genuine_here, mut impostor_here) = (0.0, 0.0);
+        while j < sorted.len() && sorted[j].2 == sorted[i].2 {
+            let w = weight(sorted[j].0, sorted[j].1);
+            if sorted[j].1 {
+                genuine_here += w;
+            } else {
+                impostor_here += w;
+            }
+            j += 1;
+        }
+        pairs += impostor_here * (genuine_below + genuine_here / 2.0);
+        impostor_total += impostor_here;
+        genuine_below += genuine_here;
+        i = j;
+    }
+    if genuine_below == 0.0 || impostor_total == 0.0 {
+        return f64::NAN;
+    }
+    pairs / (genuine_below * impostor_total)
+}
+
 /// Calibrates the scores in `slot` of each fold's records as minus a log-likelihood ratio of
 /// normal fits to the same claimed user's genuine and impostor scores in the other folds, so
-/// that no score calibrates itself. The genuine and impostor results are returned apart.
-fn cross_fitted(records: &[Record], slot: usize, folds: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+/// that no score calibrates itself.
+fn cross_fitted(records: &[Record], slot: usize, folds: usize) -> Result<Vec<Scored>> {
     let users = records.iter().map(|r| r.claimed + 1).max().unwrap_or(0);
-    let mut out = (Vec::new(), Vec::new());
+    let mut out = Vec::new();
     for fold in 0..folds {
         for user in 0..users {
             let others = |genuine: bool| -> Vec<f64> {
@@ -241,39 +379,84 @@ fn cross_fitted(records: &[Record], slot: usize, folds: usize) -> Result<(Vec<f6
                 .filter(|r| r.fold == fold && r.claimed == user)
             {
                 let value = -calibration.unbounded_llr(r.values[slot]);
-                if r.genuine { &mut out.0 } else { &mut out.1 }.push(value);
+                out.push((user, r.genuine, value));
             }
         }
     }
     Ok(out)
 }
 
-/// Joins each user's sessions outside fold `fold` into one training matrix (in user order) and
-/// cuts the sessions in the fold into pieces of `cv.chunk_actions` actions (the last piece of
-/// a session may be shorter).
-fn split_fold(
-    by_user: &[(String, Vec<Array2<f64>>)],
+/// Cuts `n` rows into consecutive ranges with lengths drawn log-uniformly from
+/// `piece_actions`. A last range shorter than the shortest length is kept with `keep_tail`
+/// and dropped without.
+pub(crate) fn piece_ranges(
+    n: usize,
+    piece_actions: (usize, usize),
+    keep_tail: bool,
+    rng: &mut Xoshiro256PlusPlus,
+) -> Vec<std::ops::Range<usize>> {
+    let (shortest, longest) = piece_actions;
+    let (low, high) = ((shortest.max(1) as f64).ln(), (longest.max(1) as f64).ln());
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let draw = if high > low {
+            rng.gen_range(low..high)
+        } else {
+            low
+        };
+        let length = (draw.exp().round() as usize).clamp(shortest.max(1), longest.max(1));
+        let end = (start + length).min(n);
+        if end - start >= shortest || keep_tail {
+            out.push(start..end);
+        }
+        start = end;
+    }
+    out
+}
+
+/// Transforms each user's training sessions by `transform` and joins them into one matrix.
+fn join(
+    train_sessions: &[Vec<&Array2<f64>>],
+    mut transform: impl FnMut(&Array2<f64>) -> Array2<f64>,
+) -> Result<Vec<Array2<f64>>> {
+    train_sessions
+        .iter()
+        .map(|sessions| {
+            let parts: Vec<Array2<f64>> = sessions.iter().map(|x| transform(x)).collect();
+            let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+            ndarray::concatenate(Axis(0), &views)
+                .map_err(|e| Error::training(format!("joining action features: {e}")))
+        })
+        .collect()
+}
+
+/// Each user's training sessions of one fold, in user order.
+type FoldTraining<'a> = Vec<Vec<&'a Array2<f64>>>;
+
+/// Returns each user's sessions outside fold `fold` (in user order) and cuts the sessions in
+/// the fold into pieces with lengths drawn from `cv.piece_actions`.
+fn split_fold<'a>(
+    by_user: &'a [(String, Vec<Array2<f64>>)],
     fold: usize,
     cv: &CvParams,
-) -> Result<(Vec<Array2<f64>>, Vec<Piece>)> {
-    let mut train: Vec<Array2<f64>> = Vec::new();
+    rng: &mut Xoshiro256PlusPlus,
+) -> Result<(FoldTraining<'a>, Vec<Piece>)> {
+    let mut train = Vec::new();
     let mut pieces: Vec<Piece> = Vec::new();
     for (author, (_, sessions)) in by_user.iter().enumerate() {
         let (training_sessions, held_out): (Vec<_>, Vec<_>) = sessions
             .iter()
             .enumerate()
             .partition(|(i, _)| i % cv.folds != fold);
-        let training_views: Vec<_> = training_sessions.iter().map(|(_, x)| x.view()).collect();
-        train.push(
-            ndarray::concatenate(Axis(0), &training_views)
-                .map_err(|e| Error::training(format!("joining action features: {e}")))?,
-        );
+        train.push(training_sessions.into_iter().map(|(_, x)| x).collect());
         for (_, x) in held_out {
-            for start in (0..x.nrows()).step_by(cv.chunk_actions) {
-                let end = (start + cv.chunk_actions).min(x.nrows());
+            for range in piece_ranges(x.nrows(), cv.piece_actions, false, rng) {
                 pieces.push(Piece {
                     author,
-                    rows: x.select(Axis(0), &(start..end).collect::<Vec<_>>()),
+                    rows: x
+                        .slice_axis(Axis(0), ndarray::Slice::from(range))
+                        .to_owned(),
                 });
             }
         }

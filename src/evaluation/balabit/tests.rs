@@ -146,21 +146,34 @@ fn cross_validation_separates_synthetic_users() -> Result<()> {
     synthetic_training(dir.path())?;
     let cv = cv::CvParams {
         folds: 2,
-        chunk_actions: 5,
+        piece_actions: (4, 8),
+        seed: 1,
     };
-    let variants = [cv::ForestVariant {
-        name: "small".into(),
-        params: small(),
-    }];
+    let variants = [
+        cv::ForestVariant {
+            name: "small".into(),
+            params: small(),
+        },
+        cv::ForestVariant {
+            name: "small, relative".into(),
+            params: BalabitParams {
+                relative_features: true,
+                ..small()
+            },
+        },
+    ];
     let results = cv::cross_validate(dir.path(), &cv, &variants)?;
-    // Per variant: each aggregate, the calibrated headline score, and each aggregate
-    // cross-fitted; then the two one-class scores.
-    assert_eq!(results.len(), 2 * cv::AGGREGATES.len() + 3);
+    // Per variant: each aggregate with each treatment; then the two one-class scores; then
+    // each aggregate of each variant cross-fitted.
+    let per_variant = cv::AGGREGATES.len() * (cv::TREATMENTS.len() + 1);
+    assert_eq!(results.len(), 2 * per_variant + 2);
     for r in results
         .iter()
         .filter(|r| !r.variant.starts_with("one-class"))
     {
-        assert_eq!(r.auc, 1.0, "{}", r.variant);
+        // The weighted sum may round just below 1.
+        assert!((r.auc - 1.0).abs() < 1e-9, "{} {}", r.variant, r.auc);
+        assert_eq!(r.auc_unweighted, 1.0, "{}", r.variant);
     }
     Ok(())
 }
@@ -173,17 +186,18 @@ fn cross_validation_needs_enough_sessions() -> Result<()> {
         name: "small".into(),
         params: small(),
     }];
-    for (folds, chunk_actions) in [(3, 5), (1, 5), (2, 0)] {
+    for (folds, piece_actions) in [(3, (4, 5)), (1, (4, 5)), (2, (0, 5)), (2, (6, 5))] {
         let cv = cv::CvParams {
             folds,
-            chunk_actions,
+            piece_actions,
+            seed: 1,
         };
         assert!(
             matches!(
                 cv::cross_validate(dir.path(), &cv, &variants),
                 Err(Error::DatasetShape { .. })
             ),
-            "{folds} folds, {chunk_actions} actions"
+            "{folds} folds, {piece_actions:?} actions"
         );
     }
     Ok(())
@@ -218,6 +232,13 @@ fn balabit_training_cv() -> Result<()> {
             },
         },
         cv::ForestVariant {
+            name: "relative features".into(),
+            params: BalabitParams {
+                relative_features: true,
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
             name: "15 features per split".into(),
             params: BalabitParams {
                 forest: ForestParams {
@@ -227,10 +248,103 @@ fn balabit_training_cv() -> Result<()> {
                 ..base.clone()
             },
         },
+        cv::ForestVariant {
+            name: "200 trees".into(),
+            params: BalabitParams {
+                forest: ForestParams {
+                    n_trees: 200,
+                    ..base.forest
+                },
+                ..base.clone()
+            },
+        },
+        // The default with another forest seed: how far variants differ by chance alone.
+        cv::ForestVariant {
+            name: "forest seed + 1".into(),
+            params: BalabitParams {
+                seed: base.seed + 1,
+                ..base.clone()
+            },
+        },
     ];
-    let results = cv::cross_validate(&dir, &cv::CvParams::default(), &variants)?;
+    // Optional: KINETYPE_CV_VARIANTS (comma-separated names) runs only those variants, and
+    // KINETYPE_CV_SEED another draw of piece lengths.
+    let only = std::env::var("KINETYPE_CV_VARIANTS").ok();
+    let variants: Vec<cv::ForestVariant> = variants
+        .into_iter()
+        .filter(|v| {
+            only.as_ref()
+                .is_none_or(|o| o.split(',').any(|n| n == v.name))
+        })
+        .collect();
+    let mut cv_params = cv::CvParams::default();
+    if let Ok(seed) = std::env::var("KINETYPE_CV_SEED") {
+        cv_params.seed = seed.parse().map_err(|_| Error::InvalidParameter {
+            name: "KINETYPE_CV_SEED",
+            value: seed.clone(),
+            expected: "an unsigned integer",
+        })?;
+    }
+    println!(
+        "{cv_params:?}; variants {:?}",
+        variants.iter().map(|v| &v.name).collect::<Vec<_>>()
+    );
+    let results = cv::cross_validate(&dir, &cv_params, &variants)?;
+    println!("{:<80} {:>8} {:>10}", "variant", "balanced", "unweighted");
     for r in &results {
-        println!("{:<56} {:.4}", r.variant, r.auc);
+        println!("{:<80} {:.4} {:>10.4}", r.variant, r.auc, r.auc_unweighted);
     }
     Ok(())
+}
+
+#[test]
+fn balanced_auc_weights_each_users_impostors() {
+    // User 0: one genuine score 0 and two impostors (1 above, -1 below). User 1: one genuine
+    // score 0 and one impostor above.
+    let scored = [
+        (0, true, 0.0),
+        (0, false, 1.0),
+        (0, false, -1.0),
+        (1, true, 0.0),
+        (1, false, 2.0),
+    ];
+    // Impostor weights: user 0 one half each, user 1 one. Pairs won: (0.5 + 1) * 2 genuine;
+    // total weight: 2 genuine * 2 impostor.
+    assert!((cv::balanced_auc(&scored) - 0.75).abs() < 1e-12);
+    let genuine = [0.0, 0.0];
+    let impostor = [1.0, -1.0, 2.0];
+    let even = [
+        (0, true, 0.0),
+        (0, false, 1.0),
+        (0, false, -1.0),
+        (0, false, 2.0),
+        (0, true, 0.0),
+    ];
+    assert!(
+        (cv::balanced_auc(&even) - crate::evaluation::metrics::auc(&genuine, &impostor)).abs()
+            < 1e-12
+    );
+    assert!(cv::balanced_auc(&[(0, true, 1.0)]).is_nan());
+}
+
+#[test]
+fn pieces_cover_rows_within_bounds() {
+    use rand::SeedableRng;
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+    let ranges = cv::piece_ranges(1000, (4, 40), false, &mut rng);
+    let mut next = 0;
+    for r in &ranges {
+        assert!(r.start >= next, "{r:?}");
+        assert!((4..=40).contains(&r.len()), "{r:?}");
+        next = r.end;
+    }
+    let all = cv::piece_ranges(1000, (4, 40), true, &mut rng);
+    assert_eq!(all.iter().map(|r| r.len()).sum::<usize>(), 1000);
+}
+
+#[test]
+fn calibration_length_is_nearest_on_log_scale() {
+    assert_eq!(CALIBRATION_LENGTHS[calibration_length(0)], 4);
+    assert_eq!(CALIBRATION_LENGTHS[calibration_length(50)], 45);
+    assert_eq!(CALIBRATION_LENGTHS[calibration_length(10_000)], 512);
 }
