@@ -160,6 +160,7 @@ def arbitrary_inputs():
         "fixed_timing",
         "freetext_decode",
         "engine_ingest",
+        "ffi_batch",
     )
     for target in targets:
         write(target, "zeros", bytes(64))

@@ -38,11 +38,25 @@ struct Mouse {
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Keys { enrolled: bool, session: u8, keys: Vec<Key> },
-    Mouse { enrolled: bool, session: u8, moves: Vec<Mouse> },
-    Advance { ms: u16 },
-    Success { session: u8 },
-    End { session: u8 },
+    Keys {
+        enrolled: bool,
+        session: u8,
+        keys: Vec<Key>,
+    },
+    Mouse {
+        enrolled: bool,
+        session: u8,
+        moves: Vec<Mouse>,
+    },
+    Advance {
+        ms: u16,
+    },
+    Success {
+        session: u8,
+    },
+    End {
+        session: u8,
+    },
     Finish,
 }
 
@@ -50,8 +64,16 @@ impl Op {
     /// The enrolled user's session that the operation touches, if any.
     fn session(&self) -> Option<u64> {
         match *self {
-            Op::Keys { enrolled: true, session, .. }
-            | Op::Mouse { enrolled: true, session, .. }
+            Op::Keys {
+                enrolled: true,
+                session,
+                ..
+            }
+            | Op::Mouse {
+                enrolled: true,
+                session,
+                ..
+            }
             | Op::Success { session }
             | Op::End { session } => Some(u64::from(session)),
             _ => None,
@@ -64,9 +86,21 @@ fn key_events(start_us: i64, keys: &[Key]) -> Vec<KeyEvent> {
     keys.iter()
         .map(|k| {
             t = t.saturating_add(i64::from(k.step_us));
-            let code = if k.wide_code { u32::from(k.code) << 24 } else { u32::from(k.code) };
-            let action = if k.press { KeyAction::Press } else { KeyAction::Release };
-            KeyEvent { code, action, time_us: t }
+            let code = if k.wide_code {
+                u32::from(k.code) << 24
+            } else {
+                u32::from(k.code)
+            };
+            let action = if k.press {
+                KeyAction::Press
+            } else {
+                KeyAction::Release
+            };
+            KeyEvent {
+                code,
+                action,
+                time_us: t,
+            }
         })
         .collect()
 }
@@ -116,14 +150,20 @@ fuzz_target!(|ops: Vec<Op>| {
     // No background people: extracting their sessions cost most of each run. `Finish` then
     // reaches enrolment's checks and ends in `NoBackground` once enough evidence is in.
     let (engine, clock) = fixture::engine(Some(dir), 0);
-    engine.begin_enrolment(ENROLLING).expect("a new user begins enrolment");
+    engine
+        .begin_enrolment(ENROLLING)
+        .expect("a new user begins enrolment");
     // Batches continue from where the previous one of the same session ended, so time order
     // holds unless the fuzzer steps back.
     let mut key_clock = [0_i64; 256];
     let mut mouse_clock = [0_f64; 256];
     for op in ops.iter().take(64) {
         match op {
-            Op::Keys { enrolled, session, keys } => {
+            Op::Keys {
+                enrolled,
+                session,
+                keys,
+            } => {
                 let events = key_events(key_clock[usize::from(*session)], keys);
                 if let Some(last) = events.last() {
                     key_clock[usize::from(*session)] = last.time_us;
@@ -131,7 +171,11 @@ fuzz_target!(|ops: Vec<Op>| {
                 let user = if *enrolled { fixture::USER } else { ENROLLING };
                 check_ingest(engine.ingest_keyboard(user, u64::from(*session), &events));
             }
-            Op::Mouse { enrolled, session, moves } => {
+            Op::Mouse {
+                enrolled,
+                session,
+                moves,
+            } => {
                 let events = mouse_events(mouse_clock[usize::from(*session)], moves);
                 if let Some(last) = events.last().filter(|e| e.time_ms.is_finite()) {
                     mouse_clock[usize::from(*session)] = last.time_ms;
@@ -146,22 +190,34 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
             }
             Op::End { session } => {
-                engine.end_session(fixture::USER, u64::from(*session)).expect("known user");
+                engine
+                    .end_session(fixture::USER, u64::from(*session))
+                    .expect("known user");
             }
             Op::Finish => match engine.finish_enrolment(ENROLLING) {
                 Ok(report) => {
                     assert!((0.0..=1.0).contains(&report.allow_threshold), "{report:?}");
-                    assert!((0.0..=1.0).contains(&report.impostor_allow_rate), "{report:?}");
-                    assert!((0.0..=1.0).contains(&report.genuine_allow_rate), "{report:?}");
+                    assert!(
+                        (0.0..=1.0).contains(&report.impostor_allow_rate),
+                        "{report:?}"
+                    );
+                    assert!(
+                        (0.0..=1.0).contains(&report.genuine_allow_rate),
+                        "{report:?}"
+                    );
                 }
                 Err(Error::Enrolment { .. } | Error::InvalidTrainingData { .. }) => {}
                 Err(other) => panic!("finish_enrolment failed with {other:?}"),
             },
         }
         for op_session in ops.iter().filter_map(Op::session) {
-            let score = engine.score(fixture::USER, op_session).expect("the user is enrolled");
+            let score = engine
+                .score(fixture::USER, op_session)
+                .expect("the user is enrolled");
             fixture::check_score(&score);
         }
-        engine.enrolment_status(ENROLLING).expect("the enrolling user exists");
+        engine
+            .enrolment_status(ENROLLING)
+            .expect("the enrolling user exists");
     }
 });

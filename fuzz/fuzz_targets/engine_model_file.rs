@@ -57,8 +57,8 @@ fuzz_target!(|data: &[u8]| {
         Err(other) => panic!("decode failed with {other:?}, not a ModelFile error"),
     };
     let bytes = encode_file(&header, &model).expect("a decoded model encodes");
-    let again: Model = decode_file(Path::new("again.ktm"), &bytes, &header)
-        .expect("an encoded model decodes");
+    let again: Model =
+        decode_file(Path::new("again.ktm"), &bytes, &header).expect("an encoded model decodes");
     assert_eq!(encode_file(&header, &again).expect("encodes"), bytes);
 
     let dir = fixture::scratch_dir("model-file");

@@ -21,6 +21,13 @@ struct Input {
 
 const SECRET: [u8; 16] = *b"fuzz-key-secret!";
 
+/// Returns the key secret, built once per process because deriving its key classes hashes
+/// several thousand n-graphs, more than the rest of a run costs.
+fn secret() -> KeySecret {
+    static KEY: OnceLock<KeySecret> = OnceLock::new();
+    KEY.get_or_init(|| KeySecret::from_bytes(SECRET)).clone()
+}
+
 fn model() -> &'static NgraphRobust {
     static MODEL: OnceLock<NgraphRobust> = OnceLock::new();
     MODEL.get_or_init(|| {
@@ -30,14 +37,14 @@ fn model() -> &'static NgraphRobust {
             events.push(KeyEvent::press(u32::from(*code), t));
             events.push(KeyEvent::release(u32::from(*code), t + 80_000));
         }
-        let secret = KeySecret::from_bytes(SECRET);
+        let secret = secret();
         let (sample, _) = FreeTextSample::from_events(&events, &secret, &ExtractConfig::default());
         NgraphRobust::fit(&[sample], &secret).expect("the enrolment has timings")
     })
 }
 
 fuzz_target!(|input: Input| {
-    let secret = KeySecret::from_bytes(SECRET);
+    let secret = secret();
     let config = ExtractConfig {
         max_hold_us: i64::from(input.max_hold_ms.max(1)) * 1000,
         ..ExtractConfig::default()

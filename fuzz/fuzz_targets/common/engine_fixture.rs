@@ -113,12 +113,21 @@ pub fn config(model_dir: Option<PathBuf>) -> EngineConfig {
     config
 }
 
+/// Returns the free-text modality of every fuzz engine, built once per process because
+/// deriving its key classes hashes several thousand n-graphs, more than the rest of a run costs.
+fn free_text() -> FreeTextModality {
+    static MODALITY: OnceLock<FreeTextModality> = OnceLock::new();
+    MODALITY
+        .get_or_init(|| FreeTextModality::new(SECRET))
+        .clone()
+}
+
 /// Builds an engine on a manual clock with `background` synthetic background people.
 pub fn engine(model_dir: Option<PathBuf>, background: u64) -> (DefaultEngine, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(1_000_000));
     let engine = Engine::with_clock(
         config(model_dir),
-        FreeTextModality::new(SECRET),
+        free_text(),
         MouseModality::default(),
         clock.clone(),
     )
@@ -151,7 +160,9 @@ pub fn model_file() -> &'static [u8] {
         engine
             .ingest_mouse(USER, 0, &mousing(1, 45, 1))
             .expect("synthetic mouse events are valid");
-        engine.finish_enrolment(USER).expect("synthetic enrolment trains");
+        engine
+            .finish_enrolment(USER)
+            .expect("synthetic enrolment trains");
         let path = kinetype::store::ModelStore::open(&dir, SECRET)
             .expect("the directory exists")
             .path_for(USER);
@@ -159,12 +170,16 @@ pub fn model_file() -> &'static [u8] {
     })
 }
 
-/// Writes `bytes` as `USER`'s model file in `dir`.
+/// Makes `bytes` `USER`'s model file in `dir`. The file is rewritten only when it differs (a
+/// previous input adapted the model, or held other bytes): rewriting it on every input made
+/// the file system the largest cost of a run.
 pub fn install_model(dir: &Path, bytes: &[u8]) {
     let path = kinetype::store::ModelStore::open(dir, SECRET)
         .expect("the directory exists")
         .path_for(USER);
-    std::fs::write(path, bytes).expect("the scratch directory is writable");
+    if std::fs::read(&path).ok().as_deref() != Some(bytes) {
+        std::fs::write(path, bytes).expect("the scratch directory is writable");
+    }
 }
 
 /// Checks the invariants of a score: trust and thresholds in `[0, 1]`.
@@ -184,6 +199,10 @@ pub fn check_score(score: &kinetype::engine::Score) {
         if let Some(p) = evidence.mean_posterior {
             assert!((0.0..=1.0).contains(&p), "mean posterior {p}");
         }
-        assert!(evidence.contribution.is_finite(), "contribution {}", evidence.contribution);
+        assert!(
+            evidence.contribution.is_finite(),
+            "contribution {}",
+            evidence.contribution
+        );
     }
 }
