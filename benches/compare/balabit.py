@@ -6,8 +6,9 @@ src/mouse/one_class.rs. The protocol is that of src/evaluation/balabit.rs. Each 
 two-class random forest on their training actions against three times as many other users'
 training actions (NEGATIVE_RATIO), as kinetype's default does. Each labelled test session is
 scored as the user whose folder it sits in. Its mean probability is calibrated per user into
-a log-likelihood ratio by normal fits to out-of-bag scores of CALIBRATION_PIECE-action
-pieces, and session scores are pooled into one ROC.
+a log-likelihood ratio by normal fits to out-of-bag scores of pieces as long as the session
+(the nearest of CALIBRATION_LENGTHS on a log scale), and session scores are pooled into one
+ROC.
 
 Known differences from kinetype: sklearn's forest searches exact thresholds where kinetype's
 searches at most 64 quantile bins per feature, and the random streams (negative sampling,
@@ -35,7 +36,9 @@ SENTINEL = 65535
 JUMP_PX, JUMP_MS = 1000.0, 50.0
 IDLE_SPLIT_MS, MIN_EVENTS = 10_000.0, 4
 N_FEATURES = 58
-CALIBRATION_PIECE = 50
+# Piece lengths of the length-matched calibrations, as CALIBRATION_LENGTHS in
+# src/evaluation/balabit.rs.
+CALIBRATION_LENGTHS = [4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, 181, 256, 362, 512]
 MOVE, DRAG, PRESS, RELEASE, SCROLL = range(5)
 STATES = {"Move": MOVE, "Drag": DRAG, "Pressed": PRESS, "Released": RELEASE, "Up": SCROLL, "Down": SCROLL}
 N_TREES = 100
@@ -260,18 +263,25 @@ def robust_z(train):
     return score
 
 
-def out_of_bag_calibration(oob, labels):
+def out_of_bag_calibration(oob, labels, piece):
     """Return (genuine mean, sd, impostor mean, sd) of mean-probability scores of pieces of
-    CALIBRATION_PIECE out-of-bag probabilities per class, as ScoreCalibration::fit does."""
+    `piece` out-of-bag probabilities per class, as ScoreCalibration::fit does."""
     scores = []
     for cls in (True, False):
         p = oob[labels == cls]
         p = p[np.isfinite(p)]
-        size = max(min(CALIBRATION_PIECE, len(p) // 2), 1)
+        size = max(min(piece, len(p) // 2), 1)
         scores.append(np.array([1 - p[i:i + size].mean() for i in range(0, len(p), size)]))
     floor = max(np.concatenate(scores).std(ddof=1) * 1e-3, np.sqrt(np.finfo(float).tiny))
     g, i = scores
     return g.mean(), max(g.std(ddof=1), floor), i.mean(), max(i.std(ddof=1), floor)
+
+
+def calibration_length(n):
+    """Index of the CALIBRATION_LENGTHS entry nearest to n actions on a log scale; the first
+    wins a tie."""
+    gaps = [abs(np.log(length) - np.log(max(n, 1))) for length in CALIBRATION_LENGTHS]
+    return gaps.index(min(gaps))
 
 
 def calibrated(score, calibration):
@@ -313,7 +323,7 @@ def main(root, out_path):
         oob_all = forest.oob_decision_function_[:, 1]
         oob = oob_all[~labels]
         oob = log_odds(oob[np.isfinite(oob)])
-        calibration = out_of_bag_calibration(oob_all, labels)
+        calibration = [out_of_bag_calibration(oob_all, labels, n) for n in CALIBRATION_LENGTHS]
         models[user] = (forest, robust_z(positives), oob.mean(), max(oob.std(ddof=1), np.finfo(float).eps),
                         calibration)
     test_started = time.perf_counter()
@@ -347,7 +357,8 @@ def main(root, out_path):
     mean_probability = lambda s: 1 - s[2].mean() if len(s[2]) else 0.5
     result = {
         # The headline score, as kinetype's default: calibrated mean probability.
-        "session": pooled(lambda s: calibrated(mean_probability(s), models[s[0]][4])),
+        "session": pooled(lambda s: calibrated(
+            mean_probability(s), models[s[0]][4][calibration_length(len(s[2]))])),
         "session_mean_log_odds": pooled(mean_log_odds),
         "session_mean_probability": pooled(mean_probability),
         "session_znorm": pooled(lambda s: -(-mean_log_odds(s) - models[s[0]][2]) / models[s[0]][3]),

@@ -33,6 +33,9 @@ DETECTORS = [
 # Detectors whose results depend on no random stream: both sides must agree on these.
 DETERMINISTIC = {"manhattan-scaled", "mahalanobis", "nearest-neighbor-mahalanobis", "outlier-count"}
 TOLERANCE = 0.002
+# The seeded detectors draw different random streams on each side (k-means++ starts, the SVM
+# solver's order), so their figures differ by design. A gap above this still means a defect.
+SEEDED_TOLERANCE = 0.005
 
 
 def timed(command):
@@ -91,7 +94,10 @@ def fixed_text(args, work, lines):
             if not ok:
                 failures.append(name)
         else:
-            check = "seeded; differs by design"
+            ok = abs(eer_diff) <= SEEDED_TOLERANCE and abs(auc_diff) <= SEEDED_TOLERANCE
+            check = f"seeded; within {SEEDED_TOLERANCE}" if ok else "DIFFERENT"
+            if not ok:
+                failures.append(name)
         lines.append(f"| {name} | {r['eer_mean']:.4f} | {p['eer_mean']:.4f} | {eer_diff:+.4f} | "
                      f"{r['auc_mean']:.4f} | {p['auc_mean']:.4f} | {auc_diff:+.4f} | {check} |")
     lines += ["", "| stage | kinetype s | Python s | Python / kinetype |", "|---|---|---|---|",
@@ -171,7 +177,8 @@ def main():
         with open(args.markdown, "w") as f:
             f.write(text + "\n")
     if failures:
-        sys.exit(f"EER or AUC differ by more than {TOLERANCE} for: {', '.join(failures)}")
+        sys.exit(f"EER or AUC differ by more than {TOLERANCE} ({SEEDED_TOLERANCE} for seeded "
+                 f"detectors) for: {', '.join(failures)}")
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ def one_class_svm(train, tests, rng):
 
 
 def k_means(train, tests, rng):
-    # n_init=10 and k-means++ starts match linfa-clustering's KMeans defaults.
+    # n_init=10, k-means++ starts and at most 300 iterations, as kinetype's k-means.
     model = KMeans(n_clusters=3, n_init=10, max_iter=300, random_state=rng.integers(2**31))
     return model.fit(train).transform(tests).min(axis=1)
 
