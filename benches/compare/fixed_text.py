@@ -141,6 +141,11 @@ def main(csv_path, out_path):
     train = {s: r.loc[r["sessionIndex"] <= 4, features].to_numpy() for s, r in rows.items()}
     genuine = {s: r.loc[r["sessionIndex"] >= 5, features].to_numpy() for s, r in rows.items()}
     first = {s: r.loc[r["sessionIndex"] == 1, features].to_numpy()[:IMPOSTOR_REPS] for s, r in rows.items()}
+    # Every detector scores the same test rows, so they are stacked once per subject, as the
+    # kinetype replay does before its detector stages.
+    tests = {
+        s: np.concatenate([genuine[s]] + [first[o] for o in subjects if o != s]) for s in subjects
+    }
     stages["load"] = time.perf_counter() - started
 
     results = []
@@ -149,12 +154,10 @@ def main(csv_path, out_path):
         rng = np.random.default_rng(SEED)
         eers, aucs = [], []
         for s in subjects:
-            impostors = np.concatenate([first[o] for o in subjects if o != s])
-            tests = np.concatenate([genuine[s], impostors])
             if name in SEEDED:
-                scores = detector(train[s], tests, rng)
+                scores = detector(train[s], tests[s], rng)
             else:
-                scores = detector(train[s], tests)
+                scores = detector(train[s], tests[s])
             eer, auc = error_rates(scores[: len(genuine[s])], scores[len(genuine[s]) :])
             eers.append(eer)
             aucs.append(auc)

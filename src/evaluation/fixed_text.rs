@@ -222,9 +222,23 @@ pub fn replay(
 ) -> Result<Vec<DetectorResult>> {
     let splits = split(dataset, protocol)?;
     let impostor_pool = impostor_pool(dataset, &splits);
+    // Every detector sees the same matrices, so they are built once per subject, not once per
+    // (detector, subject) job.
+    let cases: Vec<SubjectCase> = (0..dataset.subjects.len())
+        .into_par_iter()
+        .map(|s| subject_case(dataset, &splits[s], &impostor_pool, s))
+        .collect();
     let names: Vec<String> = detectors.iter().map(|d| d.name()).collect();
     run_jobs(&names, dataset.subjects.len(), progress, |d, s| {
-        score_subject(dataset, &splits[s], &impostor_pool, s, detectors[d])
+        let case = &cases[s];
+        let detector = detectors[d];
+        let scores = detector.fit_score(case.train.view(), case.tests.view());
+        subject_result(
+            &detector.name(),
+            &dataset.subjects[s].id,
+            case.genuine,
+            scores,
+        )
     })
 }
 
@@ -283,24 +297,42 @@ fn impostor_pool(dataset: &FixedTextDataset, splits: &[SubjectSplit]) -> (Array2
     (pool, owners)
 }
 
-fn score_subject(
+/// One subject's training rows and test rows, the genuine tests first.
+struct SubjectCase {
+    train: Array2<f64>,
+    tests: Array2<f64>,
+    genuine: usize,
+}
+
+fn subject_case(
     dataset: &FixedTextDataset,
     split: &SubjectSplit,
     (pool, owners): &(Array2<f64>, Vec<usize>),
     subject_index: usize,
-    detector: &dyn ReplayDetector,
-) -> Result<SubjectResult> {
-    let subject = &dataset.subjects[subject_index];
-    let train = subject.vectors.select(Axis(0), &split.train);
-    let others: Vec<usize> = (0..owners.len())
-        .filter(|&i| owners[i] != subject_index)
-        .collect();
-    let mut tests = subject.vectors.select(Axis(0), &split.genuine);
-    tests
-        .append(Axis(0), pool.select(Axis(0), &others).view())
-        .expect("same width");
-    let scores = detector.fit_score(train.view(), tests.view());
-    subject_result(&detector.name(), &subject.id, split.genuine.len(), scores)
+) -> SubjectCase {
+    let vectors = &dataset.subjects[subject_index].vectors;
+    let d = vectors.ncols();
+    let train = vectors.select(Axis(0), &split.train);
+    let impostors = owners.iter().filter(|&&o| o != subject_index).count();
+    let mut rows = Vec::with_capacity((split.genuine.len() + impostors) * d);
+    for &i in &split.genuine {
+        rows.extend(vectors.row(i).iter());
+    }
+    for (row, _) in pool
+        .rows()
+        .into_iter()
+        .zip(owners)
+        .filter(|&(_, &o)| o != subject_index)
+    {
+        rows.extend(row.iter());
+    }
+    let tests = Array2::from_shape_vec((split.genuine.len() + impostors, d), rows)
+        .expect("OK because each test row has d values");
+    SubjectCase {
+        train,
+        tests,
+        genuine: split.genuine.len(),
+    }
 }
 
 /// Splits one subject's test scores into genuine and impostor and computes its error rates;
@@ -313,13 +345,14 @@ pub(crate) fn subject_result(
 ) -> Result<SubjectResult> {
     let scores =
         scores.map_err(|e| Error::training(format!("{detector} on subject {subject}: {e}")))?;
-    let (genuine, impostor) = scores.split_at(genuine_count.min(scores.len()));
-    let rates = metrics::error_rates(genuine, impostor)?;
+    let mut genuine_scores = scores;
+    let impostor_scores = genuine_scores.split_off(genuine_count.min(genuine_scores.len()));
+    let rates = metrics::error_rates(&genuine_scores, &impostor_scores)?;
     Ok(SubjectResult {
         subject: subject.to_string(),
         rates,
-        genuine_scores: genuine.to_vec(),
-        impostor_scores: impostor.to_vec(),
+        genuine_scores,
+        impostor_scores,
     })
 }
 
