@@ -89,6 +89,22 @@ pub(crate) fn block_distances(block: &[f64], x: &[f64]) -> [f64; LANES] {
     distances
 }
 
+/// Dot products of `v` with the [`LANES`] rows of one block of [`interleave`].
+///
+/// Each product adds `row_j * v_j` in column order from zero, exactly as a plain dot product
+/// of one row would, so the values are the same bit for bit. The sums stay in registers for
+/// the whole block instead of being loaded and stored once per column.
+#[inline]
+pub(crate) fn block_products(block: &[f64], v: &[f64]) -> [f64; LANES] {
+    let mut sums = [0.0_f64; LANES];
+    for (column, &q) in block.chunks_exact(LANES).zip(v) {
+        for (sum, &p) in sums.iter_mut().zip(column) {
+            *sum += p * q;
+        }
+    }
+    sums
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,45 +6,41 @@ use serde::{Deserialize, Serialize};
 use super::VectorDetector;
 use crate::error::Result;
 use crate::linalg::{
-    LANES, block_distances, column_means, interleave, sample_covariance, whitening,
+    LANES, block_distances, block_products, column_means, interleave, sample_covariance, whitening,
 };
 use crate::store::Rejection;
 
-/// Returns the whitening matrix `w` (r x d) column after column: the `r` weights of feature
-/// `j` at `j * r..(j + 1) * r`. It is derived at fit and load time and never saved.
-fn columns_of(w: &Array2<f64>) -> Vec<f64> {
-    w.t().iter().copied().collect()
+/// Returns the rows of the whitening matrix `w` (r x d) in [`interleave`] blocks, the layout
+/// [`whiten`] reads. It is derived at fit and load time and never saved.
+fn blocks_of(w: &Array2<f64>) -> Vec<f64> {
+    interleave(w.view())
 }
 
-/// Projects `x - centre` through the whitening matrix, given as [`columns_of`] it, into `out`
-/// (length r).
+/// Projects `v` through the whitening matrix, laid out by [`blocks_of`], into `out` (length
+/// r).
 ///
-/// Each output adds its terms in feature order, as a dot product of a row of `w` with
-/// `x - centre` would, so the result is the same bit for bit. Walking the matrix by columns
-/// lets the `r` independent sums advance together in vector instructions instead of waiting
-/// on one addition chain at a time.
+/// Each output adds its terms in feature order, as a dot product of a row of `w` with `v`
+/// would, so the result is the same bit for bit. [`block_products`] computes [`LANES`] outputs
+/// at a time with their sums held in registers.
 #[inline]
-fn whiten(columns: &[f64], x: &[f64], centre: &[f64], out: &mut [f64]) {
-    out.fill(0.0);
-    let rank = out.len();
-    for ((column, xi), ci) in columns.chunks_exact(rank).zip(x).zip(centre) {
-        let v = xi - ci;
-        for (o, w) in out.iter_mut().zip(column) {
-            *o += w * v;
-        }
+fn project(blocks: &[f64], v: &[f64], out: &mut [f64]) {
+    let width = LANES * v.len();
+    for (block, outputs) in blocks.chunks_exact(width).zip(out.chunks_mut(LANES)) {
+        let sums = block_products(block, v);
+        outputs.copy_from_slice(&sums[..outputs.len()]);
     }
 }
 
-/// Projects `x` itself through the whitening matrix, like [`whiten`] with a zero centre.
+/// Projects `x - centre` through the whitening matrix into `out` (length r), like [`project`]
+/// of the difference.
 #[inline]
-fn project(columns: &[f64], x: &[f64], out: &mut [f64]) {
-    out.fill(0.0);
-    let rank = out.len();
-    for (column, xi) in columns.chunks_exact(rank).zip(x) {
-        for (o, w) in out.iter_mut().zip(column) {
-            *o += w * xi;
+fn whiten(blocks: &[f64], x: &[f64], centre: &[f64], out: &mut [f64]) {
+    with_buffer(x.len(), |v| {
+        for ((d, xi), ci) in v.iter_mut().zip(x).zip(centre) {
+            *d = xi - ci;
         }
-    }
+        project(blocks, v, out);
+    });
 }
 
 /// A stack buffer of up to 64 values, or a heap one for more. Whitened vectors of fixed-text
@@ -78,9 +74,10 @@ pub struct MahalanobisDetector {
     normed: bool,
     /// `|m|_S`, the mean's length in the whitened space.
     mean_norm: f64,
-    /// `whitening` by columns, for [`whiten`]; derived, not saved.
+    /// Rows of `whitening` in the [`blocks_of`] layout that [`whiten`] reads. Derived at fit
+    /// and load time, never saved.
     #[serde(skip_serializing)]
-    columns: Vec<f64>,
+    whitening_blocks: Vec<f64>,
 }
 
 /// The serialised fields of a [`MahalanobisDetector`], before the structural check.
@@ -104,7 +101,7 @@ impl TryFrom<MahalanobisFields> for MahalanobisDetector {
             )));
         }
         Ok(MahalanobisDetector {
-            columns: columns_of(&f.whitening),
+            whitening_blocks: blocks_of(&f.whitening),
             mean: f.mean,
             whitening: f.whitening,
             normed: f.normed,
@@ -142,7 +139,7 @@ impl MahalanobisDetector {
         let whitened_mean = whitening.dot(&mean);
         let mean_norm = whitened_mean.dot(&whitened_mean).sqrt();
         Ok(MahalanobisDetector {
-            columns: columns_of(&whitening),
+            whitening_blocks: blocks_of(&whitening),
             mean: mean.to_vec(),
             whitening,
             normed,
@@ -164,13 +161,13 @@ impl VectorDetector for MahalanobisDetector {
     fn score_unchecked(&self, x: &[f64]) -> f64 {
         let rank = self.whitening.nrows();
         with_buffer(rank, |z| {
-            whiten(&self.columns, x, &self.mean, z);
+            whiten(&self.whitening_blocks, x, &self.mean, z);
             let total = z.iter().fold(0.0, |total, p| total + p * p);
             if !self.normed {
                 return total;
             }
             // |x|_S = |W x|, the sample's length in the whitened space.
-            project(&self.columns, x, z);
+            project(&self.whitening_blocks, x, z);
             let length = z.iter().fold(0.0, |length, p| length + p * p);
             let denominator = length.sqrt() * self.mean_norm;
             if denominator > 0.0 {
@@ -198,9 +195,10 @@ pub struct NearestNeighborMahalanobis {
     /// of the last point leave the nearest distance unchanged. Derived, not saved.
     #[serde(skip_serializing)]
     blocks: Vec<f64>,
-    /// `whitening` by columns, for [`whiten`]; derived, not saved.
+    /// Rows of `whitening` in the [`blocks_of`] layout that [`whiten`] reads. Derived at fit
+    /// and load time, never saved.
     #[serde(skip_serializing)]
-    columns: Vec<f64>,
+    whitening_blocks: Vec<f64>,
 }
 
 /// The serialised fields of a [`NearestNeighborMahalanobis`], before the structural check.
@@ -233,7 +231,7 @@ impl TryFrom<NearestNeighborFields> for NearestNeighborMahalanobis {
         }
         Ok(NearestNeighborMahalanobis {
             blocks: interleave(f.points.view()),
-            columns: columns_of(&f.whitening),
+            whitening_blocks: blocks_of(&f.whitening),
             mean: f.mean,
             whitening: f.whitening,
             points: f.points,
@@ -250,7 +248,7 @@ impl NearestNeighborMahalanobis {
         let points = centred.dot(&whitening.t());
         Ok(NearestNeighborMahalanobis {
             blocks: interleave(points.view()),
-            columns: columns_of(&whitening),
+            whitening_blocks: blocks_of(&whitening),
             mean: mean.to_vec(),
             whitening,
             points,
@@ -266,7 +264,7 @@ impl VectorDetector for NearestNeighborMahalanobis {
     fn score_unchecked(&self, x: &[f64]) -> f64 {
         let rank = self.whitening.nrows();
         with_buffer(rank, |z| {
-            whiten(&self.columns, x, &self.mean, z);
+            whiten(&self.whitening_blocks, x, &self.mean, z);
             self.nearest(z)
         })
     }
@@ -312,6 +310,60 @@ mod tests {
     fn assert_invalid<T: std::fmt::Debug>(result: Result<T>) {
         let error = result.unwrap_err();
         assert!(matches!(error, Error::InvalidModel { .. }), "{error}");
+    }
+
+    /// Twelve rows of ten features whose whitening has a rank above `LANES`, so its rows span
+    /// two blocks, the second one padded.
+    fn wide_train() -> Array2<f64> {
+        Array2::from_shape_fn((12, 10), |(i, j)| {
+            ((i * 7 + j * 13) % 17) as f64 * 0.01 + (i * j) as f64 * 0.001 + 0.1
+        })
+    }
+
+    /// `W (x - m)` by one plain dot product per row of `W`, adding terms in feature order.
+    fn plain_whiten(w: &Array2<f64>, mean: &[f64], x: &[f64]) -> Vec<f64> {
+        w.rows()
+            .into_iter()
+            .map(|row| {
+                row.iter()
+                    .zip(x.iter().zip(mean))
+                    .fold(0.0, |sum, (wij, (xj, mj))| sum + wij * (xj - mj))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn blocked_scores_equal_plain_loops() -> Result<()> {
+        let train = wide_train();
+        let plain = MahalanobisDetector::fit(train.view(), false)?;
+        let nearest = NearestNeighborMahalanobis::fit(train.view())?;
+        assert!(
+            plain.whitening.nrows() > LANES,
+            "{}",
+            plain.whitening.nrows()
+        );
+        for i in 0..5 {
+            let x: Vec<f64> = (0..10)
+                .map(|j| 0.05 + ((i + j) % 4) as f64 * 0.03)
+                .collect();
+            let z = plain_whiten(&plain.whitening, &plain.mean, &x);
+            let total = z.iter().fold(0.0, |t, p| t + p * p);
+            assert_eq!(plain.score_unchecked(&x).to_bits(), total.to_bits());
+
+            let z = plain_whiten(&nearest.whitening, &nearest.mean, &x);
+            let best = nearest
+                .points
+                .rows()
+                .into_iter()
+                .map(|p| {
+                    p.iter()
+                        .zip(&z)
+                        .fold(0.0, |t, (a, b)| t + (a - b) * (a - b))
+                })
+                .fold(f64::INFINITY, f64::min);
+            assert_eq!(nearest.score_unchecked(&x).to_bits(), best.to_bits());
+        }
+        Ok(())
     }
 
     #[test]

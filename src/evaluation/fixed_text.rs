@@ -222,7 +222,7 @@ pub fn replay(
 ) -> Result<Vec<DetectorResult>> {
     let splits = split(dataset, protocol)?;
     let impostor_pool = impostor_pool(dataset, &splits);
-    // Every detector sees the same matrices, so they are built once per subject, not once per
+    // Every detector scores the same matrices, so they are built once per subject, not once per
     // (detector, subject) job.
     let cases: Vec<SubjectCase> = (0..dataset.subjects.len())
         .into_par_iter()
@@ -236,7 +236,7 @@ pub fn replay(
         subject_result(
             &detector.name(),
             &dataset.subjects[s].id,
-            case.genuine,
+            case.genuine_count,
             scores,
         )
     })
@@ -301,7 +301,7 @@ fn impostor_pool(dataset: &FixedTextDataset, splits: &[SubjectSplit]) -> (Array2
 struct SubjectCase {
     train: Array2<f64>,
     tests: Array2<f64>,
-    genuine: usize,
+    genuine_count: usize,
 }
 
 fn subject_case(
@@ -331,7 +331,7 @@ fn subject_case(
     SubjectCase {
         train,
         tests,
-        genuine: split.genuine.len(),
+        genuine_count: split.genuine.len(),
     }
 }
 
