@@ -93,7 +93,7 @@ async fn extra_stream_is_rejected() {
         .unwrap();
 
     // Two streams are opened at once and both stay open until their senders are dropped, so
-    // whichever reaches the server second must be turned away. Which one that is depends on
+    // whichever reaches the server second must be rejected. Which one that is depends on
     // scheduling, so the test waits for the first to finish instead of assuming an order.
     let keys = Typist::new(4).typing(1, 0, 1);
     let mut senders = Vec::new();
@@ -117,7 +117,7 @@ async fn extra_stream_is_rejected() {
         }
     })
     .await
-    .expect("neither stream was turned away while both were open");
+    .expect("neither stream was rejected while both were open");
     let status = finished
         .unwrap()
         .expect_err("a second stream was accepted while the first was open");
@@ -127,7 +127,7 @@ async fn extra_stream_is_rejected() {
         "{}",
         status.message()
     );
-    // Closing the senders ends the stream that was let in; its one batch was applied.
+    // Closing the senders ends the accepted stream. Its one batch was applied.
     drop(senders);
     let open = if one_finished { two } else { one };
     let ack = open.await.unwrap().unwrap().into_inner();
