@@ -258,6 +258,23 @@ fn balabit_training_cv() -> Result<()> {
                 ..base.clone()
             },
         },
+        cv::ForestVariant {
+            name: "5 samples per leaf".into(),
+            params: BalabitParams {
+                forest: ForestParams {
+                    min_samples_leaf: 5,
+                    ..base.forest
+                },
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "5x negatives".into(),
+            params: BalabitParams {
+                negative_ratio: 5,
+                ..base.clone()
+            },
+        },
         // The default with another forest seed: how far variants differ by chance alone.
         cv::ForestVariant {
             name: "forest seed + 1".into(),
