@@ -52,7 +52,8 @@ pub(crate) fn whitening(a: &Array2<f64>) -> Result<Array2<f64>> {
     Ok(w)
 }
 
-/// Rows whose squared distances to one vector are computed together by [`block_distances`].
+/// Number of rows in one [`interleave`] block, whose sums [`block_distances`] and
+/// [`block_products`] compute together.
 pub(crate) const LANES: usize = 8;
 
 /// Lays out the rows of `rows` (n x d, n >= 1) in blocks of [`LANES`] rows for
@@ -72,7 +73,7 @@ pub(crate) fn interleave(rows: ArrayView2<'_, f64>) -> Vec<f64> {
     blocks
 }
 
-/// Squared Euclidean distances from `x` to the [`LANES`] rows of one block of [`interleave`].
+/// Returns the squared Euclidean distances from `x` to the [`LANES`] rows of one block of [`interleave`].
 ///
 /// Each distance adds `(row_j - x_j)^2` in column order from zero, exactly as a plain loop
 /// over one row would, so the values are the same bit for bit. Keeping the lanes side by side
@@ -80,26 +81,27 @@ pub(crate) fn interleave(rows: ArrayView2<'_, f64>) -> Vec<f64> {
 /// addition chain per row.
 #[inline]
 pub(crate) fn block_distances(block: &[f64], x: &[f64]) -> [f64; LANES] {
-    let mut distances = [0.0_f64; LANES];
-    for (column, &q) in block.chunks_exact(LANES).zip(x) {
-        for (sum, &p) in distances.iter_mut().zip(column) {
-            *sum += (p - q) * (p - q);
-        }
-    }
-    distances
+    block_sums(block, x, |p, q| (p - q) * (p - q))
 }
 
-/// Dot products of `v` with the [`LANES`] rows of one block of [`interleave`].
+/// Returns the dot products of `v` with the [`LANES`] rows of one block of [`interleave`].
 ///
 /// Each product adds `row_j * v_j` in column order from zero, exactly as a plain dot product
 /// of one row would, so the values are the same bit for bit. The sums stay in registers for
 /// the whole block instead of being loaded and stored once per column.
 #[inline]
 pub(crate) fn block_products(block: &[f64], v: &[f64]) -> [f64; LANES] {
+    block_sums(block, v, |p, q| p * q)
+}
+
+/// Adds `term(row_j, x_j)` over the columns of one block of [`interleave`], for each of its
+/// [`LANES`] rows, in column order from zero.
+#[inline(always)]
+fn block_sums(block: &[f64], x: &[f64], term: impl Fn(f64, f64) -> f64) -> [f64; LANES] {
     let mut sums = [0.0_f64; LANES];
-    for (column, &q) in block.chunks_exact(LANES).zip(v) {
+    for (column, &q) in block.chunks_exact(LANES).zip(x) {
         for (sum, &p) in sums.iter_mut().zip(column) {
-            *sum += p * q;
+            *sum += term(p, q);
         }
     }
     sums

@@ -133,19 +133,19 @@ fn assign(points: &Points, centres: &[f64], labels: &mut Vec<usize>) -> f64 {
     let mut inertia = 0.0;
     for (b, block) in points.blocks.chunks_exact(LANES * points.d).enumerate() {
         let mut best = [f64::INFINITY; LANES];
-        let mut which = [0_usize; LANES];
+        let mut nearest = [0_usize; LANES];
         for (c, centre) in centres.chunks_exact(points.d).enumerate() {
             let distances = block_distances(block, centre);
             for lane in 0..LANES {
                 if distances[lane] < best[lane] {
                     best[lane] = distances[lane];
-                    which[lane] = c;
+                    nearest[lane] = c;
                 }
             }
         }
         // The last block's padding lanes repeat the last vector; they are not counted.
         let lanes = LANES.min(points.n - b * LANES);
-        labels.extend_from_slice(&which[..lanes]);
+        labels.extend_from_slice(&nearest[..lanes]);
         inertia += best[..lanes].iter().sum::<f64>();
     }
     inertia

@@ -43,8 +43,8 @@ fn whiten(blocks: &[f64], x: &[f64], centre: &[f64], out: &mut [f64]) {
     });
 }
 
-/// A stack buffer of up to 64 values, or a heap one for more. Whitened vectors of fixed-text
-/// features stay far below 64, so scoring does not allocate.
+/// Runs `f` on a zeroed buffer of `len` values, kept on the stack up to 64 values and on the
+/// heap beyond. Whitened fixed-text vectors stay far below 64, so scoring does not allocate.
 fn with_buffer<T>(len: usize, f: impl FnOnce(&mut [f64]) -> T) -> T {
     let mut stack = [0.0_f64; 64];
     if len <= stack.len() {
