@@ -68,6 +68,10 @@ pub(crate) fn run(root: &Path, args: AttackArgs) -> Result<()> {
         target_fmr: args.target_fmr,
         ..AttackParams::default()
     };
+    if args.attempts == 0 {
+        bail!("--attempts must be at least 1, got 0");
+    }
+    crate::check_target_fmr(args.target_fmr)?;
     if !(params.jitter_ms.is_finite() && params.jitter_ms > 0.0) {
         bail!(
             "--jitter-ms must be a positive number of milliseconds, got {}",
@@ -86,6 +90,19 @@ pub(crate) fn run(root: &Path, args: AttackArgs) -> Result<()> {
         "both" => (true, true),
         other => bail!("--modality must be keyboard, mouse or both, got {other}"),
     };
+    if keyboard && (args.victims == 0 || args.background == 0) {
+        bail!(
+            "--victims {} and --background {} must be at least 1 each",
+            args.victims,
+            args.background
+        );
+    }
+    if mouse && args.mouse_victims == 0 {
+        bail!("--mouse-victims must be at least 1, got 0");
+    }
+    if let Some(path) = &args.report_json {
+        crate::create_parent_dir(path, "--report-json")?;
+    }
     println!("{PROTOCOL}");
     println!(
         "Parameters: seed {}, {} attempts per victim for the random attacks, jitter +-{} ms \
@@ -131,14 +148,23 @@ fn run_mouse(root: &Path, args: &AttackArgs, params: &AttackParams) -> Result<At
     let entry = ensure_dataset(root, balabit::NAME)?;
     let dir = entry.dir(root);
     let training = balabit::list_sessions(&dir.join(balabit::TRAINING_DIR))?;
+    let mut users: Vec<String> = training.iter().map(|f| f.user.clone()).collect();
+    users.dedup();
+    if args.mouse_victims > users.len() {
+        bail!(
+            "--mouse-victims {} is more than the {} Balabit users under {}; give at most {}",
+            args.mouse_victims,
+            users.len(),
+            dir.join(balabit::TRAINING_DIR).display(),
+            users.len()
+        );
+    }
     let test = balabit::list_sessions(&dir.join(balabit::TEST_DIR))?;
     let labels = balabit::load_labels(&dir.join(balabit::LABELS_FILE))?;
     let loaded: Vec<(String, balabit::MouseSession)> = training
         .iter()
         .map(|f| Ok((f.user.clone(), balabit::load_session(&f.path)?)))
         .collect::<kinetype::Result<_>>()?;
-    let mut users: Vec<String> = training.iter().map(|f| f.user.clone()).collect();
-    users.dedup();
     let mut victims = Vec::new();
     for user in users.iter().take(args.mouse_victims) {
         let enrolment: Vec<balabit::MouseSession> = loaded

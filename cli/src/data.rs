@@ -192,7 +192,12 @@ pub(crate) fn ensure_in_catalog(
     for file in entry.missing_files(root) {
         match source.url_for(&entry, file) {
             Some(url) => downloads.push((file, url)),
-            None => manual.push(file.path.as_str()),
+            None => manual.push(file.path.clone()),
+        }
+    }
+    for folder in required_folders(&entry.name) {
+        if !entry.dir(root).join(folder).is_dir() {
+            manual.push(format!("{folder}/"));
         }
     }
     if !manual.is_empty() {
@@ -220,6 +225,18 @@ pub(crate) fn ensure_in_catalog(
         }
     }
     Ok((entry, downloaded))
+}
+
+/// Folders a dataset needs besides its catalog files. The Balabit session folders hold too
+/// many files to list in the catalog, so only their presence is checked, before the loader
+/// would fail on them with a bare "No such file or directory".
+fn required_folders(dataset: &str) -> &'static [&'static str] {
+    use kinetype::datasets::balabit;
+    if dataset == balabit::NAME {
+        &[balabit::TRAINING_DIR, balabit::TEST_DIR]
+    } else {
+        &[]
+    }
 }
 
 /// Rejects catalog paths that could write outside the dataset directory.
@@ -582,6 +599,37 @@ mod tests {
         let dir = root.join("toy/data");
         assert!(!dir.join("toy.bin").exists(), "final file exists");
         assert!(!dir.join("toy.bin.part").exists(), "temporary file exists");
+    }
+
+    #[test]
+    fn missing_balabit_folders_are_named() {
+        let root = tempfile::tempdir().unwrap();
+        let catalog = Catalog::parse(
+            "[[dataset]]\nname = \"balabit\"\ntitle = \"Balabit\"\ndirectory = \"balabit\"\n\
+             page = \"https://example.invalid/balabit\"\ncitation = \"none\"\n\
+             licence = \"none\"\nmanual = \"Copy the session folders by hand.\"\n\
+             [[dataset.file]]\npath = \"public_labels.csv\"\nsize = 1\nsha256 = \"00\"\n",
+        )
+        .unwrap();
+        let dir = root.path().join("balabit");
+        fs::create_dir_all(dir.join("test_files")).unwrap();
+        fs::write(dir.join("public_labels.csv"), "x").unwrap();
+        let result =
+            ensure_in_catalog(&catalog, root.path(), "balabit", &DownloadSource::default());
+        let error = match result.map(|_| ()).unwrap_err().downcast::<DownloadError>() {
+            Ok(error) => error,
+            Err(other) => panic!("not a DownloadError: {other:#}"),
+        };
+        let DownloadError::Manual { files, .. } = &error else {
+            panic!("expected a manual-download error, got {error}");
+        };
+        assert_eq!(files, "training_files/");
+        let message = error.to_string();
+        assert!(
+            message.contains("Copy the session folders by hand."),
+            "{message}"
+        );
+        assert!(message.contains("--data-dir"), "{message}");
     }
 
     #[test]

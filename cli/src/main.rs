@@ -11,9 +11,11 @@ mod mouse;
 mod plots;
 mod serve;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 /// Keystroke and mouse dynamics: benchmark replays.
@@ -119,6 +121,16 @@ struct ReplayArgs {
 
 /// Sends a replay to the module that handles the dataset's modality.
 fn replay(root: &std::path::Path, args: ReplayArgs) -> anyhow::Result<()> {
+    // Flags are checked before any data loads, so a typo does not cost a whole run.
+    if args.continuous {
+        if args.challenges == 0 {
+            anyhow::bail!("--challenges must be at least 1, got 0");
+        }
+        check_target_fmr(args.target_fmr)?;
+    }
+    if let Some(path) = &args.report_json {
+        create_parent_dir(path, "--report-json")?;
+    }
     if args.continuous {
         return continuous::run(root, args);
     }
@@ -129,9 +141,29 @@ fn replay(root: &std::path::Path, args: ReplayArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Rejects a `--target-fmr` outside (0, 1).
+fn check_target_fmr(value: f64) -> anyhow::Result<()> {
+    if !(value > 0.0 && value < 1.0) {
+        anyhow::bail!("--target-fmr must be above 0 and below 1, such as 0.01; got {value}");
+    }
+    Ok(())
+}
+
+/// Creates the folder that an output file goes into, so that a missing folder fails before
+/// the run rather than after it.
+fn create_parent_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .with_context(|| format!("{flag} {}: creating {}", path.display(), dir.display())),
+        _ => Ok(()),
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes help only on a terminal, and in a redirected log file they are noise.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KINETYPE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -149,8 +181,50 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", error_message(&error));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Joins an error and its causes with `: `, as anyhow's `{:#}` does, but skips a cause whose
+/// text already ends the message. Library errors such as `kinetype::Error::Io` print their
+/// source and also return it from `source()`, so `{:#}` would print the OS error twice.
+fn error_message(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_error_text_appears_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let text = io.to_string();
+        let error = kinetype::Error::Io {
+            path: PathBuf::from("data/balabit/training_files"),
+            source: io,
+        };
+        let message = error_message(&anyhow::Error::from(error));
+        assert_eq!(message, format!("data/balabit/training_files: {text}"));
+    }
+
+    #[test]
+    fn context_and_distinct_causes_are_kept() {
+        let io = std::io::Error::other("disk on fire");
+        let error = anyhow::Error::from(io).context("reading --secret-file s.key");
+        assert_eq!(
+            error_message(&error),
+            "reading --secret-file s.key: disk on fire"
+        );
     }
 }

@@ -47,6 +47,13 @@ pub(crate) struct ServeArgs {
 
 /// Runs the server until SIGTERM or SIGINT.
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if args.models.exists() && !args.models.is_dir() {
+        anyhow::bail!(
+            "--models {} is not a directory; give a directory for the model files (it is \
+             created when missing)",
+            args.models.display()
+        );
+    }
     let config = match &args.config {
         Some(path) => ServiceConfig::from_file(path)?,
         None => ServiceConfig::default(),
