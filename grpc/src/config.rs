@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use kinetype::engine::{EngineConfig, Evidence, Modalities};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::ServeError;
 
@@ -30,8 +30,10 @@ pub struct ServiceConfig {
     /// Largest acceptable fraction of impostor decisions that allow, in (0, 1).
     pub target_fmr: f64,
     /// Actions per modality needed to finish enrolment.
+    #[serde(deserialize_with = "enrolment_evidence")]
     pub enrolment_evidence: EvidenceSetting,
     /// Actions per modality a session needs before that modality counts toward a decision.
+    #[serde(deserialize_with = "min_evidence")]
     pub min_evidence: EvidenceSetting,
     /// Seconds after which a session's evidence no longer counts.
     pub max_evidence_age_seconds: u64,
@@ -42,14 +44,25 @@ pub struct ServiceConfig {
     pub guard_health: bool,
 }
 
-/// Switches for the keyboard and mouse modalities; at least one must be on.
+/// Switches for the keyboard and mouse modalities, of which at least one must be on. A key missing from
+/// the `[modalities]` table takes the engine's default (on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ModalitySetting {
     /// Whether keyboard events are used.
     pub keyboard: bool,
     /// Whether mouse events are used.
     pub mouse: bool,
+}
+
+impl Default for ModalitySetting {
+    fn default() -> Self {
+        let on = Modalities::default();
+        ModalitySetting {
+            keyboard: on.keyboard,
+            mouse: on.mouse,
+        }
+    }
 }
 
 /// An amount of evidence per modality, in actions (keystrokes, mouse actions).
@@ -60,6 +73,37 @@ pub struct EvidenceSetting {
     pub keyboard: usize,
     /// Mouse actions.
     pub mouse: usize,
+}
+
+/// An evidence table as written in the file. The two evidence tables have different
+/// defaults, so a missing key is filled in by the field's deserializer, not by `Default`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvidenceTable {
+    keyboard: Option<usize>,
+    mouse: Option<usize>,
+}
+
+impl EvidenceTable {
+    /// Fills each missing key from `defaults`.
+    fn with_defaults(self, defaults: Evidence) -> EvidenceSetting {
+        EvidenceSetting {
+            keyboard: self.keyboard.unwrap_or(defaults.keyboard),
+            mouse: self.mouse.unwrap_or(defaults.mouse),
+        }
+    }
+}
+
+/// Reads `[enrolment_evidence]`, where a missing key takes the engine's default.
+fn enrolment_evidence<'de, D: Deserializer<'de>>(d: D) -> Result<EvidenceSetting, D::Error> {
+    let defaults = EngineConfig::new(Vec::new()).enrolment_evidence;
+    Ok(EvidenceTable::deserialize(d)?.with_defaults(defaults))
+}
+
+/// Reads `[min_evidence]`, where a missing key takes the engine's default.
+fn min_evidence<'de, D: Deserializer<'de>>(d: D) -> Result<EvidenceSetting, D::Error> {
+    let defaults = EngineConfig::new(Vec::new()).min_evidence;
+    Ok(EvidenceTable::deserialize(d)?.with_defaults(defaults))
 }
 
 /// Request limits; a request that exceeds one gets `RESOURCE_EXHAUSTED`.
@@ -232,6 +276,39 @@ mod tests {
             ServiceConfig::from_toml("").unwrap(),
             ServiceConfig::default()
         );
+    }
+
+    #[test]
+    fn partial_tables_take_defaults() {
+        let text = "[modalities]\nkeyboard = false\n\
+                    [enrolment_evidence]\nmouse = 10\n\
+                    [min_evidence]\nkeyboard = 5\n";
+        let config = ServiceConfig::from_toml(text).unwrap();
+        let defaults = ServiceConfig::default();
+        assert!(!config.modalities.keyboard);
+        assert_eq!(config.modalities.mouse, defaults.modalities.mouse);
+        assert_eq!(config.enrolment_evidence.mouse, 10);
+        assert_eq!(
+            config.enrolment_evidence.keyboard,
+            defaults.enrolment_evidence.keyboard
+        );
+        assert_eq!(config.min_evidence.keyboard, 5);
+        assert_eq!(config.min_evidence.mouse, defaults.min_evidence.mouse);
+    }
+
+    #[test]
+    fn empty_tables_take_defaults() {
+        let text = "[modalities]\n[enrolment_evidence]\n[min_evidence]\n";
+        assert_eq!(
+            ServiceConfig::from_toml(text).unwrap(),
+            ServiceConfig::default()
+        );
+    }
+
+    #[test]
+    fn unknown_evidence_key_is_rejected() {
+        let err = ServiceConfig::from_toml("[min_evidence]\nkeybord = 5").unwrap_err();
+        assert!(err.to_string().contains("keybord"), "{err}");
     }
 
     #[test]
