@@ -34,6 +34,12 @@ pub const PARTICIPANTS: usize = 500;
 /// Sentences each participant typed.
 pub const SENTENCES: usize = 15;
 
+/// File in the dataset directory with the SHA-256 of every participant file, one
+/// `<hex>  ./keystrokes/<file>` line each (the `sha256sum` format).
+pub const CHECKSUMS_FILE: &str = "SHA256SUMS";
+/// Missing participant files named in an error message; the rest are counted.
+const MISSING_NAMED: usize = 5;
+
 /// Largest JavaScript `keyCode` value; browsers report codes in 1..=255.
 const MAX_KEY_CODE: u32 = 255;
 
@@ -86,7 +92,9 @@ impl AaltoSkips {
 /// # Errors
 ///
 /// [`Error::Io`] when a file cannot be read or decompressed, [`Error::Parse`] naming the file
-/// and line of malformed content, [`Error::DatasetShape`] when the counts differ.
+/// and line of malformed content, [`Error::DatasetShape`] when the counts differ. A file count
+/// other than [`PARTICIPANTS`] is reported before any file is read, with the first missing
+/// files when [`CHECKSUMS_FILE`] lists them.
 pub fn load(dir: &Path) -> Result<AaltoDataset> {
     let folder = dir.join(KEYSTROKE_DIR);
     let entries = std::fs::read_dir(&folder).map_err(|e| Error::io(&folder, e))?;
@@ -96,6 +104,9 @@ pub fn load(dir: &Path) -> Result<AaltoDataset> {
         if path.to_string_lossy().ends_with("_keystrokes.txt.gz") {
             paths.push(path);
         }
+    }
+    if paths.len() != PARTICIPANTS {
+        return Err(shape(file_count_problem(dir, &paths)));
     }
     let dataset = load_files(&paths)?;
     check_shape(&dataset, PARTICIPANTS)?;
@@ -112,7 +123,7 @@ pub fn load_files(paths: &[PathBuf]) -> Result<AaltoDataset> {
         .par_iter()
         .map(|path| {
             let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-            parse(flate2::read::MultiGzDecoder::new(file), path)
+            parse(GzipReader(flate2::read::MultiGzDecoder::new(file)), path)
         })
         .collect::<Result<_>>()?;
     let mut skips = AaltoSkips::default();
@@ -132,6 +143,67 @@ pub fn load_files(paths: &[PathBuf]) -> Result<AaltoDataset> {
         participants,
         skips,
     })
+}
+
+/// Describes a participant file count other than [`PARTICIPANTS`], naming the first files that
+/// [`CHECKSUMS_FILE`] lists but `found` lacks.
+fn file_count_problem(dir: &Path, found: &[PathBuf]) -> String {
+    let folder = dir.join(KEYSTROKE_DIR);
+    let mut problem = format!(
+        "expected {PARTICIPANTS} participant files in {}, found {}",
+        folder.display(),
+        found.len()
+    );
+    let Ok(sums) = std::fs::read_to_string(dir.join(CHECKSUMS_FILE)) else {
+        return problem;
+    };
+    let names: std::collections::HashSet<&std::ffi::OsStr> =
+        found.iter().filter_map(|p| p.file_name()).collect();
+    let missing: Vec<&str> = sums
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .filter_map(|listed| {
+            let listed = listed.strip_prefix("./").unwrap_or(listed);
+            listed.strip_prefix(KEYSTROKE_DIR)?.strip_prefix('/')
+        })
+        .filter(|name| !names.contains(std::ffi::OsStr::new(name)))
+        .collect();
+    if !missing.is_empty() {
+        let named = missing[..missing.len().min(MISSING_NAMED)].join(", ");
+        let more = missing.len().saturating_sub(MISSING_NAMED);
+        problem.push_str(&format!(
+            "; missing files listed in {CHECKSUMS_FILE}: {named}"
+        ));
+        if more > 0 {
+            problem.push_str(&format!(" and {more} more"));
+        }
+        problem.push_str("; copy them into the folder");
+    }
+    problem
+}
+
+/// A gzip decoder that rewords its format errors as invalid data in the file, because the
+/// decoder's own messages ("unexpected end of file") do not name the cause.
+struct GzipReader<R>(flate2::read::MultiGzDecoder<R>);
+
+impl<R: Read> Read for GzipReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::ErrorKind;
+        self.0.read(buf).map_err(|e| match e.kind() {
+            // flate2 1.x reports a bad header or stream as InvalidInput or InvalidData, and a
+            // truncated one as UnexpectedEof. Other kinds come from reading the file itself.
+            ErrorKind::InvalidInput | ErrorKind::InvalidData | ErrorKind::UnexpectedEof => {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "invalid gzip data ({e}); the file is truncated or not \
+                         gzip-compressed, so copy it again and compare it with {CHECKSUMS_FILE}"
+                    ),
+                )
+            }
+            _ => e,
+        })
+    }
 }
 
 /// Checks the participant and sentence counts.
@@ -516,6 +588,72 @@ mod tests {
         let text = format!("{HEADER}{}", row(3, 1, 1000, 1100, 72)).replace('\n', "\r\n");
         let (p, _) = parse(text.as_bytes(), Path::new("c.txt")).expect("CRLF is accepted");
         assert_eq!(p.sentences[0].events.len(), 2);
+    }
+
+    /// Writes `files` as participant files of a dataset directory, with a checksum list of
+    /// `listed`, and returns the directory.
+    fn dataset_dir(files: &[(&str, &[u8])], listed: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join(KEYSTROKE_DIR);
+        std::fs::create_dir(&folder).unwrap();
+        for (name, bytes) in files {
+            std::fs::write(folder.join(name), bytes).unwrap();
+        }
+        let sums: String = listed
+            .iter()
+            .map(|n| format!("00  ./keystrokes/{n}\n"))
+            .collect();
+        std::fs::write(dir.path().join(CHECKSUMS_FILE), sums).unwrap();
+        dir
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn missing_participant_files_are_named() {
+        let listed: Vec<String> = (1..=PARTICIPANTS)
+            .map(|i| format!("{i}_keystrokes.txt.gz"))
+            .collect();
+        let listed: Vec<&str> = listed.iter().map(String::as_str).collect();
+        let dir = dataset_dir(&[("3_keystrokes.txt.gz", b"")], &listed);
+        let message = load(dir.path()).unwrap_err().to_string();
+        assert!(message.contains("found 1"), "{message}");
+        assert!(
+            message.contains("1_keystrokes.txt.gz, 2_keystrokes.txt.gz, 4_keystrokes.txt.gz"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("and {} more", PARTICIPANTS - 1 - MISSING_NAMED)),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn bad_gzip_names_path() {
+        let whole = gzip(format!("{HEADER}{}", row(3, 1, 1000, 1100, 72)).as_bytes());
+        let cases: [(&str, &[u8]); 2] = [
+            ("plain text", b"PARTICIPANT_ID\tTEST_SECTION_ID\n"),
+            ("truncated", &whole[..whole.len() / 2]),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("7_keystrokes.txt.gz");
+        for (case, bytes) in cases {
+            std::fs::write(&file, bytes).unwrap();
+            let message = load_files(std::slice::from_ref(&file))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.starts_with(&file.display().to_string()),
+                "{case}: {message}"
+            );
+            assert!(message.contains("invalid gzip data"), "{case}: {message}");
+            assert!(message.contains("copy it again"), "{case}: {message}");
+        }
     }
 
     #[test]

@@ -114,6 +114,8 @@ pub fn parse(reader: impl Read, path: &Path) -> Result<FixedTextDataset> {
     let mut values: Vec<f64> = Vec::with_capacity(chunks.iter().map(|c| c.values.len()).sum());
     let mut sessions: Vec<u32> = Vec::new();
     let mut current: Option<String> = None;
+    // First and last line of the current subject's rows, for the row-count message.
+    let mut subject_lines = (0_u64, 0_u64);
     let mut previous = (0_u32, 0_u32);
     let finish = |subjects: &mut Vec<FixedTextSubject>,
                   id: String,
@@ -139,7 +141,7 @@ pub fn parse(reader: impl Read, path: &Path) -> Result<FixedTextDataset> {
             } = row;
             if current.as_deref() != Some(subject.as_str()) {
                 if let Some(id) = current.take() {
-                    check_subject_rows(&id, sessions.len(), path, line)?;
+                    check_subject_rows(&id, sessions.len(), path, line, subject_lines)?;
                     finish(&mut subjects, id, &mut values, &mut sessions);
                 }
                 if subjects.iter().any(|s| s.id == subject) {
@@ -150,8 +152,10 @@ pub fn parse(reader: impl Read, path: &Path) -> Result<FixedTextDataset> {
                     ));
                 }
                 current = Some(subject);
+                subject_lines.0 = line;
                 previous = (1, 0);
             }
+            subject_lines.1 = line;
             let expected = if previous.1 == REPS_PER_SESSION {
                 (previous.0 + 1, 1)
             } else {
@@ -182,7 +186,7 @@ pub fn parse(reader: impl Read, path: &Path) -> Result<FixedTextDataset> {
     }
     match current {
         Some(id) => {
-            check_subject_rows(&id, sessions.len(), path, 0)?;
+            check_subject_rows(&id, sessions.len(), path, subject_lines.1, subject_lines)?;
             finish(&mut subjects, id, &mut values, &mut sessions);
         }
         None => return Err(Error::parse(path, 2, "no data rows after the header")),
@@ -305,13 +309,25 @@ fn body_chunks(content: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
     Some(ranges)
 }
 
-fn check_subject_rows(id: &str, rows: usize, path: &Path, line: u64) -> Result<()> {
+/// Checks a subject's row count. `lines` are the first and last line of its rows, and the
+/// error points at line `at`: the row after them, or their last row at the end of the file.
+fn check_subject_rows(
+    id: &str,
+    rows: usize,
+    path: &Path,
+    at: u64,
+    lines: (u64, u64),
+) -> Result<()> {
     let expected = (SESSIONS * REPS_PER_SESSION) as usize;
     if rows != expected {
+        let (first, last) = lines;
         return Err(Error::parse(
             path,
-            line,
-            format!("subject `{id}` has {rows} rows; expected {expected} (8 sessions x 50 reps)"),
+            at,
+            format!(
+                "subject `{id}` has {rows} rows (lines {first}-{last}); expected {expected} \
+                 (8 sessions x 50 reps)"
+            ),
         ));
     }
     Ok(())
@@ -437,7 +453,24 @@ mod tests {
     fn wrong_row_count_is_reported() {
         let text: String = file(1).split_inclusive("\r\n").take(300).collect();
         let m = message(&text);
-        assert!(m.contains("299 rows; expected 400"), "{m}");
+        // The header is line 1, so the 299 data rows are lines 2-300.
+        assert!(m.contains("test.csv:300:"), "{m}");
+        assert!(m.contains("299 rows (lines 2-300); expected 400"), "{m}");
+    }
+
+    #[test]
+    fn short_subject_before_another_names_its_lines() {
+        // Drop the last row of the first subject (line 401), so `s000` ends at line 400 and
+        // the error points at the next subject's first row.
+        let text = file(2);
+        let mut lines: Vec<&str> = text.split("\r\n").collect();
+        lines.remove(400);
+        let m = message(&lines.join("\r\n"));
+        assert!(m.contains("test.csv:401:"), "{m}");
+        assert!(
+            m.contains("subject `s000` has 399 rows (lines 2-400)"),
+            "{m}"
+        );
     }
 
     #[test]
