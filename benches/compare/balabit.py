@@ -4,7 +4,7 @@ It ports the parsing quirks of src/datasets/balabit.rs, the actions of src/mouse
 the 58 features per action of src/mouse/features.rs and the robust z of
 src/mouse/one_class.rs. The protocol is that of src/evaluation/balabit.rs. Each user gets a
 two-class random forest on their training actions against three times as many other users'
-training actions (NEGATIVE_RATIO), as kinetype's default does. Each labelled test session is
+training actions (NEGATIVE_RATIO), as kinetype's `replay balabit --mouse-model forest` does. Each labelled test session is
 scored as the user whose folder it sits in. Its mean probability is calibrated per user into
 a log-likelihood ratio by normal fits to out-of-bag scores of pieces as long as the session
 (the nearest of CALIBRATION_LENGTHS on a log scale), and session scores are pooled into one

@@ -117,6 +117,19 @@ struct ReplayArgs {
     /// threshold, estimated on the background population only
     #[arg(long, value_name = "RATE", default_value_t = 0.01)]
     target_fmr: f64,
+
+    /// balabit only: the per-user two-class model, `boosted` (gradient-boosted trees, the
+    /// default, chosen by cross-validation inside the training files) or `forest` (the random
+    /// forest, several times faster to fit)
+    #[arg(long, value_enum, value_name = "MODEL")]
+    mouse_model: Option<MouseModel>,
+}
+
+/// Per-user two-class model of the Balabit replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MouseModel {
+    Boosted,
+    Forest,
 }
 
 /// Sends a replay to the module that handles the dataset's modality.
@@ -130,6 +143,14 @@ fn replay(root: &std::path::Path, args: ReplayArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.report_json {
         create_parent_dir(path, "--report-json")?;
+    }
+    if args.mouse_model.is_some()
+        && (args.continuous || args.dataset != kinetype::datasets::balabit::NAME)
+    {
+        anyhow::bail!(
+            "--mouse-model applies only to `replay balabit` without --continuous (the \
+             continuous replay uses the engine's one-class mouse model)"
+        );
     }
     if args.continuous {
         return continuous::run(root, args);

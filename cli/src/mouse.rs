@@ -10,8 +10,8 @@ use kinetype::evaluation::balabit::{BalabitParams, BalabitReport, replay};
 use kinetype::evaluation::metrics::roc;
 use serde::Serialize;
 
-use crate::ReplayArgs;
 use crate::data::ensure_dataset;
+use crate::{MouseModel, ReplayArgs};
 use plotters::prelude::*;
 
 #[derive(Debug, Serialize)]
@@ -30,7 +30,14 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
     let started = Instant::now();
     let entry = ensure_dataset(root, balabit::NAME)?;
     eprintln!("replaying {} (about 3.4 M events)...", balabit::NAME);
-    let report = replay(&entry.dir(root), &BalabitParams::default())?;
+    let params = match args.mouse_model {
+        Some(MouseModel::Forest) => BalabitParams {
+            boost: None,
+            ..BalabitParams::default()
+        },
+        Some(MouseModel::Boosted) | None => BalabitParams::default(),
+    };
+    let report = replay(&entry.dir(root), &params)?;
     let run_seconds = started.elapsed().as_secs_f64();
     print!("{}", table(&report, run_seconds));
 
@@ -90,10 +97,15 @@ fn table(r: &BalabitReport, run_seconds: f64) -> String {
         "{:<62} {:>8} {:>8}",
         "pooled session scores", "AUC", "EER"
     );
+    let model = if r.params.boost.is_some() {
+        "two-class booster"
+    } else {
+        "two-class forest"
+    };
     let rows = [
         (
             format!(
-                "two-class forest, {}{} (session_auc)",
+                "{model}, {}{} (session_auc)",
                 r.params.aggregate.name(),
                 if r.params.match_calibration_length {
                     ", calibrated, length-matched"
@@ -107,12 +119,12 @@ fn table(r: &BalabitReport, run_seconds: f64) -> String {
             r.session_eer,
         ),
         (
-            "two-class forest, mean probability, not calibrated".into(),
+            format!("{model}, mean probability, not calibrated"),
             r.session_mean_probability.auc,
             r.session_mean_probability.eer,
         ),
         (
-            "two-class forest, mean log odds, Z-norm".into(),
+            format!("{model}, mean log odds, Z-norm"),
             r.session_znorm.auc,
             r.session_znorm.eer,
         ),
@@ -133,7 +145,8 @@ fn table(r: &BalabitReport, run_seconds: f64) -> String {
     let _ = writeln!(
         out,
         "{:<62} {:>8.4}",
-        "single actions (forest)", r.action_auc
+        format!("single actions ({model})"),
+        r.action_auc
     );
     let _ = writeln!(
         out,
@@ -196,7 +209,7 @@ fn write_roc(path: &Path, curve: &[(f64, f64)]) -> Result<()> {
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "balabit: pooled session ROC (two-class forest, mean log odds)",
+            "balabit: pooled session ROC of the headline score (session_auc)",
             ("sans-serif", 18),
         )
         .margin(15)

@@ -42,7 +42,8 @@ impl ScoreCalibration {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidTrainingData`] when either set has fewer than two finite scores.
+    /// [`Error::InvalidTrainingData`] when either set has fewer than two finite scores, or
+    /// all scores are equal.
     pub fn fit(genuine: &[f64], impostor: &[f64]) -> Result<Self> {
         let finite = |v: &[f64]| {
             v.iter()
@@ -59,6 +60,15 @@ impl ScoreCalibration {
             )));
         }
         let pooled = genuine.iter().chain(&impostor).std_dev();
+        // With every score equal the normal fits degenerate and the ratio would be NaN.
+        if pooled.is_nan() || pooled <= 0.0 {
+            return Err(Error::training(format!(
+                "all {} calibration scores equal {}, so they cannot tell genuine from \
+                 impostor; the model needs more varied training data",
+                genuine.len() + impostor.len(),
+                genuine[0]
+            )));
+        }
         let floor = (pooled * MIN_SD_FRACTION).max(f64::MIN_POSITIVE.sqrt());
         Ok(ScoreCalibration {
             genuine_mean: genuine.iter().mean(),
@@ -198,6 +208,17 @@ mod tests {
         assert!(cal.llr(3.0) < 0.0);
         assert!(cal.posterior(1.0) > 0.5);
         assert!(cal.llr(1e9).abs() <= MAX_LLR);
+    }
+
+    #[test]
+    fn fit_rejects_equal_scores() {
+        let error = ScoreCalibration::fit(&[0.5, 0.5], &[0.5, 0.5, 0.5]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("all 5 calibration scores equal 0.5"),
+            "{error}"
+        );
     }
 
     #[test]

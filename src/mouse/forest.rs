@@ -239,24 +239,8 @@ impl ForestParams {
         y: &[bool],
     ) -> Result<(RandomForest, Vec<Vec<bool>>)> {
         self.check()?;
-        let (n, d) = x.dim();
-        if n == 0 || d == 0 {
-            return Err(Error::training(format!(
-                "{n} rows and {d} features; need at least one of each"
-            )));
-        }
-        if y.len() != n {
-            return Err(Error::training(format!("{n} rows but {} labels", y.len())));
-        }
-        if let Some(((row, col), v)) = x.indexed_iter().find(|(_, v)| !v.is_finite()) {
-            return Err(Error::training(format!("row {row} feature {col} is {v}")));
-        }
-        let positives = y.iter().filter(|&&label| label).count();
-        if positives == 0 || positives == n {
-            return Err(Error::training(format!(
-                "{positives} of {n} rows are positive; a two-class forest needs both classes"
-            )));
-        }
+        check_training(x, y, "forest")?;
+        let d = x.ncols();
         let binned = Binned::new(x, self.max_bins);
         let max_features = self
             .max_features
@@ -305,9 +289,7 @@ impl RandomForest {
                 actual: row.len(),
             });
         }
-        if let Some((index, &value)) = row.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(Error::NonFiniteFeature { index, value });
-        }
+        check_rows(row, self.n_features)?;
         let sum: f64 = self.trees.iter().map(|t| t.predict(row)).sum();
         Ok(sum / self.trees.len() as f64)
     }
@@ -323,19 +305,7 @@ impl RandomForest {
     /// [`Error::DimensionMismatch`] when the length of `rows` is not a multiple of the feature
     /// count, and [`Error::NonFiniteFeature`] when a value is NaN or infinite.
     pub fn predict_proba_rows(&self, rows: &[f64]) -> Result<Vec<f64>> {
-        // A forest read from corrupt bytes may claim zero features; that must not divide by 0.
-        if self.n_features == 0 || !rows.len().is_multiple_of(self.n_features) {
-            return Err(Error::DimensionMismatch {
-                expected: self.n_features,
-                actual: rows.len() % self.n_features.max(1),
-            });
-        }
-        if let Some((index, &value)) = rows.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(Error::NonFiniteFeature {
-                index: index % self.n_features,
-                value,
-            });
-        }
+        check_rows(rows, self.n_features)?;
         let mut sums = vec![0.0; rows.len() / self.n_features];
         for tree in &self.trees {
             tree.add_predictions(rows, self.n_features, 0..sums.len(), &mut sums);
@@ -423,14 +393,63 @@ impl Tree {
     }
 }
 
+/// Checks the training data of a two-class tree model (`model` names it in messages): at
+/// least one row and column, one label per row, finite values, and both classes present.
+/// Shared with [`super::boost`].
+pub(crate) fn check_training(x: ArrayView2<'_, f64>, y: &[bool], model: &str) -> Result<()> {
+    let (n, d) = x.dim();
+    if n == 0 || d == 0 {
+        return Err(Error::training(format!(
+            "{n} rows and {d} features; need at least one of each"
+        )));
+    }
+    if y.len() != n {
+        return Err(Error::training(format!("{n} rows but {} labels", y.len())));
+    }
+    if let Some(((row, col), v)) = x.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::training(format!("row {row} feature {col} is {v}")));
+    }
+    let positives = y.iter().filter(|&&label| label).count();
+    if positives == 0 || positives == n {
+        return Err(Error::training(format!(
+            "{positives} of {n} rows are positive; a two-class {model} needs both classes"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks rows to predict on: `rows` is a row-major matrix of `n_features` columns (one row
+/// for a single prediction) with finite values. Shared with [`super::boost`].
+///
+/// # Errors
+///
+/// [`Error::DimensionMismatch`] when the length of `rows` is not a multiple of `n_features`
+/// (or `n_features` is 0, as a model read from corrupt bytes may claim), and
+/// [`Error::NonFiniteFeature`] naming the column of the first NaN or infinite value.
+pub(crate) fn check_rows(rows: &[f64], n_features: usize) -> Result<()> {
+    if n_features == 0 || !rows.len().is_multiple_of(n_features) {
+        return Err(Error::DimensionMismatch {
+            expected: n_features,
+            actual: rows.len() % n_features.max(1),
+        });
+    }
+    if let Some((index, &value)) = rows.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::NonFiniteFeature {
+            index: index % n_features,
+            value,
+        });
+    }
+    Ok(())
+}
+
 /// 64 bin codes filling one 64-byte cache line.
 #[derive(Debug, Clone, Copy)]
 #[repr(align(64))]
-struct CodeLine([u8; 64]);
+pub(crate) struct CodeLine(pub(crate) [u8; 64]);
 
-/// Training data as bin codes, row by row.
+/// Training data as bin codes, row by row. Shared with [`super::boost`].
 #[derive(Debug)]
-struct Binned {
+pub(crate) struct Binned {
     n_rows: usize,
     /// Cache lines per row: the feature count divided by 64, rounded up.
     row_lines: usize,
@@ -441,11 +460,13 @@ struct Binned {
     /// of 8.
     codes: Vec<CodeLine>,
     /// Per feature, ascending thresholds: code `c` means `cuts[c - 1] < x <= cuts[c]`.
-    cuts: Vec<Vec<f64>>,
+    pub(crate) cuts: Vec<Vec<f64>>,
 }
 
 impl Binned {
-    fn new(x: ArrayView2<'_, f64>, max_bins: usize) -> Self {
+    /// Bins each column of `x` at up to `max_bins - 1` quantile cut points (2 to 256 bins;
+    /// the codes are bytes). `x` must have at least one row.
+    pub(crate) fn new(x: ArrayView2<'_, f64>, max_bins: usize) -> Self {
         let (n, d) = x.dim();
         let row_lines = d.div_ceil(64);
         let mut codes = vec![CodeLine([0; 64]); n * row_lines];
@@ -473,16 +494,16 @@ impl Binned {
         }
     }
 
-    fn n_rows(&self) -> usize {
+    pub(crate) fn n_rows(&self) -> usize {
         self.n_rows
     }
 
     /// Returns the cache lines of one row's codes.
-    fn row(&self, row: u32) -> &[CodeLine] {
+    pub(crate) fn row(&self, row: u32) -> &[CodeLine] {
         &self.codes[row as usize * self.row_lines..][..self.row_lines]
     }
 
-    fn code(&self, row: u32, feature: usize) -> usize {
+    pub(crate) fn code(&self, row: u32, feature: usize) -> usize {
         usize::from(self.row(row)[feature / 64].0[feature % 64])
     }
 }

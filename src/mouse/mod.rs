@@ -8,6 +8,7 @@
 //! [`score`] aggregates action scores into one score per session. [`one_class`] is a model
 //! that needs no other users' data.
 
+pub mod boost;
 pub mod features;
 pub mod forest;
 pub mod one_class;

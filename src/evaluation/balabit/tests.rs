@@ -75,7 +75,21 @@ fn small() -> BalabitParams {
             n_trees: 10,
             ..ForestParams::default()
         },
+        // The synthetic users have a few dozen actions, too few for 20 rows per leaf.
+        boost: Some(BoostParams {
+            n_rounds: 20,
+            min_samples_leaf: 2,
+            ..BoostParams::default()
+        }),
         ..BalabitParams::default()
+    }
+}
+
+/// [`small`] with the forest as the two-class model.
+fn small_forest() -> BalabitParams {
+    BalabitParams {
+        boost: None,
+        ..small()
     }
 }
 
@@ -84,15 +98,17 @@ fn synthetic_users_separate() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
     let labels = "filename,is_illegal\nsession_1,0\nsession_2,1\nsession_3,0\nsession_4,1\n";
     synthetic(dir.path(), labels)?;
-    let report = replay(dir.path(), &small())?;
-    assert_eq!(report.sessions.len(), 4, "the unlabelled file is not read");
-    assert_eq!(report.session_auc, 1.0);
-    assert_eq!(report.session_eer, 0.0);
-    assert!(report.action_auc > 0.9, "{}", report.action_auc);
-    assert_eq!(report.per_user.len(), 2);
-    assert_eq!(report.by_decision_size.len(), 5);
-    assert_eq!(report.sessions_without_actions, 0);
-    assert_eq!(report.training_segments.point_click, 120);
+    for params in [small(), small_forest()] {
+        let report = replay(dir.path(), &params)?;
+        assert_eq!(report.sessions.len(), 4, "the unlabelled file is not read");
+        assert_eq!(report.session_auc, 1.0);
+        assert_eq!(report.session_eer, 0.0);
+        assert!(report.action_auc > 0.9, "{}", report.action_auc);
+        assert_eq!(report.per_user.len(), 2);
+        assert_eq!(report.by_decision_size.len(), 5);
+        assert_eq!(report.sessions_without_actions, 0);
+        assert_eq!(report.training_segments.point_click, 120);
+    }
     Ok(())
 }
 
@@ -107,6 +123,7 @@ fn missing_labelled_session_rejected() -> Result<()> {
                 problem.contains("3 sessions are labelled but 2"),
                 "{problem}"
             );
+            assert!(problem.contains("missing: session_9."), "{problem}");
         }
         other => panic!("expected a dataset shape error, got {other:?}"),
     }
@@ -161,12 +178,16 @@ fn cross_validation_separates_synthetic_users() -> Result<()> {
                 ..small()
             },
         },
+        cv::ForestVariant {
+            name: "small forest".into(),
+            params: small_forest(),
+        },
     ];
     let results = cv::cross_validate(dir.path(), &cv, &variants)?;
     // Per variant: each aggregate with each treatment; then the two one-class scores; then
     // each aggregate of each variant cross-fitted.
     let per_variant = cv::AGGREGATES.len() * (cv::TREATMENTS.len() + 1);
-    assert_eq!(results.len(), 2 * per_variant + 2);
+    assert_eq!(results.len(), 3 * per_variant + 2);
     for r in results
         .iter()
         .filter(|r| !r.variant.starts_with("one-class"))
@@ -219,63 +240,82 @@ fn balabit_training_cv() -> Result<()> {
         return Ok(());
     }
     let base = BalabitParams::default();
+    // The forest variants were the candidates before the booster; `forest` is the earlier
+    // default.
+    let forest = BalabitParams {
+        boost: None,
+        ..base.clone()
+    };
     let variants = [
         cv::ForestVariant {
             name: "default".into(),
             params: base.clone(),
         },
         cv::ForestVariant {
-            name: "1x negatives".into(),
+            name: "150 rounds".into(),
+            params: BalabitParams {
+                boost: Some(BoostParams {
+                    n_rounds: 150,
+                    ..BoostParams::default()
+                }),
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "forest".into(),
+            params: forest.clone(),
+        },
+        cv::ForestVariant {
+            name: "forest, 1x negatives".into(),
             params: BalabitParams {
                 negative_ratio: 1,
-                ..base.clone()
+                ..forest.clone()
             },
         },
         cv::ForestVariant {
-            name: "relative features".into(),
+            name: "forest, relative features".into(),
             params: BalabitParams {
                 relative_features: true,
-                ..base.clone()
+                ..forest.clone()
             },
         },
         cv::ForestVariant {
-            name: "15 features per split".into(),
+            name: "forest, 15 features per split".into(),
             params: BalabitParams {
                 forest: ForestParams {
                     max_features: Some(15),
-                    ..base.forest
+                    ..forest.forest
                 },
-                ..base.clone()
+                ..forest.clone()
             },
         },
         cv::ForestVariant {
-            name: "200 trees".into(),
+            name: "forest, 200 trees".into(),
             params: BalabitParams {
                 forest: ForestParams {
                     n_trees: 200,
-                    ..base.forest
+                    ..forest.forest
                 },
-                ..base.clone()
+                ..forest.clone()
             },
         },
         cv::ForestVariant {
-            name: "5 samples per leaf".into(),
+            name: "forest, 5 samples per leaf".into(),
             params: BalabitParams {
                 forest: ForestParams {
                     min_samples_leaf: 5,
-                    ..base.forest
+                    ..forest.forest
                 },
-                ..base.clone()
+                ..forest.clone()
             },
         },
         cv::ForestVariant {
-            name: "5x negatives".into(),
+            name: "forest, 5x negatives".into(),
             params: BalabitParams {
                 negative_ratio: 5,
-                ..base.clone()
+                ..forest.clone()
             },
         },
-        // The default with another forest seed: how far variants differ by chance alone.
         cv::ForestVariant {
             name: "forest seed + 1".into(),
             params: BalabitParams {

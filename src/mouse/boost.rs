@@ -1,0 +1,548 @@
+//! Gradient-boosted decision trees for two classes (Friedman, "Greedy function approximation:
+//! a gradient boosting machine", Annals of Statistics 29, 2001), with the second-order leaf
+//! values and split gains of XGBoost (Chen and Guestrin, KDD 2016) and the leaf-wise growth
+//! of LightGBM (Ke et al., NeurIPS 2017).
+//!
+//! The model is a sum of small regression trees on the log-odds scale. Round `m` fits a tree
+//! to the gradient `g_i = p_i - y_i` and Hessian `h_i = p_i (1 - p_i)` of the logistic loss at
+//! the current predictions `p_i`: the tree grows by repeatedly splitting the leaf whose best
+//! split has the largest gain
+//! `G_L² / (H_L + λ) + G_R² / (H_R + λ) - G² / (H + λ)` (sums of `g` and `h` over the rows of
+//! each side, `λ` = [`BoostParams::l2`]), until it has [`BoostParams::max_leaves`] leaves or
+//! no split gains. A leaf then outputs `-η G / (H + λ)` with `η` =
+//! [`BoostParams::learning_rate`]. The predicted probability is the logistic function of the
+//! starting log odds (the training base rate) plus the sum of all trees' outputs.
+//!
+//! Splits are searched over the same quantile bins as [`super::forest`], and each leaf's
+//! histogram of gradient sums is built for the smaller child only; the larger child's is its
+//! parent's minus the smaller's.
+//!
+//! Written here rather than taken from a crate: the pure-Rust boosting crates checked
+//! (forust-ml, which stores models as JSON with its own loader, and the young hessboost and
+//! ferricml) either do not serialise through serde, so a model could not be stored with
+//! postcard like the other models, or have a single release without a maintenance record.
+//! Fitting is deterministic: there is no sampling, so equal data and parameters give equal
+//! models.
+
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+
+use super::forest::{Binned, check_rows, check_training};
+use crate::error::{Error, Result};
+use crate::store::Rejection;
+
+/// Booster hyper-parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BoostParams {
+    /// Number of boosting rounds, one tree each.
+    pub n_rounds: usize,
+    /// Shrinkage `η` of every leaf value, in `(0, 1]`.
+    pub learning_rate: f64,
+    /// Leaves per tree (at least 2).
+    pub max_leaves: usize,
+    /// Minimum number of training rows in a leaf.
+    pub min_samples_leaf: usize,
+    /// L2 penalty `λ` on leaf values (at least 0).
+    pub l2: f64,
+    /// Maximum number of bins per feature (2 to 256).
+    pub max_bins: usize,
+}
+
+impl Default for BoostParams {
+    /// 31 leaves, 20 rows per leaf and a learning rate of 0.1 are the usual defaults of
+    /// histogram boosters (LightGBM, scikit-learn's `HistGradientBoostingClassifier`); 255
+    /// bins is scikit-learn's. `l2 = 1` keeps leaves with a small Hessian sum from taking
+    /// extreme values. The number of rounds is the Balabit replay's choice (see
+    /// [`crate::evaluation::balabit::BalabitParams`]).
+    fn default() -> Self {
+        BoostParams {
+            n_rounds: 300,
+            learning_rate: 0.1,
+            max_leaves: 31,
+            min_samples_leaf: 20,
+            l2: 1.0,
+            max_bins: 255,
+        }
+    }
+}
+
+/// A fitted booster.
+///
+/// Deserialising checks the structure (see [`BoosterFields`]), so a decoded booster predicts
+/// without panicking or looping whatever bytes it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "BoosterFields")]
+pub struct BoostedTrees {
+    n_features: usize,
+    /// Starting log odds.
+    base: f64,
+    trees: Vec<Tree>,
+}
+
+/// The serialised fields of a [`BoostedTrees`], before the structural check.
+#[derive(Deserialize)]
+struct BoosterFields {
+    n_features: usize,
+    base: f64,
+    trees: Vec<Tree>,
+}
+
+impl TryFrom<BoosterFields> for BoostedTrees {
+    type Error = Rejection;
+
+    /// Accepts what [`BoostParams::fit`] can produce: at least one feature, a finite base,
+    /// non-empty trees, split features below `n_features`, thresholds that are not NaN,
+    /// finite leaf values, and children stored after their parent, which rules out cycles.
+    fn try_from(fields: BoosterFields) -> Result<Self, Rejection> {
+        let BoosterFields {
+            n_features,
+            base,
+            trees,
+        } = fields;
+        if n_features == 0 || !base.is_finite() {
+            return Err(Rejection::from(format!(
+                "a booster needs at least one feature and a finite base, found {n_features} \
+                 features and base {base}"
+            )));
+        }
+        for (t, tree) in trees.iter().enumerate() {
+            if tree.nodes.is_empty() {
+                return Err(Rejection::from(format!("tree {t} has no nodes")));
+            }
+            for (i, node) in tree.nodes.iter().enumerate() {
+                let valid = match *node {
+                    Node::Leaf(value) => value.is_finite(),
+                    Node::Split {
+                        feature,
+                        threshold,
+                        left,
+                        right,
+                    } => {
+                        let child = |c: u32| (c as usize) > i && (c as usize) < tree.nodes.len();
+                        (feature as usize) < n_features
+                            && !threshold.is_nan()
+                            && child(left)
+                            && child(right)
+                    }
+                };
+                if !valid {
+                    return Err(Rejection::from(format!(
+                        "tree {t}, node {i} is invalid: {node:?}"
+                    )));
+                }
+            }
+        }
+        Ok(BoostedTrees {
+            n_features,
+            base,
+            trees,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Tree {
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+enum Node {
+    /// Value added to the log odds.
+    Leaf(f64),
+    /// Rows with `row[feature] <= threshold` go to `left`, the others to `right`.
+    Split {
+        feature: u32,
+        threshold: f64,
+        left: u32,
+        right: u32,
+    },
+}
+
+impl Tree {
+    fn predict(&self, row: &[f64]) -> f64 {
+        let mut index = 0;
+        loop {
+            match self.nodes[index] {
+                Node::Leaf(value) => return value,
+                Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                } => {
+                    index = if row[feature as usize] <= threshold {
+                        left
+                    } else {
+                        right
+                    } as usize;
+                }
+            }
+        }
+    }
+}
+
+/// Smallest Hessian sum a leaf may have; below it the leaf value rests on almost no curvature.
+const MIN_HESSIAN: f64 = 1e-3;
+
+impl BoostParams {
+    /// Validates the hyper-parameters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming the first value out of range.
+    pub fn check(&self) -> Result<()> {
+        let invalid = |name, value: String, expected| {
+            Err(Error::InvalidParameter {
+                name,
+                value,
+                expected,
+            })
+        };
+        if self.n_rounds == 0 {
+            return invalid("n_rounds", "0".into(), "at least 1");
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
+            return invalid("learning_rate", self.learning_rate.to_string(), "in (0, 1]");
+        }
+        if self.max_leaves < 2 {
+            return invalid("max_leaves", self.max_leaves.to_string(), "at least 2");
+        }
+        if self.min_samples_leaf == 0 {
+            return invalid("min_samples_leaf", "0".into(), "at least 1");
+        }
+        if !(self.l2 >= 0.0 && self.l2.is_finite()) {
+            return invalid("l2", self.l2.to_string(), "a finite value of at least 0");
+        }
+        if !(2..=256).contains(&self.max_bins) {
+            return invalid("max_bins", self.max_bins.to_string(), "2 to 256");
+        }
+        Ok(())
+    }
+
+    /// Fits a booster on the rows of `x` with labels `y` (`true` = positive class).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`BoostParams::check`]; [`Error::InvalidTrainingData`] when `x` has no
+    /// rows or columns, `y` has a different length, a value is not finite, or one class is
+    /// missing.
+    pub fn fit(&self, x: ArrayView2<'_, f64>, y: &[bool]) -> Result<BoostedTrees> {
+        self.check()?;
+        check_training(x, y, "booster")?;
+        let (n, d) = x.dim();
+        let positives = y.iter().filter(|&&label| label).count();
+        let binned = Binned::new(x, self.max_bins);
+        let base = (positives as f64 / (n - positives) as f64).ln();
+        let mut log_odds = vec![base; n];
+        let mut gradients = vec![(0.0, 0.0); n];
+        let mut grower = Grower::new(&binned, self);
+        let mut trees = Vec::with_capacity(self.n_rounds);
+        for _ in 0..self.n_rounds {
+            for ((gh, &f), &label) in gradients.iter_mut().zip(&log_odds).zip(y) {
+                let p = logistic(f);
+                *gh = (p - f64::from(u8::from(label)), (p * (1.0 - p)).max(1e-16));
+            }
+            trees.push(grower.grow(&gradients, &mut log_odds));
+        }
+        Ok(BoostedTrees {
+            n_features: d,
+            base,
+            trees,
+        })
+    }
+}
+
+fn logistic(f: f64) -> f64 {
+    1.0 / (1.0 + (-f).exp())
+}
+
+/// Gradient sum, Hessian sum and row count of one histogram bin or one set of rows.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
+    g: f64,
+    h: f64,
+    n: u32,
+}
+
+impl Sums {
+    fn add(&mut self, (g, h): (f64, f64)) {
+        self.g += g;
+        self.h += h;
+        self.n += 1;
+    }
+
+    fn minus(self, other: Sums) -> Sums {
+        Sums {
+            g: self.g - other.g,
+            h: self.h - other.h,
+            n: self.n - other.n,
+        }
+    }
+
+    /// `G² / (H + λ)`, the loss reduction a leaf with these sums achieves (times 2).
+    fn score(self, l2: f64) -> f64 {
+        self.g * self.g / (self.h + l2)
+    }
+}
+
+/// The best split of a leaf: rows whose code of `feature` is at most `bin` go left.
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    gain: f64,
+    feature: usize,
+    bin: usize,
+    left: Sums,
+}
+
+/// A leaf of the tree being grown: its node, its rows `order[start..end]`, its histogram
+/// (bin `b` of feature `f` at `f * bins + b`) and its best split.
+struct Leaf {
+    node: usize,
+    start: usize,
+    end: usize,
+    total: Sums,
+    histogram: Vec<Sums>,
+    best: Option<Split>,
+}
+
+/// Reusable state of tree growth: the binned data and the row order that leaves partition.
+struct Grower<'a> {
+    binned: &'a Binned,
+    params: &'a BoostParams,
+    /// Bins per feature in the histograms.
+    bins: usize,
+    order: Vec<u32>,
+}
+
+impl<'a> Grower<'a> {
+    fn new(binned: &'a Binned, params: &'a BoostParams) -> Self {
+        let bins = binned.cuts.iter().map(|c| c.len() + 1).max().unwrap_or(1);
+        Grower {
+            binned,
+            params,
+            bins,
+            order: Vec::new(),
+        }
+    }
+
+    /// Grows one tree on `gradients` (per row: gradient, Hessian) and adds its output to
+    /// `log_odds` of every training row.
+    fn grow(&mut self, gradients: &[(f64, f64)], log_odds: &mut [f64]) -> Tree {
+        let n = self.binned.n_rows();
+        self.order.clear();
+        self.order.extend(0..n as u32);
+        let histogram = self.histogram(0, n, gradients);
+        let mut nodes = vec![Node::Leaf(0.0)];
+        let mut root = Leaf {
+            node: 0,
+            start: 0,
+            end: n,
+            total: Sums::default(),
+            histogram,
+            best: None,
+        };
+        root.total = self.total(&root.histogram);
+        root.best = self.best_split(&root.histogram, root.total);
+        let mut leaves = vec![root];
+        while leaves.len() < self.params.max_leaves {
+            let Some((index, split)) = leaves
+                .iter()
+                .enumerate()
+                .filter_map(|(i, leaf)| leaf.best.map(|s| (i, s)))
+                .max_by(|a, b| a.1.gain.total_cmp(&b.1.gain))
+            else {
+                break;
+            };
+            let parent = leaves.swap_remove(index);
+            let middle = self.partition(&parent, split);
+            let left_node = nodes.len();
+            nodes.push(Node::Leaf(0.0));
+            nodes.push(Node::Leaf(0.0));
+            nodes[parent.node] = Node::Split {
+                feature: split.feature as u32,
+                threshold: self.binned.cuts[split.feature][split.bin],
+                left: left_node as u32,
+                right: left_node as u32 + 1,
+            };
+            let left_rows = middle - parent.start;
+            let right_rows = parent.end - middle;
+            let small = if left_rows <= right_rows {
+                (parent.start, middle)
+            } else {
+                (middle, parent.end)
+            };
+            let small_histogram = self.histogram(small.0, small.1, gradients);
+            let mut large_histogram = parent.histogram;
+            for (l, s) in large_histogram.iter_mut().zip(&small_histogram) {
+                *l = l.minus(*s);
+            }
+            let (left_histogram, right_histogram) = if left_rows <= right_rows {
+                (small_histogram, large_histogram)
+            } else {
+                (large_histogram, small_histogram)
+            };
+            let right_total = parent.total.minus(split.left);
+            for (node, (start, end), histogram, total) in [
+                (
+                    left_node,
+                    (parent.start, middle),
+                    left_histogram,
+                    split.left,
+                ),
+                (
+                    left_node + 1,
+                    (middle, parent.end),
+                    right_histogram,
+                    right_total,
+                ),
+            ] {
+                let best = self.best_split(&histogram, total);
+                leaves.push(Leaf {
+                    node,
+                    start,
+                    end,
+                    total,
+                    histogram,
+                    best,
+                });
+            }
+        }
+        let (eta, l2) = (self.params.learning_rate, self.params.l2);
+        for leaf in &leaves {
+            let value = -eta * leaf.total.g / (leaf.total.h + l2);
+            nodes[leaf.node] = Node::Leaf(value);
+            for &row in &self.order[leaf.start..leaf.end] {
+                log_odds[row as usize] += value;
+            }
+        }
+        Tree { nodes }
+    }
+
+    fn histogram(&self, start: usize, end: usize, gradients: &[(f64, f64)]) -> Vec<Sums> {
+        let d = self.binned.cuts.len();
+        let mut histogram = vec![Sums::default(); d * self.bins];
+        for &row in &self.order[start..end] {
+            let gh = gradients[row as usize];
+            let codes = self.binned.row(row);
+            for f in 0..d {
+                let code = usize::from(codes[f / 64].0[f % 64]);
+                histogram[f * self.bins + code].add(gh);
+            }
+        }
+        histogram
+    }
+
+    /// Sums over all rows of a leaf, from the histogram of its first feature.
+    fn total(&self, histogram: &[Sums]) -> Sums {
+        let mut total = Sums::default();
+        for s in &histogram[..self.bins] {
+            total.g += s.g;
+            total.h += s.h;
+            total.n += s.n;
+        }
+        total
+    }
+
+    fn best_split(&self, histogram: &[Sums], total: Sums) -> Option<Split> {
+        let min_leaf = self.params.min_samples_leaf as u32;
+        let l2 = self.params.l2;
+        if total.n < 2 * min_leaf {
+            return None;
+        }
+        let parent_score = total.score(l2);
+        let mut best: Option<Split> = None;
+        for (feature, cuts) in self.binned.cuts.iter().enumerate() {
+            let mut left = Sums::default();
+            // A split after the last bin would leave the right side empty.
+            for (bin, sums) in histogram[feature * self.bins..][..cuts.len()]
+                .iter()
+                .enumerate()
+            {
+                left.g += sums.g;
+                left.h += sums.h;
+                left.n += sums.n;
+                let right = total.minus(left);
+                if left.n < min_leaf || left.h < MIN_HESSIAN {
+                    continue;
+                }
+                if right.n < min_leaf || right.h < MIN_HESSIAN {
+                    break;
+                }
+                let gain = left.score(l2) + right.score(l2) - parent_score;
+                if gain > 1e-12 && best.is_none_or(|b| gain > b.gain) {
+                    best = Some(Split {
+                        gain,
+                        feature,
+                        bin,
+                        left,
+                    });
+                }
+            }
+        }
+        best
+    }
+
+    /// Reorders the leaf's rows so those going left come first; returns where the right
+    /// rows start.
+    fn partition(&mut self, leaf: &Leaf, split: Split) -> usize {
+        let rows = &mut self.order[leaf.start..leaf.end];
+        let mut next = 0;
+        for i in 0..rows.len() {
+            if self.binned.code(rows[i], split.feature) <= split.bin {
+                rows.swap(i, next);
+                next += 1;
+            }
+        }
+        leaf.start + next
+    }
+}
+
+impl BoostedTrees {
+    /// Number of features the booster was fitted on.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Number of trees.
+    pub fn n_trees(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// Probability that `row` belongs to the positive class: the logistic function of the
+    /// base log odds plus every tree's output.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DimensionMismatch`] when `row` has the wrong length and
+    /// [`Error::NonFiniteFeature`] when a value is NaN or infinite.
+    pub fn predict_proba(&self, row: &[f64]) -> Result<f64> {
+        if row.len() != self.n_features {
+            return Err(Error::DimensionMismatch {
+                expected: self.n_features,
+                actual: row.len(),
+            });
+        }
+        Ok(self.predict_proba_rows(row)?[0])
+    }
+
+    /// Computes [`BoostedTrees::predict_proba`] for every row of `rows`, a row-major matrix
+    /// of [`BoostedTrees::n_features`] columns.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DimensionMismatch`] when the length of `rows` is not a multiple of the feature
+    /// count, and [`Error::NonFiniteFeature`] when a value is NaN or infinite.
+    pub fn predict_proba_rows(&self, rows: &[f64]) -> Result<Vec<f64>> {
+        check_rows(rows, self.n_features)?;
+        Ok(rows
+            .chunks_exact(self.n_features)
+            .map(|row| {
+                let sum: f64 = self.trees.iter().map(|t| t.predict(row)).sum();
+                logistic(self.base + sum)
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests;

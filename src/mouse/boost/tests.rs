@@ -1,0 +1,308 @@
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use super::*;
+
+/// Points in the square `[-1, 1]²` plus three noise features; class `true` when the first two
+/// coordinates have the same sign. No single feature separates the classes, so a booster must
+/// combine splits.
+fn checkerboard(n: usize, seed: u64) -> (Array2<f64>, Vec<bool>) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut x = Array2::zeros((n, 5));
+    let mut y = Vec::with_capacity(n);
+    for i in 0..n {
+        for j in 0..5 {
+            x[[i, j]] = rng.gen_range(-1.0..1.0);
+        }
+        y.push((x[[i, 0]] > 0.0) == (x[[i, 1]] > 0.0));
+    }
+    (x, y)
+}
+
+fn log_loss(booster: &BoostedTrees, x: &Array2<f64>, y: &[bool]) -> Result<f64> {
+    let mut sum = 0.0;
+    for (row, &label) in x.rows().into_iter().zip(y) {
+        let p = booster.predict_proba(&row.to_vec())?;
+        sum -= if label { p.ln() } else { (1.0 - p).ln() };
+    }
+    Ok(sum / y.len() as f64)
+}
+
+#[test]
+fn learns_checkerboard() -> Result<()> {
+    let (x, y) = checkerboard(1000, 1);
+    let booster = BoostParams {
+        n_rounds: 60,
+        ..BoostParams::default()
+    }
+    .fit(x.view(), &y)?;
+    let (test, labels) = checkerboard(400, 2);
+    let mut correct = 0;
+    for (row, &label) in test.rows().into_iter().zip(&labels) {
+        if (booster.predict_proba(&row.to_vec())? > 0.5) == label {
+            correct += 1;
+        }
+    }
+    assert!(correct >= 370, "{correct} of 400 correct");
+    Ok(())
+}
+
+#[test]
+fn training_loss_falls_with_rounds() -> Result<()> {
+    let (x, y) = checkerboard(500, 3);
+    let mut previous = f64::INFINITY;
+    for n_rounds in [1, 5, 20, 80] {
+        let booster = BoostParams {
+            n_rounds,
+            ..BoostParams::default()
+        }
+        .fit(x.view(), &y)?;
+        assert_eq!(booster.n_trees(), n_rounds);
+        let loss = log_loss(&booster, &x, &y)?;
+        assert!(loss < previous, "{n_rounds} rounds: {loss} >= {previous}");
+        previous = loss;
+    }
+    Ok(())
+}
+
+#[test]
+fn one_stump_has_newton_leaf_values() -> Result<()> {
+    // Feature 0 is 0 for rows 0..10 and 1 for rows 10..40. Labels: rows 0..8 and 10..16 are
+    // positive, so the left side has 8 of 10 positive and the right 6 of 30, 14 of 40 overall.
+    let x = Array2::from_shape_fn((40, 1), |(i, _)| if i < 10 { 0.0 } else { 1.0 });
+    let y: Vec<bool> = (0..40).map(|i| i < 8 || (10..16).contains(&i)).collect();
+    let params = BoostParams {
+        n_rounds: 1,
+        learning_rate: 0.5,
+        max_leaves: 2,
+        min_samples_leaf: 1,
+        l2: 2.0,
+        // Cut points sit at quantiles; with 8 bins the first lies in the ten zeros.
+        max_bins: 8,
+    };
+    let booster = params.fit(x.view(), &y)?;
+    let base = (14.0_f64 / 26.0).ln();
+    let p = 14.0 / 40.0;
+    let h = p * (1.0 - p);
+    // Every row starts at p, so a side with `n` rows and `k` positives has G = n p - k and
+    // H = n h; the leaf adds -η G / (H + λ) to the log odds.
+    let leaf = |n: f64, k: f64| -0.5 * (n * p - k) / (n * h + 2.0);
+    let expect = |v: f64| 1.0 / (1.0 + (-(base + v)).exp());
+    let left = booster.predict_proba(&[0.0])?;
+    let right = booster.predict_proba(&[1.0])?;
+    assert!((left - expect(leaf(10.0, 8.0))).abs() < 1e-12, "{left}");
+    assert!((right - expect(leaf(30.0, 6.0))).abs() < 1e-12, "{right}");
+    Ok(())
+}
+
+#[test]
+fn min_samples_leaf_blocks_splits() -> Result<()> {
+    let (x, y) = checkerboard(50, 4);
+    let booster = BoostParams {
+        n_rounds: 3,
+        min_samples_leaf: 26,
+        ..BoostParams::default()
+    }
+    .fit(x.view(), &y)?;
+    let first = booster.predict_proba(&x.row(0).to_vec())?;
+    for row in x.rows() {
+        assert_eq!(booster.predict_proba(&row.to_vec())?, first);
+    }
+    Ok(())
+}
+
+#[test]
+fn deterministic_and_round_trips() -> Result<()> {
+    let (x, y) = checkerboard(200, 5);
+    let params = BoostParams {
+        n_rounds: 10,
+        ..BoostParams::default()
+    };
+    let a = params.fit(x.view(), &y)?;
+    assert_eq!(a, params.fit(x.view(), &y)?);
+    let bytes = postcard::to_allocvec(&a).map_err(|e| Error::training(e.to_string()))?;
+    let back: BoostedTrees = crate::limits::decode_model(&bytes)?;
+    assert_eq!(back, a);
+    Ok(())
+}
+
+#[test]
+fn batch_prediction_matches_single_rows() -> Result<()> {
+    let (x, y) = checkerboard(300, 6);
+    let booster = BoostParams {
+        n_rounds: 15,
+        ..BoostParams::default()
+    }
+    .fit(x.view(), &y)?;
+    let (test, _) = checkerboard(37, 7);
+    let flat: Vec<f64> = test.iter().copied().collect();
+    let batch = booster.predict_proba_rows(&flat)?;
+    assert_eq!(batch.len(), 37);
+    for (row, p) in test.rows().into_iter().zip(&batch) {
+        let single = booster.predict_proba(&row.to_vec())?;
+        assert_eq!(single.to_bits(), p.to_bits());
+        assert!((0.0..=1.0).contains(p));
+    }
+    Ok(())
+}
+
+#[test]
+fn bad_rows_rejected() -> Result<()> {
+    let (x, y) = checkerboard(40, 8);
+    let booster = BoostParams {
+        n_rounds: 2,
+        ..BoostParams::default()
+    }
+    .fit(x.view(), &y)?;
+    assert!(matches!(
+        booster.predict_proba(&[0.0; 3]),
+        Err(Error::DimensionMismatch {
+            expected: 5,
+            actual: 3
+        })
+    ));
+    assert!(matches!(
+        booster.predict_proba(&[0.0, 0.0, f64::INFINITY, 0.0, 0.0]),
+        Err(Error::NonFiniteFeature { index: 2, .. })
+    ));
+    assert!(matches!(
+        booster.predict_proba_rows(&[0.0; 7]),
+        Err(Error::DimensionMismatch { expected: 5, .. })
+    ));
+    let mut rows = [0.0; 10];
+    rows[7] = f64::NAN;
+    assert!(matches!(
+        booster.predict_proba_rows(&rows),
+        Err(Error::NonFiniteFeature { index: 2, .. })
+    ));
+    assert!(booster.predict_proba_rows(&[])?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn bad_training_data_rejected() {
+    let params = BoostParams::default();
+    let x = Array2::from_shape_vec((2, 1), vec![0.0, 1.0]).unwrap_or_default();
+    let cases: Vec<(Array2<f64>, Vec<bool>)> = vec![
+        (Array2::zeros((0, 3)), vec![]),
+        (Array2::zeros((2, 0)), vec![true, false]),
+        (x.clone(), vec![true]),
+        (x.clone(), vec![false, false]),
+        (
+            Array2::from_shape_vec((2, 1), vec![0.0, f64::NAN]).unwrap_or_default(),
+            vec![true, false],
+        ),
+    ];
+    for (x, y) in cases {
+        assert!(
+            matches!(
+                params.fit(x.view(), &y),
+                Err(Error::InvalidTrainingData { .. })
+            ),
+            "{x:?} {y:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_params_rejected() {
+    let base = BoostParams::default();
+    for p in [
+        BoostParams {
+            n_rounds: 0,
+            ..base
+        },
+        BoostParams {
+            learning_rate: 0.0,
+            ..base
+        },
+        BoostParams {
+            learning_rate: f64::NAN,
+            ..base
+        },
+        BoostParams {
+            learning_rate: 1.5,
+            ..base
+        },
+        BoostParams {
+            max_leaves: 1,
+            ..base
+        },
+        BoostParams {
+            min_samples_leaf: 0,
+            ..base
+        },
+        BoostParams { l2: -1.0, ..base },
+        BoostParams {
+            l2: f64::INFINITY,
+            ..base
+        },
+        BoostParams {
+            max_bins: 1,
+            ..base
+        },
+        BoostParams {
+            max_bins: 257,
+            ..base
+        },
+    ] {
+        assert!(
+            matches!(p.check(), Err(Error::InvalidParameter { .. })),
+            "{p:?}"
+        );
+    }
+}
+
+fn decode(n_features: usize, base: f64, trees: Vec<Vec<Node>>) -> Result<BoostedTrees> {
+    let booster = BoostedTrees {
+        n_features,
+        base,
+        trees: trees.into_iter().map(|nodes| Tree { nodes }).collect(),
+    };
+    let bytes = postcard::to_allocvec(&booster).map_err(|e| Error::training(e.to_string()))?;
+    crate::limits::decode_model(&bytes)
+}
+
+fn split(feature: u32, left: u32, right: u32) -> Node {
+    Node::Split {
+        feature,
+        threshold: 0.5,
+        left,
+        right,
+    }
+}
+
+#[test]
+fn decode_rejects_malformed_boosters() {
+    let cases = [
+        // Predicting on a cycle would loop forever.
+        (1, 0.0, vec![vec![split(0, 0, 0)]]),
+        (1, 0.0, vec![vec![split(0, 1, 9), Node::Leaf(0.5)]]),
+        (
+            2,
+            0.0,
+            vec![vec![split(3, 1, 2), Node::Leaf(0.0), Node::Leaf(1.0)]],
+        ),
+        (1, 0.0, vec![vec![]]),
+        (1, 0.0, vec![vec![Node::Leaf(f64::INFINITY)]]),
+        (1, f64::NAN, vec![vec![Node::Leaf(0.0)]]),
+        (0, 0.0, vec![vec![Node::Leaf(0.0)]]),
+    ];
+    for (n_features, base, trees) in cases {
+        let error = decode(n_features, base, trees.clone()).unwrap_err();
+        assert!(
+            matches!(error, Error::InvalidModel { .. }),
+            "{trees:?}: {error}"
+        );
+    }
+}
+
+#[test]
+fn decode_accepts_valid_booster() -> Result<()> {
+    let nodes = vec![split(1, 1, 2), Node::Leaf(-1.0), Node::Leaf(1.0)];
+    let booster = decode(2, 0.5, vec![nodes])?;
+    assert_eq!(booster.predict_proba(&[0.0, 0.0])?, logistic(-0.5));
+    assert_eq!(booster.predict_proba(&[0.0, 0.9])?, logistic(1.5));
+    Ok(())
+}
