@@ -1,7 +1,7 @@
 //! Benches of the mouse pipeline on seeded synthetic sessions: parsing Balabit-format text,
-//! segmentation and features (throughput in events/s), session scoring with a fitted forest,
-//! fitting a forest with out-of-bag probabilities (throughput in training rows/s), and the
-//! forest's postcard round trip.
+//! segmentation and features (throughput in events/s), session scoring with a fitted forest
+//! and with a fitted booster, fitting a forest with out-of-bag probabilities and fitting a
+//! booster (throughput in training rows/s), and the forest's postcard round trip.
 
 mod common;
 
@@ -11,6 +11,7 @@ use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use kinetype::datasets::balabit::parse_session;
+use kinetype::mouse::boost::BoostParams;
 use kinetype::mouse::forest::{ForestParams, RandomForest};
 use kinetype::mouse::score::{SessionAggregate, session_score};
 use kinetype::mouse::{N_FEATURES, SegmentParams, action_features, segment};
@@ -138,6 +139,22 @@ fn bench(c: &mut Criterion) {
             assert!(s.is_finite());
         })
     });
+    // The replay's default two-class model, a booster, fitted on the same rows.
+    let boost = BoostParams::default();
+    let booster = boost
+        .fit(x.view(), &y)
+        .expect("OK because the data has both classes");
+    let rows: Vec<f64> = session.iter().flatten().copied().collect();
+    scoring.bench_function("boosted-session/50", |b| {
+        b.iter(|| {
+            let p = booster
+                .predict_proba_rows(black_box(&rows))
+                .expect("matching length");
+            let s = session_score(&p, params.n_trees, SessionAggregate::MeanProbability)
+                .expect("probabilities are in [0, 1]");
+            assert!(s.is_finite());
+        })
+    });
     scoring.finish();
 
     // Fitting on data shaped like one Balabit user's training set: a quarter positive rows,
@@ -158,6 +175,20 @@ fn bench(c: &mut Criterion) {
         })
     });
     fitting.finish();
+
+    let mut boosting = c.benchmark_group("mouse/boost/fit");
+    boosting.sample_size(10);
+    boosting.measurement_time(std::time::Duration::from_secs(20));
+    boosting.throughput(Throughput::Elements(rows as u64));
+    boosting.bench_with_input(BenchmarkId::from_parameter(rows), &x, |b, x| {
+        b.iter(|| {
+            let booster = boost
+                .fit(black_box(x.view()), &y)
+                .expect("OK because the data has both classes");
+            assert_eq!(booster.n_trees(), boost.n_rounds);
+        })
+    });
+    boosting.finish();
 
     let bytes = postcard::to_stdvec(&forest).expect("a forest serialises");
     c.bench_function("model/save/forest_100_trees", |b| {
