@@ -6,12 +6,12 @@
 //!    action feature vectors. Only these are used to fit models. Every setting (segmentation,
 //!    forest size, seeds, aggregates) is fixed in [`BalabitParams::default`], and none was
 //!    chosen by looking at test labels or test scores.
-//! 2. For each user a two-class model, by default gradient-boosted trees ([`BoostedTrees`],
-//!    or a [`RandomForest`] when [`BalabitParams::boost`] is `None`), is fitted on the user's
-//!    training actions (positive) against `negative_ratio` times as many other users' training
-//!    actions (negative), drawn without replacement and spread evenly over the other users,
-//!    with a fixed seed. A one-class [`RobustZ`] model is fitted on the user's training
-//!    actions alone.
+//! 2. For each user a two-class model is fitted on the user's training actions (positive)
+//!    against `negative_ratio` times as many other users' training actions (negative), drawn
+//!    without replacement and spread evenly over the other users, with a fixed seed. The
+//!    model is gradient-boosted trees ([`BoostedTrees`]) by default, or a [`RandomForest`] when
+//!    [`BalabitParams::boost`] is `None`. A one-class [`RobustZ`] model is fitted on the
+//!    user's training actions alone.
 //!    The variants in [`BalabitParams::default`] were chosen by [`cv::cross_validate`], which
 //!    reads only `training_files/`.
 //! 3. Each test session listed in `public_labels.csv` is scored as the user whose folder it
@@ -388,7 +388,7 @@ pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
 
 #[derive(Debug)]
 struct UserModel {
-    forest: Classifier,
+    two_class: Classifier,
     one_class: RobustZ,
     training_actions: usize,
     /// Mean and standard deviation of the held-out smoothed log odds of the other users'
@@ -436,15 +436,15 @@ fn append_rows(rows: &mut Array2<f64>, more: &Array2<f64>) -> Result<()> {
     Ok(())
 }
 
-/// Fits each user's two-class model on `forest_by_user` and one-class model on `by_user`; both list
-/// the same users in the same order.
+/// Fits each user's two-class model on `forest_by_user` and one-class model on `by_user`.
+/// Both list the same users in the same order.
 fn fit_models(
     by_user: &[(String, Array2<f64>)],
     forest_by_user: &[(String, Array2<f64>)],
     params: &BalabitParams,
 ) -> Result<HashMap<String, UserModel>> {
-    // Users in parallel: a booster fits on one thread, so the users' fits fill the cores.
-    let fitted = forest_by_user
+    // Users in parallel, because a booster fits on one thread.
+    forest_by_user
         .par_iter()
         .zip(by_user)
         .enumerate()
@@ -454,67 +454,71 @@ fn fit_models(
                 .filter(|(u, _)| u != user)
                 .map(|(_, x)| x)
                 .collect();
-            if others.is_empty() || positives.nrows() < 2 {
-                return Err(Error::DatasetShape {
-                    dataset: balabit::NAME.into(),
-                    problem: format!(
-                        "user {user} has {} training actions and {} other users; the two-class \
-                     model needs at least 2 actions and one other user",
-                        positives.nrows(),
-                        others.len()
-                    ),
-                });
-            }
-            let (forest, out_of_bag, labels) =
-                fit_user_forest(positives, &others, params, params.seed ^ index as u64)?;
-            let impostor: Vec<f64> = out_of_bag
-                .iter()
-                .zip(&labels)
-                .filter(|(_, genuine)| !**genuine)
-                .map(|(&p, _)| smoothed_log_odds(p, params.forest.n_trees))
-                .collect();
-            let (impostor_mean, impostor_sd) = crate::evaluation::metrics::mean_sd(&impostor);
-            let mut calibrations = HashMap::new();
-            if let Some(piece) = params.calibration_piece {
-                let sizes = params.decision_sizes.iter().map(|&k| (Some(k), k));
-                for (key, size) in sizes.chain([(None, piece)]) {
-                    let calibration = out_of_bag_calibration(
-                        &out_of_bag,
-                        &labels,
-                        size,
-                        params.forest.n_trees,
-                        params.aggregate,
-                    )?;
-                    calibrations.insert(key, calibration);
-                }
-            }
-            let matched = if params.match_calibration_length {
-                CALIBRATION_LENGTHS
-                    .iter()
-                    .map(|&n| {
-                        let trees = params.forest.n_trees;
-                        out_of_bag_calibration(&out_of_bag, &labels, n, trees, params.aggregate)
-                    })
-                    .collect::<Result<Vec<_>>>()?
-            } else {
-                Vec::new()
-            };
-            let one_class = RobustZ::fit(plain.view())?;
-            Ok((
-                user.clone(),
-                UserModel {
-                    forest,
-                    one_class,
-                    training_actions: positives.nrows(),
-                    impostor_mean,
-                    impostor_sd: impostor_sd.max(f64::EPSILON),
-                    calibrations,
-                    matched,
-                },
-            ))
+            let seed = params.seed ^ index as u64;
+            let model = fit_user_model(user, positives, &others, plain, params, seed)?;
+            Ok((user.clone(), model))
         })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(fitted.into_iter().collect())
+        .collect()
+}
+
+/// Fits one user's models: the two-class model on `positives` against rows of `others`, its
+/// calibrations and Z-norm statistics, and the one-class model on `plain`.
+fn fit_user_model(
+    user: &str,
+    positives: &Array2<f64>,
+    others: &[&Array2<f64>],
+    plain: &Array2<f64>,
+    params: &BalabitParams,
+    seed: u64,
+) -> Result<UserModel> {
+    if others.is_empty() || positives.nrows() < 2 {
+        return Err(Error::DatasetShape {
+            dataset: balabit::NAME.into(),
+            problem: format!(
+                "user {user} has {} training actions and {} other users; the two-class model \
+                 needs at least 2 actions and one other user",
+                positives.nrows(),
+                others.len()
+            ),
+        });
+    }
+    let (two_class, held_out, labels) = fit_two_class(positives, others, params, seed)?;
+    let trees = params.forest.n_trees;
+    let impostor: Vec<f64> = held_out
+        .iter()
+        .zip(&labels)
+        .filter(|(_, genuine)| !**genuine)
+        .map(|(&p, _)| smoothed_log_odds(p, trees))
+        .collect();
+    let (impostor_mean, impostor_sd) = crate::evaluation::metrics::mean_sd(&impostor);
+
+    let calibrate =
+        |piece| out_of_bag_calibration(&held_out, &labels, piece, trees, params.aggregate);
+    let mut calibrations = HashMap::new();
+    if let Some(piece) = params.calibration_piece {
+        let sizes = params.decision_sizes.iter().map(|&k| (Some(k), k));
+        for (key, size) in sizes.chain([(None, piece)]) {
+            calibrations.insert(key, calibrate(size)?);
+        }
+    }
+    let matched = if params.match_calibration_length {
+        CALIBRATION_LENGTHS
+            .iter()
+            .map(|&n| calibrate(n))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+
+    Ok(UserModel {
+        two_class,
+        one_class: RobustZ::fit(plain.view())?,
+        training_actions: positives.nrows(),
+        impostor_mean,
+        impostor_sd: impostor_sd.max(f64::EPSILON),
+        calibrations,
+        matched,
+    })
 }
 
 /// Forest probability of every action of every session in `test`, in session order.
@@ -553,7 +557,7 @@ fn forest_probabilities(
                     .expect("OK because featurise builds standard-layout arrays");
                 rows.extend_from_slice(values);
             }
-            let all = model.forest.predict_proba_rows(&rows)?;
+            let all = model.two_class.predict_proba_rows(&rows)?;
             let mut rest = &all[..];
             let mut out = Vec::with_capacity(indices.len());
             for &i in indices {
@@ -572,6 +576,10 @@ fn forest_probabilities(
 }
 
 /// A user's two-class model: the forest or the booster of [`BalabitParams::boost`].
+///
+/// NOTE: log odds of a booster's probabilities are smoothed as if they came from
+/// [`ForestParams::n_trees`] votes (see [`smoothed_log_odds`]). The default mean-probability
+/// aggregate does not use them, but the log-odds aggregates and the Z-norm row do.
 #[derive(Debug)]
 pub(crate) enum Classifier {
     Forest(RandomForest),
@@ -579,7 +587,8 @@ pub(crate) enum Classifier {
 }
 
 impl Classifier {
-    /// Probability that each row of `rows` (row-major, [`N_FEATURES`] columns) is the user's.
+    /// Returns the probability that each row of `rows` (row-major, [`N_FEATURES`] columns)
+    /// is the user's.
     pub(crate) fn predict_proba_rows(&self, rows: &[f64]) -> Result<Vec<f64>> {
         match self {
             Classifier::Forest(forest) => forest.predict_proba_rows(rows),
@@ -589,9 +598,9 @@ impl Classifier {
 }
 
 /// Folds of the cross-fitting that calibrates a booster. Each fold's booster is fitted
-/// without the fold's rows and scores them; the folds are contiguous stretches of each
-/// user's actions, which are stored session by session, so the scored rows mostly come from
-/// sessions the fold's booster did not see.
+/// without the fold's rows and scores them. The folds are contiguous stretches of each user's
+/// actions, which are stored session by session, so most scored rows come from sessions that
+/// the fold's booster did not see.
 pub const CROSS_FIT_FOLDS: usize = 3;
 
 /// Fits one user's two-class model: `positives` against `negative_ratio` times as many rows
@@ -599,7 +608,7 @@ pub const CROSS_FIT_FOLDS: usize = 3;
 /// most all of its rows). Returns the model, a held-out probability of every training row
 /// (out of bag for the forest, cross-fitted over [`CROSS_FIT_FOLDS`] for the booster) and the
 /// row labels.
-pub(crate) fn fit_user_forest(
+pub(crate) fn fit_two_class(
     positives: &Array2<f64>,
     others: &[&Array2<f64>],
     params: &BalabitParams,

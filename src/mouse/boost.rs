@@ -13,16 +13,15 @@
 //! [`BoostParams::learning_rate`]. The predicted probability is the logistic function of the
 //! starting log odds (the training base rate) plus the sum of all trees' outputs.
 //!
-//! Splits are searched over the same quantile bins as [`super::forest`], and each leaf's
-//! histogram of gradient sums is built for the smaller child only; the larger child's is its
-//! parent's minus the smaller's.
+//! Splits are searched over the same quantile bins as [`super::forest`]. After a split, only
+//! the smaller child's histogram of gradient sums is built from its rows, because the larger
+//! child's is its parent's minus the smaller's.
 //!
-//! Written here rather than taken from a crate: the pure-Rust boosting crates checked
-//! (forust-ml, which stores models as JSON with its own loader, and the young hessboost and
-//! ferricml) either do not serialise through serde, so a model could not be stored with
-//! postcard like the other models, or have a single release without a maintenance record.
-//! Fitting is deterministic: there is no sampling, so equal data and parameters give equal
-//! models.
+//! Written here rather than taken from a crate. Of the pure-Rust boosting crates checked,
+//! forust-ml stores models as JSON with its own loader, so a model could not be stored with
+//! postcard like the other models. hessboost and ferricml are young crates without a
+//! maintenance record. Fitting is deterministic because nothing is sampled, so equal data
+//! and parameters give equal models.
 
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
@@ -332,18 +331,12 @@ impl<'a> Grower<'a> {
         self.order.clear();
         self.order.extend(0..n as u32);
         let histogram = self.histogram(0, n, gradients);
+        let total = self.total(&histogram);
         let mut nodes = vec![Node::Leaf(0.0)];
-        let mut root = Leaf {
-            node: 0,
-            start: 0,
-            end: n,
-            total: Sums::default(),
-            histogram,
-            best: None,
-        };
-        root.total = self.total(&root.histogram);
-        root.best = self.best_split(&root.histogram, root.total);
-        let mut leaves = vec![root];
+        let mut leaves = vec![self.leaf(0, (0, n), histogram, total)];
+
+        // Best first: split the leaf whose best split gains most, until the tree is full or
+        // no leaf can split.
         while leaves.len() < self.params.max_leaves {
             let Some((index, split)) = leaves
                 .iter()
@@ -354,7 +347,6 @@ impl<'a> Grower<'a> {
                 break;
             };
             let parent = leaves.swap_remove(index);
-            let middle = self.partition(&parent, split);
             let left_node = nodes.len();
             nodes.push(Node::Leaf(0.0));
             nodes.push(Node::Leaf(0.0));
@@ -364,49 +356,11 @@ impl<'a> Grower<'a> {
                 left: left_node as u32,
                 right: left_node as u32 + 1,
             };
-            let left_rows = middle - parent.start;
-            let right_rows = parent.end - middle;
-            let small = if left_rows <= right_rows {
-                (parent.start, middle)
-            } else {
-                (middle, parent.end)
-            };
-            let small_histogram = self.histogram(small.0, small.1, gradients);
-            let mut large_histogram = parent.histogram;
-            for (l, s) in large_histogram.iter_mut().zip(&small_histogram) {
-                *l = l.minus(*s);
-            }
-            let (left_histogram, right_histogram) = if left_rows <= right_rows {
-                (small_histogram, large_histogram)
-            } else {
-                (large_histogram, small_histogram)
-            };
-            let right_total = parent.total.minus(split.left);
-            for (node, (start, end), histogram, total) in [
-                (
-                    left_node,
-                    (parent.start, middle),
-                    left_histogram,
-                    split.left,
-                ),
-                (
-                    left_node + 1,
-                    (middle, parent.end),
-                    right_histogram,
-                    right_total,
-                ),
-            ] {
-                let best = self.best_split(&histogram, total);
-                leaves.push(Leaf {
-                    node,
-                    start,
-                    end,
-                    total,
-                    histogram,
-                    best,
-                });
-            }
+            let [left, right] = self.children(parent, split, left_node, gradients);
+            leaves.push(left);
+            leaves.push(right);
         }
+
         let (eta, l2) = (self.params.learning_rate, self.params.l2);
         for leaf in &leaves {
             let value = -eta * leaf.total.g / (leaf.total.h + l2);
@@ -416,6 +370,70 @@ impl<'a> Grower<'a> {
             }
         }
         Tree { nodes }
+    }
+
+    /// Returns a leaf of the rows `order[start..end]` with its best split.
+    fn leaf(
+        &self,
+        node: usize,
+        (start, end): (usize, usize),
+        histogram: Vec<Sums>,
+        total: Sums,
+    ) -> Leaf {
+        let best = self.best_split(&histogram, total);
+        Leaf {
+            node,
+            start,
+            end,
+            total,
+            histogram,
+            best,
+        }
+    }
+
+    /// Splits `parent` by `split` into the leaves of nodes `left_node` and `left_node + 1`.
+    /// Only the smaller child's histogram is built from its rows, and the larger child's is
+    /// the parent's minus the smaller's.
+    fn children(
+        &mut self,
+        parent: Leaf,
+        split: Split,
+        left_node: usize,
+        gradients: &[(f64, f64)],
+    ) -> [Leaf; 2] {
+        let middle = self.partition(&parent, split);
+        let left_smaller = middle - parent.start <= parent.end - middle;
+        let (small_start, small_end) = if left_smaller {
+            (parent.start, middle)
+        } else {
+            (middle, parent.end)
+        };
+        let small = self.histogram(small_start, small_end, gradients);
+        let mut large = parent.histogram;
+        for (l, s) in large.iter_mut().zip(&small) {
+            *l = l.minus(*s);
+        }
+
+        let (left_histogram, right_histogram) = if left_smaller {
+            (small, large)
+        } else {
+            (large, small)
+        };
+        let right_total = parent.total.minus(split.left);
+        [
+            self.leaf(
+                left_node,
+                (parent.start, middle),
+                left_histogram,
+                split.left,
+            ),
+            self.leaf(
+                left_node + 1,
+                (middle, parent.end),
+                right_histogram,
+                right_total,
+            ),
+        ]
     }
 
     fn histogram(&self, start: usize, end: usize, gradients: &[(f64, f64)]) -> Vec<Sums> {
@@ -508,8 +526,8 @@ impl BoostedTrees {
         self.trees.len()
     }
 
-    /// Probability that `row` belongs to the positive class: the logistic function of the
-    /// base log odds plus every tree's output.
+    /// Returns the probability that `row` belongs to the positive class: the logistic
+    /// function of the base log odds plus every tree's output.
     ///
     /// # Errors
     ///

@@ -36,7 +36,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::within_session::{append_relative, relative_in_pieces};
-use super::{BalabitParams, fit_user_forest, out_of_bag_calibration};
+use super::{BalabitParams, fit_two_class, out_of_bag_calibration};
 use crate::datasets::balabit::{self, SessionFile};
 use crate::engine::calibration::ScoreCalibration;
 use crate::error::{Error, Result};
@@ -187,8 +187,7 @@ pub fn cross_validate(
                     .map(|(_, x)| x)
                     .collect();
                 let seed = params.seed ^ (fold * 1000 + claimed) as u64;
-                let (forest, oob, labels) =
-                    fit_user_forest(&train[claimed], &others, params, seed)?;
+                let (forest, oob, labels) = fit_two_class(&train[claimed], &others, params, seed)?;
                 let trees = params.forest.n_trees;
                 let calibrations = AGGREGATES
                     .iter()
