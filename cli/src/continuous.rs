@@ -25,14 +25,13 @@ struct Report<'a> {
 }
 
 pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
-    if !args.detectors.is_empty() {
-        bail!("--detectors does not apply to --continuous, which uses the engine's modalities");
+    let mut params = ContinuousParams::default();
+    if let Some(challenges) = args.challenges {
+        params.challenges_per_session = challenges;
     }
-    let params = ContinuousParams {
-        challenges_per_session: args.challenges,
-        target_fmr: args.target_fmr,
-        ..ContinuousParams::default()
-    };
+    if let Some(rate) = args.target_fmr {
+        params.target_fmr = rate;
+    }
     let started = Instant::now();
     let (name, report) = match args.dataset.as_str() {
         balabit::NAME => {

@@ -46,10 +46,13 @@ struct DetectorReport<'a> {
 }
 
 pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
+    // Both are parsed before the data loads, so that a typo does not cost a download.
+    let selection = families::Selection::parse(&args.detectors)?;
+    let background_rows =
+        families::parse_background_rows(args.background_rows.as_deref().unwrap_or("impostor"))?;
     let started = Instant::now();
     let (dataset, protocol) = load(root, &args.dataset)?;
     let load_seconds = started.elapsed().as_secs_f64();
-    let selection = families::Selection::parse(&args.detectors)?;
     let kinds: Vec<DetectorKind> = selection.reproduced.clone();
     let params: Vec<DetectorParams> = kinds.iter().map(|&k| DetectorParams::new(k)).collect();
     let detectors: Vec<&dyn ReplayDetector> = params.iter().map(|p| p as _).collect();
@@ -63,7 +66,6 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
     );
     bar.set_message(format!("replaying {}", dataset.name));
     let results = fixed_text::replay(&dataset, protocol, &detectors, &|| bar.inc(1))?;
-    let background_rows = families::parse_background_rows(&args.background_rows)?;
     let extra = families::run(
         &dataset,
         protocol,

@@ -38,6 +38,8 @@ const DETECTORS: [&str; 4] = ["gp-r", "gp-a", "ngraph-robust", "ngraph-ratio"];
 const FUSION: &str = "fusion";
 /// Column of the likelihood-ratio detector in [`DETECTORS`].
 const RATIO: usize = 3;
+/// Sentences each participant enrols on when `--enrol-sentences` is not given.
+const DEFAULT_ENROL_SENTENCES: usize = 5;
 
 /// A test length: a whole sentence, or a window of this many keystrokes.
 #[derive(Debug, Clone, Copy)]
@@ -114,15 +116,12 @@ type Scores = Vec<GenuineImpostor>;
 
 pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
     let started = Instant::now();
-    let g = args.enrol_sentences;
+    let g = args.enrol_sentences.unwrap_or(DEFAULT_ENROL_SENTENCES);
     if g == 0 || g >= aalto::SENTENCES {
         bail!(
             "--enrol-sentences must be between 1 and {}, got {g}",
             aalto::SENTENCES - 1
         );
-    }
-    if !args.detectors.is_empty() {
-        eprintln!("note: --detectors is ignored for aalto; every free-text detector runs");
     }
     let entry = ensure_dataset(root, aalto::NAME)?;
     let data = aalto::load(&entry.dir(root))?;

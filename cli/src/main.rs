@@ -9,6 +9,7 @@ mod fixed_text;
 mod freetext;
 mod mouse;
 mod plots;
+mod replay_flags;
 mod serve;
 
 use std::io::IsTerminal;
@@ -17,6 +18,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use replay_flags::ReplayKind;
 
 /// Keystroke and mouse dynamics: benchmark replays.
 #[derive(Debug, Parser)]
@@ -73,7 +75,7 @@ struct ReplayArgs {
     #[arg(default_value = "dsl2009")]
     dataset: String,
 
-    /// Comma-separated detector names [default: every detector for the dataset]
+    /// Fixed-text datasets only: comma-separated detector names [default: every detector]
     #[arg(long, value_delimiter = ',')]
     detectors: Vec<String>,
 
@@ -81,27 +83,30 @@ struct ReplayArgs {
     #[arg(long, value_name = "PATH")]
     report_json: Option<PathBuf>,
 
-    /// Write ROC and DET curves as SVG files into this directory
+    /// Not with --continuous: write ROC and DET curves as SVG files into this directory
     #[arg(long, value_name = "DIR")]
     plots: Option<PathBuf>,
 
-    /// Write genuine and impostor scores into this directory, one score per line (pyeer's
-    /// input format)
+    /// Not with --continuous: write genuine and impostor scores into this directory, one score
+    /// per line (pyeer's input format)
     #[arg(long, value_name = "DIR")]
     scores: Option<PathBuf>,
 
-    /// Also replay with only the first 5, 10, 20, 50, 100 and 200 training vectors per subject
-    /// and print mean EER against that number (fixed-text datasets)
+    /// Fixed-text datasets only: also replay with only the first 5, 10, 20, 50, 100 and 200
+    /// training vectors per subject and print mean EER against that number
     #[arg(long)]
     enrolment_curve: bool,
 
-    /// Background subjects' rows that background-assisted detectors may fit on: `impostor`
-    /// (the rows the protocol uses as impostor attempts) or `all`
-    #[arg(long, default_value = "impostor", value_name = "ROWS")]
-    background_rows: String,
-    /// Free-text datasets only: number of sentences each participant enrols on
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    enrol_sentences: usize,
+    /// Fixed-text datasets only: background subjects' rows that background-assisted detectors
+    /// may fit on, `impostor` (the rows the protocol uses as impostor attempts) or `all`
+    /// [default: impostor]
+    #[arg(long, value_name = "ROWS")]
+    background_rows: Option<String>,
+
+    /// aalto only, without --continuous: number of sentences each participant enrols on
+    /// [default: 5]
+    #[arg(long, value_name = "N")]
+    enrol_sentences: Option<usize>,
 
     /// balabit and aalto only: enrol each user in the continuous-authentication engine with
     /// one modality and stream the test sessions through it, reporting ANIA, ANGA and
@@ -110,17 +115,18 @@ struct ReplayArgs {
     continuous: bool,
 
     /// With --continuous: decisions per test session, taken after randomly chosen events
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    challenges: usize,
+    /// [default: 5]
+    #[arg(long, value_name = "N")]
+    challenges: Option<usize>,
 
     /// With --continuous: target false-match rate for which enrolment sets each user's allow
-    /// threshold, estimated on the background population only
-    #[arg(long, value_name = "RATE", default_value_t = 0.01)]
-    target_fmr: f64,
+    /// threshold, estimated on the background population only [default: 0.01]
+    #[arg(long, value_name = "RATE")]
+    target_fmr: Option<f64>,
 
-    /// balabit only: the per-user two-class model, `boosted` (gradient-boosted trees, the
-    /// default, chosen by cross-validation inside the training files) or `forest` (the random
-    /// forest, several times faster to fit)
+    /// balabit only, without --continuous: the per-user two-class model, `boosted`
+    /// (gradient-boosted trees, the default, chosen by cross-validation inside the training
+    /// files) or `forest` (the random forest, several times faster to fit)
     #[arg(long, value_enum, value_name = "MODEL")]
     mouse_model: Option<MouseModel>,
 }
@@ -135,30 +141,21 @@ enum MouseModel {
 /// Sends a replay to the module that handles the dataset's modality.
 fn replay(root: &std::path::Path, args: ReplayArgs) -> anyhow::Result<()> {
     // Flags are checked before any data loads, so a typo does not cost a whole run.
-    if args.continuous {
-        if args.challenges == 0 {
-            anyhow::bail!("--challenges must be at least 1, got 0");
-        }
-        check_target_fmr(args.target_fmr)?;
+    let kind = replay_flags::check(&args)?;
+    if args.challenges == Some(0) {
+        anyhow::bail!("--challenges must be at least 1, got 0");
+    }
+    if let Some(rate) = args.target_fmr {
+        check_target_fmr(rate)?;
     }
     if let Some(path) = &args.report_json {
         create_parent_dir(path, "--report-json")?;
     }
-    if args.mouse_model.is_some()
-        && (args.continuous || args.dataset != kinetype::datasets::balabit::NAME)
-    {
-        anyhow::bail!(
-            "--mouse-model applies only to `replay balabit` without --continuous (the \
-             continuous replay uses the engine's one-class mouse model)"
-        );
-    }
-    if args.continuous {
-        return continuous::run(root, args);
-    }
-    match args.dataset.as_str() {
-        kinetype::datasets::balabit::NAME => mouse::run(root, args),
-        "aalto" | kinetype::datasets::aalto::NAME => freetext::run(root, args),
-        _ => fixed_text::run(root, args),
+    match kind {
+        ReplayKind::FixedText => fixed_text::run(root, args),
+        ReplayKind::Mouse => mouse::run(root, args),
+        ReplayKind::FreeText => freetext::run(root, args),
+        ReplayKind::Continuous => continuous::run(root, args),
     }
 }
 

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use kinetype::datasets::balabit;
 use kinetype::evaluation::balabit::{BalabitParams, BalabitReport, replay};
 use kinetype::evaluation::metrics::roc;
@@ -24,9 +24,6 @@ struct Report<'a> {
 }
 
 pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
-    if !args.detectors.is_empty() {
-        bail!("--detectors does not apply to balabit, which always fits the mouse models");
-    }
     let started = Instant::now();
     let entry = ensure_dataset(root, balabit::NAME)?;
     eprintln!("replaying {} (about 3.4 M events)...", balabit::NAME);

@@ -158,3 +158,242 @@ fn serve_models_file_is_rejected() {
     assert!(stderr.contains("is not a directory"), "{stderr}");
     assert_eq!(stderr.matches("token").count(), 1, "{stderr}");
 }
+
+#[test]
+fn inapplicable_replay_flags_are_rejected() {
+    let root = tempfile::tempdir().unwrap();
+    let fixed_text = "applies only to: dsl2009, bksd-password-en";
+    let mouse = "applies only to: balabit without --continuous";
+    let free_text = "applies only to: aalto without --continuous";
+    let continuous = "applies only to: balabit or aalto with --continuous";
+    let cases: [(&[&str], &str, &str); 24] = [
+        (
+            &["replay", "dsl2009", "--target-fmr", "0.1"],
+            "--target-fmr",
+            continuous,
+        ),
+        (
+            &["replay", "dsl2009", "--challenges", "3"],
+            "--challenges",
+            continuous,
+        ),
+        (
+            &["replay", "dsl2009", "--continuous"],
+            "--continuous",
+            "balabit or aalto",
+        ),
+        (
+            &["replay", "bksd-phrase-en", "--continuous"],
+            "--continuous",
+            "balabit or aalto",
+        ),
+        (
+            &["replay", "dsl2009", "--enrol-sentences", "3"],
+            "--enrol-sentences",
+            free_text,
+        ),
+        (
+            &["replay", "dsl2009", "--mouse-model", "forest"],
+            "--mouse-model",
+            mouse,
+        ),
+        (
+            &["replay", "balabit", "--enrolment-curve"],
+            "--enrolment-curve",
+            fixed_text,
+        ),
+        (
+            &["replay", "balabit", "--background-rows", "all"],
+            "--background-rows",
+            fixed_text,
+        ),
+        (
+            &["replay", "balabit", "--enrol-sentences", "3"],
+            "--enrol-sentences",
+            free_text,
+        ),
+        (
+            &["replay", "balabit", "--target-fmr", "0.1"],
+            "--target-fmr",
+            continuous,
+        ),
+        (
+            &["replay", "balabit", "--challenges", "3"],
+            "--challenges",
+            continuous,
+        ),
+        (
+            &["replay", "balabit", "--detectors", "manhattan"],
+            "--detectors",
+            fixed_text,
+        ),
+        (
+            &["replay", "aalto", "--enrolment-curve"],
+            "--enrolment-curve",
+            fixed_text,
+        ),
+        (
+            &["replay", "aalto", "--background-rows", "all"],
+            "--background-rows",
+            fixed_text,
+        ),
+        (
+            &["replay", "aalto", "--mouse-model", "boosted"],
+            "--mouse-model",
+            mouse,
+        ),
+        (
+            &["replay", "aalto", "--target-fmr", "0.1"],
+            "--target-fmr",
+            continuous,
+        ),
+        (
+            &["replay", "aalto", "--detectors", "gp-r"],
+            "--detectors",
+            fixed_text,
+        ),
+        (
+            &["replay", "balabit", "--continuous", "--plots", "p"],
+            "--plots",
+            "dsl2009",
+        ),
+        (
+            &["replay", "aalto", "--continuous", "--scores", "s"],
+            "--scores",
+            "dsl2009",
+        ),
+        (
+            &[
+                "replay",
+                "balabit",
+                "--continuous",
+                "--mouse-model",
+                "forest",
+            ],
+            "--mouse-model",
+            mouse,
+        ),
+        (
+            &["replay", "aalto", "--continuous", "--enrol-sentences", "3"],
+            "--enrol-sentences",
+            free_text,
+        ),
+        (
+            &["replay", "aalto", "--continuous", "--enrolment-curve"],
+            "--enrolment-curve",
+            fixed_text,
+        ),
+        (
+            &[
+                "replay",
+                "balabit",
+                "--continuous",
+                "--background-rows",
+                "all",
+            ],
+            "--background-rows",
+            fixed_text,
+        ),
+        (
+            &[
+                "replay",
+                "balabit",
+                "--continuous",
+                "--detectors",
+                "manhattan",
+            ],
+            "--detectors",
+            fixed_text,
+        ),
+    ];
+    for (args, flag, applies) in cases {
+        let stderr = failure(&kinetype(root.path(), args));
+        assert!(
+            stderr.contains(&format!("{flag} does not apply to `replay ")),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains(applies), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn applicable_replay_flags_pass() {
+    let root = tempfile::tempdir().unwrap();
+    // The data root is empty, so each run fails later, on the missing dataset.
+    let runs: [&[&str]; 7] = [
+        &[
+            "replay",
+            "balabit",
+            "--mouse-model",
+            "forest",
+            "--plots",
+            "p",
+            "--scores",
+            "s",
+        ],
+        &[
+            "replay",
+            "aalto",
+            "--enrol-sentences",
+            "3",
+            "--plots",
+            "p",
+            "--scores",
+            "s",
+        ],
+        &[
+            "replay",
+            "balabit",
+            "--continuous",
+            "--target-fmr",
+            "0.1",
+            "--challenges",
+            "3",
+        ],
+        &[
+            "replay",
+            "aalto",
+            "--continuous",
+            "--target-fmr",
+            "0.1",
+            "--challenges",
+            "3",
+        ],
+        &["replay", "aalto-136m-subset", "--continuous"],
+        &[
+            "replay",
+            "dsl2009",
+            "--enrolment-curve",
+            "--background-rows",
+            "all",
+        ],
+        &[
+            "replay",
+            "bksd-phrase-ar",
+            "--detectors",
+            "manhattan",
+            "--plots",
+            "p",
+        ],
+    ];
+    for args in runs {
+        let output = kinetype(root.path(), args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}: {stderr}");
+        assert!(!stderr.contains("does not apply"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot be downloaded") || stderr.contains("downloading"),
+            "{args:?}: the run stopped before it looked for the dataset: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn unknown_replay_is_rejected_before_download() {
+    let root = tempfile::tempdir().unwrap();
+    for name in ["bksd", "cmu"] {
+        let stderr = failure(&kinetype(root.path(), &["replay", name]));
+        assert!(stderr.contains(&format!("`{name}`")), "{stderr}");
+        assert!(stderr.contains("bksd-phrase-ar"), "{stderr}");
+    }
+}
