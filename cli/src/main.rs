@@ -24,7 +24,8 @@ use replay_flags::ReplayKind;
 #[derive(Debug, Parser)]
 #[command(name = "kinetype", version, about)]
 struct Cli {
-    /// Data root holding one folder per dataset [default: $KINETYPE_DATA_DIR, else ./datasets]
+    /// Data root: an existing folder with one folder per dataset [default: $KINETYPE_DATA_DIR,
+    /// else ./datasets, which the first download creates]
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
@@ -167,6 +168,33 @@ fn check_target_fmr(value: f64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Finds the data root and rejects one that `--data-dir` or `KINETYPE_DATA_DIR` names but that
+/// does not exist, because downloads would otherwise create a mistyped path and fill it. The
+/// default `./datasets` may be missing, and the first download creates it.
+fn checked_data_root(explicit: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
+    use kinetype::datasets::catalog::{DATA_DIR_ENV, DataRootSource, resolve_data_root};
+    let (root, source) = resolve_data_root(explicit);
+    let setting = match source {
+        DataRootSource::Explicit => "--data-dir".to_string(),
+        DataRootSource::Environment => DATA_DIR_ENV.to_string(),
+        // The default root, which the first download creates when it is missing.
+        _ => return Ok(root),
+    };
+    match std::fs::metadata(&root) {
+        Ok(metadata) if metadata.is_dir() => Ok(root),
+        Ok(_) => anyhow::bail!(
+            "data root {} ({setting}) is not a directory; point {setting} at the folder that \
+             contains the dataset folders",
+            root.display()
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "data root {} ({setting}) does not exist; create the folder, or correct the path",
+            root.display()
+        ),
+        Err(error) => Err(error).with_context(|| format!("data root {}", root.display())),
+    }
+}
+
 /// Creates the folder that an output file goes into, so that a missing folder fails before
 /// the run rather than after it.
 fn create_parent_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
@@ -188,12 +216,15 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let root = kinetype::datasets::catalog::data_root(cli.data_dir.as_deref());
+    // `serve` reads no dataset, so only the other commands need an existing data root.
+    let root = || checked_data_root(cli.data_dir.as_deref());
     let outcome = match cli.command {
-        Command::Replay(args) => replay(&root, args),
-        Command::Download { dataset, verify } => data::download_command(&root, &dataset, verify),
-        Command::Datasets => data::list_command(&root),
-        Command::Attack(args) => attack::run(&root, args),
+        Command::Replay(args) => root().and_then(|root| replay(&root, args)),
+        Command::Download { dataset, verify } => {
+            root().and_then(|root| data::download_command(&root, &dataset, verify))
+        }
+        Command::Datasets => root().and_then(|root| data::list_command(&root)),
+        Command::Attack(args) => root().and_then(|root| attack::run(&root, args)),
         Command::Serve(args) => serve::run(args),
     };
     match outcome {

@@ -397,3 +397,65 @@ fn unknown_replay_is_rejected_before_download() {
         assert!(stderr.contains("bksd-phrase-ar"), "{stderr}");
     }
 }
+
+#[test]
+fn missing_data_root_is_named() {
+    let parent = tempfile::tempdir().unwrap();
+    let root = parent.path().join("datasetz");
+    let commands: [&[&str]; 4] = [
+        &["replay", "dsl2009"],
+        &["download", "dsl2009"],
+        &["datasets"],
+        &["attack", "--modality", "mouse"],
+    ];
+    for args in commands {
+        let stderr = failure(&kinetype(&root, args));
+        assert!(stderr.contains("--data-dir"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&root.display().to_string()),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("does not exist"), "{args:?}: {stderr}");
+        assert!(!root.exists(), "{args:?} created the data root");
+    }
+}
+
+#[test]
+fn missing_data_root_from_environment_is_named() {
+    let parent = tempfile::tempdir().unwrap();
+    let root = parent.path().join("datasetz");
+    let output = Command::new(env!("CARGO_BIN_EXE_kinetype"))
+        .args(["replay", "dsl2009"])
+        .env("KINETYPE_DATA_DIR", &root)
+        .env("KINETYPE_DOWNLOAD_BASE_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let stderr = failure(&output);
+    assert!(stderr.contains("KINETYPE_DATA_DIR"), "{stderr}");
+    assert!(stderr.contains(&root.display().to_string()), "{stderr}");
+    assert!(!root.exists(), "the data root was created");
+}
+
+#[test]
+fn data_root_that_is_a_file_is_rejected() {
+    let parent = tempfile::tempdir().unwrap();
+    let root = parent.path().join("file");
+    std::fs::write(&root, "").unwrap();
+    let stderr = failure(&kinetype(&root, &["datasets"]));
+    assert!(stderr.contains("is not a directory"), "{stderr}");
+}
+
+#[test]
+fn missing_default_data_root_is_allowed() {
+    let cwd = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_kinetype"))
+        .arg("datasets")
+        .current_dir(cwd.path())
+        .env_remove("KINETYPE_DATA_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("data root: datasets"), "{stdout}");
+}

@@ -121,14 +121,32 @@ impl DatasetEntry {
     }
 }
 
+/// The setting that chose the data root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DataRootSource {
+    /// A path the caller passed, such as the command line's `--data-dir`.
+    Explicit,
+    /// The [`DATA_DIR_ENV`] environment variable.
+    Environment,
+    /// Neither: `./datasets`.
+    Default,
+}
+
 /// The data root: `explicit` if given, else `$KINETYPE_DATA_DIR`, else `./datasets`.
 pub fn data_root(explicit: Option<&Path>) -> PathBuf {
+    resolve_data_root(explicit).0
+}
+
+/// Finds the data root as [`data_root`] does, and returns the setting that chose it, so that a
+/// caller can treat a missing root that a user named differently from the default.
+pub fn resolve_data_root(explicit: Option<&Path>) -> (PathBuf, DataRootSource) {
     if let Some(path) = explicit {
-        return path.to_path_buf();
+        return (path.to_path_buf(), DataRootSource::Explicit);
     }
     match std::env::var_os(DATA_DIR_ENV) {
-        Some(value) if !value.is_empty() => PathBuf::from(value),
-        _ => PathBuf::from("datasets"),
+        Some(value) if !value.is_empty() => (PathBuf::from(value), DataRootSource::Environment),
+        _ => (PathBuf::from("datasets"), DataRootSource::Default),
     }
 }
 
@@ -209,5 +227,8 @@ mod tests {
     #[test]
     fn explicit_data_root_wins() {
         assert_eq!(data_root(Some(Path::new("/x"))), PathBuf::from("/x"));
+        let (path, source) = resolve_data_root(Some(Path::new("/x")));
+        assert_eq!(path, PathBuf::from("/x"));
+        assert_eq!(source, DataRootSource::Explicit);
     }
 }
