@@ -5,6 +5,7 @@
 //! checks the size and digest against the catalog, syncs the file and renames it into place. A
 //! failed download leaves neither the `.part` file nor the final file behind.
 
+use std::cmp::Ordering;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -515,13 +516,66 @@ pub(crate) fn download_command(root: &Path, name: &str, verify: bool) -> Result<
     Ok(())
 }
 
+/// Describes what the loader of `entry` needs beyond the catalog files and lacks under `root`,
+/// such as `incomplete: training_files/ missing`, or returns `None`. It reads directory
+/// listings only, so that `kinetype datasets` stays fast.
+fn loader_problem(entry: &DatasetEntry, root: &Path) -> Option<String> {
+    use kinetype::datasets::{aalto, balabit};
+    let dir = entry.dir(root);
+    if entry.name == aalto::NAME {
+        let Ok(files) = aalto::participant_files(&dir) else {
+            return Some(format!("incomplete: {}/ missing", aalto::KEYSTROKE_DIR));
+        };
+        let (found, expected) = (files.len(), aalto::PARTICIPANTS);
+        let folder = aalto::KEYSTROKE_DIR;
+        return match found.cmp(&expected) {
+            Ordering::Less => Some(format!(
+                "incomplete: {found} of {expected} participant files in {folder}/"
+            )),
+            Ordering::Greater => Some(format!(
+                "invalid: {found} participant files in {folder}/, expected {expected}"
+            )),
+            Ordering::Equal => None,
+        };
+    }
+    if entry.name == balabit::NAME {
+        let folders = [
+            (
+                balabit::TRAINING_DIR,
+                balabit::TRAINING_SESSIONS,
+                "training",
+            ),
+            (balabit::TEST_DIR, balabit::TEST_SESSIONS, "test"),
+        ];
+        let mut missing = Vec::new();
+        for (folder, expected, kind) in folders {
+            let path = dir.join(folder);
+            if !path.is_dir() {
+                missing.push(format!("{folder}/ missing"));
+                continue;
+            }
+            // A folder without userN/session files, or one that cannot be listed, counts as 0.
+            let found = balabit::list_sessions(&path).map_or(0, |files| files.len());
+            if found < expected {
+                missing.push(format!(
+                    "{found} of {expected} {kind} sessions in {folder}/"
+                ));
+            }
+        }
+        if !missing.is_empty() {
+            return Some(format!("incomplete: {}", missing.join(", ")));
+        }
+    }
+    None
+}
+
 pub(crate) fn list_command(root: &Path) -> Result<()> {
     let catalog = Catalog::builtin();
     println!("data root: {}", root.display());
     for entry in &catalog.datasets {
         let missing = entry.missing_files(root);
         let state = if missing.is_empty() {
-            "present".to_string()
+            loader_problem(entry, root).unwrap_or_else(|| "present".to_string())
         } else if missing.iter().all(|f| f.url.is_some()) {
             format!(
                 "{} of {} files missing (downloadable)",

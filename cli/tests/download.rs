@@ -162,3 +162,68 @@ fn bksd_downloads_and_verifies_with_builtin_catalog() {
         "{stdout}"
     );
 }
+
+/// Runs `kinetype datasets` on `root` and returns the status line of `dataset`.
+fn status_line(root: &std::path::Path, dataset: &str) -> String {
+    let root_arg = root.to_str().unwrap();
+    let output = kinetype(&["datasets", "--data-dir", root_arg], "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let prefix = format!("{dataset} ");
+    match stdout.lines().find(|line| line.starts_with(&prefix)) {
+        Some(line) => line.to_string(),
+        None => panic!("no line for {dataset}: {stdout}"),
+    }
+}
+
+#[test]
+fn datasets_reports_incomplete_balabit() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("balabit");
+    std::fs::create_dir_all(dir.join("test_files/user7")).unwrap();
+    std::fs::write(dir.join("test_files/user7/session_1"), "").unwrap();
+    std::fs::write(dir.join("public_labels.csv"), "filename,is_illegal\n").unwrap();
+    let line = status_line(root.path(), "balabit");
+    assert!(!line.contains("present"), "{line}");
+    assert!(line.contains("incomplete:"), "{line}");
+    assert!(line.contains("training_files/ missing"), "{line}");
+    assert!(line.contains("1 of 816 test sessions"), "{line}");
+
+    std::fs::create_dir_all(dir.join("training_files/user7")).unwrap();
+    std::fs::write(dir.join("training_files/user7/session_2"), "").unwrap();
+    let line = status_line(root.path(), "balabit");
+    assert!(line.contains("1 of 65 training sessions"), "{line}");
+}
+
+#[test]
+fn datasets_reports_incomplete_aalto() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("aalto-136m-subset");
+    let keystrokes = dir.join("keystrokes");
+    std::fs::create_dir_all(&keystrokes).unwrap();
+    std::fs::write(dir.join("readme.txt"), "").unwrap();
+    // The four participants that the catalog lists, and 495 others.
+    let ids = [5, 7, 562, 1641].into_iter().chain(10_000..10_495);
+    for id in ids {
+        let name = format!("{id}_keystrokes.txt.gz");
+        std::fs::write(keystrokes.join(name), "").unwrap();
+    }
+    let line = status_line(root.path(), "aalto-136m-subset");
+    assert!(!line.contains("present"), "{line}");
+    assert!(
+        line.contains("incomplete: 499 of 500 participant files in keystrokes/"),
+        "{line}"
+    );
+
+    std::fs::write(keystrokes.join("20000_keystrokes.txt.gz"), "").unwrap();
+    let line = status_line(root.path(), "aalto-136m-subset");
+    assert!(line.contains("present"), "{line}");
+
+    std::fs::write(keystrokes.join("20001_keystrokes.txt.gz"), "").unwrap();
+    let line = status_line(root.path(), "aalto-136m-subset");
+    assert!(
+        line.contains("invalid: 501 participant files in keystrokes/, expected 500"),
+        "{line}"
+    );
+}

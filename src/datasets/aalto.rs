@@ -96,6 +96,22 @@ impl AaltoSkips {
 /// other than [`PARTICIPANTS`] is reported before any file is read, with the first missing
 /// files when [`CHECKSUMS_FILE`] lists them.
 pub fn load(dir: &Path) -> Result<AaltoDataset> {
+    let paths = participant_files(dir)?;
+    if paths.len() != PARTICIPANTS {
+        return Err(shape(file_count_problem(dir, &paths)));
+    }
+    let dataset = load_files(&paths)?;
+    check_shape(&dataset, PARTICIPANTS)?;
+    Ok(dataset)
+}
+
+/// Lists the `*_keystrokes.txt.gz` files under `dir/keystrokes` in the order the folder lists
+/// them, without opening them.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the folder cannot be listed.
+pub fn participant_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let folder = dir.join(KEYSTROKE_DIR);
     let entries = std::fs::read_dir(&folder).map_err(|e| Error::io(&folder, e))?;
     let mut paths: Vec<PathBuf> = Vec::new();
@@ -105,12 +121,7 @@ pub fn load(dir: &Path) -> Result<AaltoDataset> {
             paths.push(path);
         }
     }
-    if paths.len() != PARTICIPANTS {
-        return Err(shape(file_count_problem(dir, &paths)));
-    }
-    let dataset = load_files(&paths)?;
-    check_shape(&dataset, PARTICIPANTS)?;
-    Ok(dataset)
+    Ok(paths)
 }
 
 /// Loads the given gzip-compressed participant files in parallel, without shape checks.

@@ -39,6 +39,11 @@ pub const TRAINING_DIR: &str = "training_files";
 pub const TEST_DIR: &str = "test_files";
 /// File with the public test labels, relative to the dataset directory.
 pub const LABELS_FILE: &str = "public_labels.csv";
+/// Session files under [`TRAINING_DIR`] in the published data set (10 users).
+pub const TRAINING_SESSIONS: usize = 65;
+/// Session files under [`TEST_DIR`] in the published data set, each with a row in
+/// [`LABELS_FILE`].
+pub const TEST_SESSIONS: usize = 816;
 
 /// Coordinate value the capture writes when the cursor position is unknown.
 const SENTINEL: f64 = 65535.0;
