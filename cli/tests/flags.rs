@@ -459,3 +459,23 @@ fn missing_default_data_root_is_allowed() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("data root: datasets"), "{stdout}");
 }
+
+#[test]
+fn manual_download_message_is_self_contained() {
+    let root = tempfile::tempdir().unwrap();
+    let cases = [
+        ("aalto", "https://userinterfaces.aalto.fi/136Mkeystrokes/"),
+        (
+            "balabit",
+            "https://github.com/balabit/Mouse-Dynamics-Challenge",
+        ),
+    ];
+    for (dataset, page) in cases {
+        let stderr = failure(&kinetype(root.path(), &["replay", dataset]));
+        assert!(stderr.contains("cannot be downloaded"), "{stderr}");
+        assert!(stderr.contains(page), "{stderr}");
+        for word in ["above", "below", "listed here"] {
+            assert!(!stderr.contains(word), "{dataset}: `{word}` in {stderr}");
+        }
+    }
+}

@@ -203,6 +203,23 @@ mod tests {
     }
 
     #[test]
+    fn manual_steps_name_the_source() {
+        for entry in &Catalog::builtin().datasets {
+            let Some(manual) = &entry.manual else {
+                continue;
+            };
+            assert!(manual.contains(&entry.page), "{}: {manual}", entry.name);
+            for word in ["above", "below", "listed here"] {
+                assert!(
+                    !manual.contains(word),
+                    "{}: `{word}` in {manual}",
+                    entry.name
+                );
+            }
+        }
+    }
+
+    #[test]
     fn unknown_dataset_lists_known_names() {
         let err = Catalog::builtin().get("cmu").unwrap_err().to_string();
         assert!(err.contains("`cmu`") && err.contains("dsl2009"), "{err}");
