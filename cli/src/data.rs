@@ -163,8 +163,9 @@ impl DownloadSource {
     }
 }
 
-/// Makes sure every file of `name` from the built-in catalog is present under `root`,
-/// downloading missing files from their official URLs (or [`DOWNLOAD_BASE_URL_ENV`]).
+/// Makes sure every file that `name` needs from the built-in catalog is present under `root`,
+/// downloading missing files from their official URLs (or [`DOWNLOAD_BASE_URL_ENV`]). A subset
+/// alias such as `bksd-phrase-ar` needs only its own files.
 ///
 /// Present files are not hashed, which is `kinetype download --verify`'s job. A present file
 /// whose size differs from the catalog gets a warning only, because the loaders also accept
@@ -172,7 +173,7 @@ impl DownloadSource {
 pub(crate) fn ensure_dataset(root: &Path, name: &str) -> Result<DatasetEntry> {
     let source = DownloadSource::from_env()?;
     let (entry, _) = ensure_in_catalog(&Catalog::builtin(), root, name, &source)?;
-    for mismatch in present_size_mismatches(&entry, root) {
+    for mismatch in present_size_mismatches(&entry, root, name) {
         tracing::warn!("{mismatch}");
     }
     Ok(entry)
@@ -190,7 +191,7 @@ pub(crate) fn ensure_in_catalog(
     check_paths(&entry)?;
     let mut downloads = Vec::new();
     let mut manual = Vec::new();
-    for file in entry.missing_files(root) {
+    for file in entry.missing_files_for(root, name) {
         match source.url_for(&entry, file) {
             Some(url) => downloads.push((file, url)),
             None => manual.push(file.path.clone()),
@@ -257,11 +258,11 @@ fn check_paths(entry: &DatasetEntry) -> Result<(), DownloadError> {
     Ok(())
 }
 
-/// Compares the size of each present file with the catalog, which costs one `stat` per file,
-/// and returns one [`DownloadError::PresentSize`] per file whose size differs.
-fn present_size_mismatches(entry: &DatasetEntry, root: &Path) -> Vec<DownloadError> {
+/// Compares the size of each present file that `name` needs with the catalog, which costs one
+/// `stat` per file, and returns one [`DownloadError::PresentSize`] per file whose size differs.
+fn present_size_mismatches(entry: &DatasetEntry, root: &Path, name: &str) -> Vec<DownloadError> {
     let mut mismatches = Vec::new();
-    for file in &entry.files {
+    for file in entry.files_for(name) {
         let path = entry.dir(root).join(&file.path);
         let Ok(metadata) = fs::metadata(&path) else {
             continue;
@@ -474,7 +475,10 @@ pub(crate) fn download_in_catalog(
     verify: bool,
 ) -> Result<DownloadSummary> {
     let (entry, downloaded) = ensure_in_catalog(catalog, root, name, source)?;
-    if let Some(mismatch) = present_size_mismatches(&entry, root).into_iter().next() {
+    if let Some(mismatch) = present_size_mismatches(&entry, root, name)
+        .into_iter()
+        .next()
+    {
         return Err(mismatch.into());
     }
     let mut summary = DownloadSummary {
@@ -484,7 +488,7 @@ pub(crate) fn download_in_catalog(
     if !verify {
         return Ok(summary);
     }
-    for file in &entry.files {
+    for file in entry.files_for(name) {
         let path = entry.dir(root).join(&file.path);
         if summary.downloaded.contains(&path) {
             continue;
@@ -684,6 +688,39 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("--data-dir"), "{message}");
+    }
+
+    #[test]
+    fn subset_alias_skips_other_subsets() {
+        let root = tempfile::tempdir().unwrap();
+        // Neither file has a URL, so any file that the selection keeps and finds missing
+        // becomes a manual-download error instead of a request.
+        let catalog = Catalog::parse(
+            "[[dataset]]\nname = \"toy\"\ntitle = \"Toy\"\ndirectory = \"toy\"\n\
+             page = \"https://example.invalid/toy\"\ncitation = \"none\"\nlicence = \"none\"\n\
+             aliases = [\"toy-a\", \"toy-b\"]\n\
+             [[dataset.file]]\npath = \"a.bin\"\nsubset = \"toy-a\"\nsize = 1\nsha256 = \"00\"\n\
+             [[dataset.file]]\npath = \"b.bin\"\nsubset = \"toy-b\"\nsize = 1\nsha256 = \"00\"\n",
+        )
+        .unwrap();
+        fs::create_dir_all(root.path().join("toy")).unwrap();
+        fs::write(root.path().join("toy/a.bin"), "x").unwrap();
+        let source = DownloadSource::default();
+
+        let (_, downloaded) = ensure_in_catalog(&catalog, root.path(), "toy-a", &source).unwrap();
+        assert!(downloaded.is_empty());
+
+        for name in ["toy-b", "toy"] {
+            let result = ensure_in_catalog(&catalog, root.path(), name, &source);
+            let error = match result.map(|_| ()).unwrap_err().downcast::<DownloadError>() {
+                Ok(error) => error,
+                Err(other) => panic!("not a DownloadError: {other:#}"),
+            };
+            let DownloadError::Manual { files, .. } = &error else {
+                panic!("{name}: expected a manual-download error, got {error}");
+            };
+            assert_eq!(files, "b.bin", "{name}");
+        }
     }
 
     #[test]
@@ -912,7 +949,7 @@ mod tests {
         let source = DownloadSource::default();
         let (entry, downloaded) = ensure_in_catalog(&catalog, root.path(), "toy", &source).unwrap();
         assert!(downloaded.is_empty());
-        let mismatches = present_size_mismatches(&entry, root.path());
+        let mismatches = present_size_mismatches(&entry, root.path(), "toy");
         assert_eq!(mismatches.len(), 1);
         assert!(
             matches!(

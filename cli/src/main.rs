@@ -40,6 +40,8 @@ enum Command {
     Replay(ReplayArgs),
     /// Download the missing files of a dataset from its official source.
     ///
+    /// A subset's name, such as bksd-phrase-ar, downloads only the files of that subset.
+    ///
     /// Each download is checked against the size and SHA-256 in the catalog before it is
     /// renamed into place; a failed download leaves no file behind. Files that are already
     /// present get a size check only, unless --verify is given. `kinetype replay` downloads

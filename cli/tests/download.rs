@@ -41,21 +41,28 @@ fn download_404_fails_without_leaving_files() {
 
 #[test]
 fn replay_downloads_missing_files() {
-    let root = tempfile::tempdir().unwrap();
-    let server = TestServer::start(Vec::new());
-    let root_arg = root.path().to_str().unwrap();
-    let output = kinetype(
-        &["replay", "bksd-password-en", "--data-dir", root_arg],
-        &server.base_url,
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
-    // The server has no files, so the first request proves that replay tried to download.
-    assert_eq!(
-        server.requested_paths().first().map(String::as_str),
-        Some("/bksd/Password-English.zip"),
-        "{stderr}"
-    );
+    // A BKSD replay reads one archive, so it must request that archive and no other.
+    let cases = [
+        ("bksd-password-en", "/bksd/Password-English.zip"),
+        ("bksd-phrase-ar", "/bksd/Phrase-Arabic.zip"),
+    ];
+    for (dataset, archive) in cases {
+        let root = tempfile::tempdir().unwrap();
+        let server = TestServer::start(Vec::new());
+        let root_arg = root.path().to_str().unwrap();
+        let output = kinetype(
+            &["replay", dataset, "--data-dir", root_arg],
+            &server.base_url,
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        // The server has no files, so the request proves that replay tried to download.
+        assert_eq!(
+            server.requested_paths(),
+            vec![archive.to_string()],
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

@@ -64,6 +64,10 @@ pub struct FileEntry {
     /// MD5 as published by the source, when it publishes one.
     #[serde(default)]
     pub md5: Option<String>,
+    /// The alias of the one subset that reads this file, such as `bksd-phrase-ar`. A file
+    /// without one is read under every name of the dataset.
+    #[serde(default)]
+    pub subset: Option<String>,
 }
 
 impl Catalog {
@@ -82,7 +86,26 @@ impl Catalog {
     ///
     /// [`Error::Parse`] with the TOML error's location.
     pub fn parse(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::parse("datasets/catalog.toml", 0, e.to_string()))
+        let catalog: Catalog = toml::from_str(text)
+            .map_err(|e| Error::parse("datasets/catalog.toml", 0, e.to_string()))?;
+        for entry in &catalog.datasets {
+            for file in &entry.files {
+                let Some(subset) = &file.subset else {
+                    continue;
+                };
+                if !entry.aliases.contains(subset) {
+                    let problem = format!(
+                        "dataset {}: file {} names subset `{subset}`, which is not one of the \
+                         dataset's aliases ({})",
+                        entry.name,
+                        file.path,
+                        entry.aliases.join(", ")
+                    );
+                    return Err(Error::parse("datasets/catalog.toml", 0, problem));
+                }
+            }
+        }
+        Ok(catalog)
     }
 
     /// Finds a dataset by name or alias.
@@ -116,6 +139,25 @@ impl DatasetEntry {
     pub fn missing_files(&self, root: &Path) -> Vec<&FileEntry> {
         self.files
             .iter()
+            .filter(|f| !self.dir(root).join(&f.path).is_file())
+            .collect()
+    }
+
+    /// Files that the dataset needs when it is called `name`. Under an alias, these are the
+    /// files of that alias's subset and the files without a subset. Under any other name, such
+    /// as the dataset's own, they are all files.
+    pub fn files_for<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a FileEntry> + 'a {
+        let is_alias = self.aliases.iter().any(|alias| alias == name);
+        self.files.iter().filter(move |f| match &f.subset {
+            Some(subset) => !is_alias || subset == name,
+            None => true,
+        })
+    }
+
+    /// Files that the dataset needs when it is called `name` (see [`Self::files_for`]) and
+    /// that are missing under `root`.
+    pub fn missing_files_for<'a>(&'a self, root: &Path, name: &'a str) -> Vec<&'a FileEntry> {
+        self.files_for(name)
             .filter(|f| !self.dir(root).join(&f.path).is_file())
             .collect()
     }
@@ -200,6 +242,36 @@ mod tests {
                 assert_eq!(file.sha256.len(), 64, "{}: {}", entry.name, file.path);
             }
         }
+    }
+
+    #[test]
+    fn bksd_subset_needs_only_its_archive() {
+        let catalog = Catalog::builtin();
+        let entry = catalog.get("bksd-phrase-ar").unwrap();
+        let paths: Vec<&str> = entry
+            .files_for("bksd-phrase-ar")
+            .map(|f| f.path.as_str())
+            .collect();
+        assert_eq!(paths, ["Phrase-Arabic.zip"]);
+        assert_eq!(entry.files_for("bksd").count(), 4);
+    }
+
+    #[test]
+    fn alias_without_subset_needs_every_file() {
+        let catalog = Catalog::builtin();
+        let entry = catalog.get("aalto").unwrap();
+        assert_eq!(entry.files_for("aalto").count(), entry.files.len());
+    }
+
+    #[test]
+    fn subset_must_be_an_alias() {
+        let text = "[[dataset]]\nname = \"toy\"\ntitle = \"T\"\ndirectory = \"toy\"\n\
+                    page = \"p\"\ncitation = \"c\"\nlicence = \"l\"\naliases = [\"toy-a\"]\n\
+                    [[dataset.file]]\npath = \"b.bin\"\nsize = 1\nsha256 = \"00\"\n\
+                    subset = \"toy-b\"\n";
+        let error = Catalog::parse(text).unwrap_err().to_string();
+        assert!(error.contains("`toy-b`"), "{error}");
+        assert!(error.contains("toy-a"), "{error}");
     }
 
     #[test]
