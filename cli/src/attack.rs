@@ -2,7 +2,7 @@
 //! and Balabit (mouse), with the fraction that reaches Allow.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -90,11 +90,15 @@ pub(crate) fn run(root: &Path, args: AttackArgs) -> Result<()> {
         "both" => (true, true),
         other => bail!("--modality must be keyboard, mouse or both, got {other}"),
     };
-    if keyboard && (args.victims == 0 || args.background == 0) {
+    // The Aalto loader accepts only the full subset, so the participant count is known before
+    // the data loads.
+    let people = args.victims.saturating_add(args.background);
+    if keyboard && (args.victims == 0 || args.background == 0 || people > aalto::PARTICIPANTS) {
         bail!(
-            "--victims {} and --background {} must be at least 1 each",
+            "--victims {} and --background {} must be at least 1 each and add up to at most {}",
             args.victims,
-            args.background
+            args.background,
+            aalto::PARTICIPANTS
         );
     }
     if mouse && args.mouse_victims == 0 {
@@ -103,6 +107,13 @@ pub(crate) fn run(root: &Path, args: AttackArgs) -> Result<()> {
     if let Some(path) = &args.report_json {
         crate::create_parent_dir(path, "--report-json")?;
     }
+    // Listing the Balabit users before the keyboard attack lets a --mouse-victims count above
+    // the number of users fail before any attack runs.
+    let mouse_users = if mouse {
+        Some(list_mouse_users(root, &args)?)
+    } else {
+        None
+    };
     println!("{PROTOCOL}");
     println!(
         "Parameters: seed {}, {} attempts per victim for the random attacks, jitter +-{} ms \
@@ -115,8 +126,8 @@ pub(crate) fn run(root: &Path, args: AttackArgs) -> Result<()> {
         print_report("keyboard (Aalto)", &report);
         reports.insert("keyboard", report);
     }
-    if mouse {
-        let report = run_mouse(root, &args, &params)?;
+    if let Some(users) = mouse_users {
+        let report = run_mouse(users, &args, &params)?;
         print_report("mouse (Balabit)", &report);
         reports.insert("mouse", report);
     }
@@ -144,7 +155,17 @@ fn run_keyboard(root: &Path, args: &AttackArgs, params: &AttackParams) -> Result
     Ok(keyboard_attacks(victims, &rest[..args.background], params)?)
 }
 
-fn run_mouse(root: &Path, args: &AttackArgs, params: &AttackParams) -> Result<AttackReport> {
+/// The Balabit training sessions and their users, listed without reading any session.
+#[derive(Debug)]
+struct MouseUsers {
+    dir: PathBuf,
+    training: Vec<balabit::SessionFile>,
+    /// Users in the order of their folders.
+    users: Vec<String>,
+}
+
+/// Lists the Balabit users and rejects a `--mouse-victims` count above their number.
+fn list_mouse_users(root: &Path, args: &AttackArgs) -> Result<MouseUsers> {
     let entry = ensure_dataset(root, balabit::NAME)?;
     let dir = entry.dir(root);
     let training = balabit::list_sessions(&dir.join(balabit::TRAINING_DIR))?;
@@ -159,6 +180,23 @@ fn run_mouse(root: &Path, args: &AttackArgs, params: &AttackParams) -> Result<At
             users.len()
         );
     }
+    Ok(MouseUsers {
+        dir,
+        training,
+        users,
+    })
+}
+
+fn run_mouse(
+    mouse_users: MouseUsers,
+    args: &AttackArgs,
+    params: &AttackParams,
+) -> Result<AttackReport> {
+    let MouseUsers {
+        dir,
+        training,
+        users,
+    } = mouse_users;
     let test = balabit::list_sessions(&dir.join(balabit::TEST_DIR))?;
     let labels = balabit::load_labels(&dir.join(balabit::LABELS_FILE))?;
     let loaded: Vec<(String, balabit::MouseSession)> = training

@@ -88,10 +88,31 @@ fn mouse_victims_above_user_count_names_maximum() {
     std::fs::write(dir.join("training_files/user7/session_1"), "").unwrap();
     // The size differs from the catalog's, which only warns.
     std::fs::write(dir.join("public_labels.csv"), "filename,is_illegal\n").unwrap();
-    let args = ["attack", "--modality", "mouse", "--mouse-victims", "11"];
+    // With `both`, the keyboard attack runs first, and the data root has no Aalto data, so a
+    // check after the keyboard attack would fail on Aalto instead.
+    for modality in ["mouse", "both"] {
+        let args = ["attack", "--modality", modality, "--mouse-victims", "11"];
+        let stderr = failure(&kinetype(root.path(), &args));
+        assert!(
+            stderr.contains("--mouse-victims 11"),
+            "{modality}: {stderr}"
+        );
+        assert!(stderr.contains("give at most 1"), "{modality}: {stderr}");
+        assert!(!stderr.contains("aalto"), "{modality}: {stderr}");
+    }
+}
+
+#[test]
+fn too_many_keyboard_people_fail_first() {
+    let root = tempfile::tempdir().unwrap();
+    let args = ["attack", "--modality", "keyboard", "--victims", "450"];
     let stderr = failure(&kinetype(root.path(), &args));
-    assert!(stderr.contains("--mouse-victims 11"), "{stderr}");
-    assert!(stderr.contains("give at most 1"), "{stderr}");
+    assert!(
+        stderr.contains("--victims 450 and --background 60"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("at most 500"), "{stderr}");
+    assert!(!stderr.contains("cannot be downloaded"), "{stderr}");
 }
 
 #[test]
