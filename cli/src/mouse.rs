@@ -28,10 +28,7 @@ pub(crate) fn run(root: &Path, args: ReplayArgs) -> Result<()> {
     let entry = ensure_dataset(root, balabit::NAME)?;
     eprintln!("replaying {} (about 3.4 M events)...", balabit::NAME);
     let params = match args.mouse_model {
-        Some(MouseModel::Forest) => BalabitParams {
-            boost: None,
-            ..BalabitParams::default()
-        },
+        Some(MouseModel::Forest) => BalabitParams::forest(),
         Some(MouseModel::Boosted) | None => BalabitParams::default(),
     };
     let report = replay(&entry.dir(root), &params)?;
@@ -104,7 +101,9 @@ fn table(r: &BalabitReport, run_seconds: f64) -> String {
             format!(
                 "{model}, {}{} (session_auc)",
                 r.params.aggregate.name(),
-                if r.params.match_calibration_length {
+                if r.params.session_folds.is_some() {
+                    ", calibrated on held-out sessions"
+                } else if r.params.match_calibration_length {
                     ", calibrated, length-matched"
                 } else if r.params.calibration_piece.is_some() {
                     ", calibrated"

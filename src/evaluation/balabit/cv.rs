@@ -90,8 +90,9 @@ pub struct CvResult {
 pub struct ForestVariant {
     /// Short name used in results.
     pub name: String,
-    /// Replay settings. Only `forest`, `negative_ratio`, `seed` and `relative_features` matter
-    /// here.
+    /// Replay settings. Only `forest`, `boost`, `negative_ratio`, `seed` and
+    /// `relative_features` matter here; the "cross-fitted calibration" rows measure what
+    /// `session_folds` does in the replay.
     pub params: BalabitParams,
 }
 

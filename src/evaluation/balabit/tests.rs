@@ -36,16 +36,19 @@ fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::io(path, e))
 }
 
-/// Two users with different styles; each has one genuine and one impostor test session.
+/// Two users with different styles, five training sessions each; each user has one genuine
+/// and one impostor test session.
 fn synthetic(dir: &Path, labels: &str) -> Result<()> {
-    write(
-        &dir.join("training_files/user1/session_a"),
-        &session_text(60, 12.0, true),
-    )?;
-    write(
-        &dir.join("training_files/user2/session_b"),
-        &session_text(60, 3.0, false),
-    )?;
+    for session in 0..5 {
+        write(
+            &dir.join(format!("training_files/user1/session_a{session}")),
+            &session_text(12, 12.0, true),
+        )?;
+        write(
+            &dir.join(format!("training_files/user2/session_b{session}")),
+            &session_text(12, 3.0, false),
+        )?;
+    }
     write(
         &dir.join("test_files/user1/session_1"),
         &session_text(10, 12.0, true),
@@ -93,13 +96,35 @@ fn small_forest() -> BalabitParams {
     }
 }
 
+/// [`small`] with the booster's calibration cross-fitted within each user's actions instead
+/// of over whole sessions.
+fn small_without_session_folds() -> BalabitParams {
+    BalabitParams {
+        session_folds: None,
+        aggregate: crate::mouse::score::SessionAggregate::MeanProbability,
+        ..small()
+    }
+}
+
 #[test]
 fn synthetic_users_separate() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
     let labels = "filename,is_illegal\nsession_1,0\nsession_2,1\nsession_3,0\nsession_4,1\n";
     synthetic(dir.path(), labels)?;
-    for params in [small(), small_forest()] {
+    let forest_by_session = BalabitParams {
+        session_folds: Some(cv::CvParams::default()),
+        ..small_forest()
+    };
+    let params = [
+        small(),
+        small_forest(),
+        small_without_session_folds(),
+        forest_by_session,
+        BalabitParams::forest(),
+    ];
+    for params in params {
         let report = replay(dir.path(), &params)?;
+        assert_eq!(report.protocol, protocol(&params));
         assert_eq!(report.sessions.len(), 4, "the unlabelled file is not read");
         assert_eq!(report.session_auc, 1.0);
         assert_eq!(report.session_eer, 0.0);
@@ -109,6 +134,28 @@ fn synthetic_users_separate() -> Result<()> {
         assert_eq!(report.sessions_without_actions, 0);
         assert_eq!(report.training_segments.point_click, 120);
     }
+    Ok(())
+}
+
+#[test]
+fn session_folds_need_a_session_per_fold() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    let labels = "filename,is_illegal\nsession_1,0\nsession_2,1\nsession_3,0\nsession_4,1\n";
+    synthetic(dir.path(), labels)?;
+    let removed = dir.path().join("training_files/user2/session_b4");
+    std::fs::remove_file(&removed).map_err(|e| Error::io(&removed, e))?;
+    match replay(dir.path(), &small()) {
+        Err(Error::DatasetShape { problem, .. }) => {
+            assert!(
+                problem.contains("user2 has 4 training sessions, fewer than the 5 folds"),
+                "{problem}"
+            );
+        }
+        other => panic!("expected a shape error, got {other:?}"),
+    }
+    // Without the session folds the four sessions are enough.
+    let report = replay(dir.path(), &small_without_session_folds())?;
+    assert_eq!(report.session_auc, 1.0);
     Ok(())
 }
 
@@ -242,10 +289,7 @@ fn balabit_training_cv() -> Result<()> {
     let base = BalabitParams::default();
     // The forest variants were the candidates before the booster; `forest` is the earlier
     // default.
-    let forest = BalabitParams {
-        boost: None,
-        ..base.clone()
-    };
+    let forest = BalabitParams::forest();
     let variants = [
         cv::ForestVariant {
             name: "default".into(),
@@ -256,6 +300,47 @@ fn balabit_training_cv() -> Result<()> {
             params: BalabitParams {
                 boost: Some(BoostParams {
                     n_rounds: 150,
+                    ..BoostParams::default()
+                }),
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "half the rows per tree".into(),
+            params: BalabitParams {
+                boost: Some(BoostParams {
+                    subsample: 0.5,
+                    ..BoostParams::default()
+                }),
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "half the features per tree".into(),
+            params: BalabitParams {
+                boost: Some(BoostParams {
+                    colsample: 0.5,
+                    ..BoostParams::default()
+                }),
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "half the rows and features per tree".into(),
+            params: BalabitParams {
+                boost: Some(BoostParams {
+                    subsample: 0.5,
+                    colsample: 0.5,
+                    ..BoostParams::default()
+                }),
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "63 bins".into(),
+            params: BalabitParams {
+                boost: Some(BoostParams {
+                    max_bins: 63,
                     ..BoostParams::default()
                 }),
                 ..base.clone()
@@ -404,4 +489,48 @@ fn calibration_length_is_nearest_on_log_scale() {
     assert_eq!(CALIBRATION_LENGTHS[calibration_length(0)], 4);
     assert_eq!(CALIBRATION_LENGTHS[calibration_length(50)], 45);
     assert_eq!(CALIBRATION_LENGTHS[calibration_length(10_000)], 512);
+}
+
+#[test]
+fn session_folds_hold_out_every_training_action() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    synthetic(dir.path(), "filename,is_illegal\n")?;
+    let files = balabit::list_sessions(&dir.path().join(balabit::TRAINING_DIR))?;
+    let params = small();
+    let (featurised, _, _) = featurise(&files, &params.segment)?;
+    let mut sessions: Vec<(String, Vec<Array2<f64>>)> = Vec::new();
+    for (file, x) in featurised {
+        match sessions.iter_mut().find(|(u, _)| *u == file.user) {
+            Some((_, list)) => list.push(x),
+            None => sessions.push((file.user, vec![x])),
+        }
+    }
+
+    let cv = cv::CvParams::default();
+    let folds = session_folds::fit(&sessions, &params, &cv)?;
+    assert_eq!(folds.models.len(), 2);
+    for (claimed, by_author) in folds.held_out.iter().enumerate() {
+        for (author, list) in by_author.iter().enumerate() {
+            for (p, x) in list.iter().zip(&sessions[author].1) {
+                assert_eq!(p.len(), x.nrows(), "every action is scored");
+                // The users are easy to tell apart, even by models without the session.
+                let mean = p.iter().sum::<f64>() / p.len() as f64;
+                assert_eq!(mean > 0.5, author == claimed, "{claimed} {author} {mean}");
+            }
+        }
+        let (probabilities, labels) = session_folds::rows_of(&folds.held_out, claimed);
+        let own: usize = sessions[claimed].1.iter().map(|x| x.nrows()).sum();
+        let all: usize = sessions
+            .iter()
+            .flat_map(|(_, l)| l)
+            .map(|x| x.nrows())
+            .sum();
+        assert_eq!(probabilities.len(), all);
+        assert_eq!(labels.iter().filter(|&&g| g).count(), own);
+        assert!(labels[..own].iter().all(|&g| g), "own actions come first");
+    }
+
+    let calibrations = folds.piece_calibrations(&params, &cv)?;
+    assert_eq!(calibrations.len(), 2);
+    Ok(())
 }

@@ -29,6 +29,18 @@ fn log_loss(booster: &BoostedTrees, x: &Array2<f64>, y: &[bool]) -> Result<f64> 
     Ok(sum / y.len() as f64)
 }
 
+/// Counts the rows of a fresh 400-row checkerboard that `booster` classifies correctly.
+fn correct_of_400(booster: &BoostedTrees) -> Result<usize> {
+    let (test, labels) = checkerboard(400, 2);
+    let mut correct = 0;
+    for (row, &label) in test.rows().into_iter().zip(&labels) {
+        if (booster.predict_proba(&row.to_vec())? > 0.5) == label {
+            correct += 1;
+        }
+    }
+    Ok(correct)
+}
+
 #[test]
 fn learns_checkerboard() -> Result<()> {
     let (x, y) = checkerboard(1000, 1);
@@ -37,14 +49,67 @@ fn learns_checkerboard() -> Result<()> {
         ..BoostParams::default()
     }
     .fit(x.view(), &y)?;
-    let (test, labels) = checkerboard(400, 2);
-    let mut correct = 0;
-    for (row, &label) in test.rows().into_iter().zip(&labels) {
-        if (booster.predict_proba(&row.to_vec())? > 0.5) == label {
-            correct += 1;
-        }
-    }
+    let correct = correct_of_400(&booster)?;
     assert!(correct >= 370, "{correct} of 400 correct");
+    Ok(())
+}
+
+#[test]
+fn sampled_rows_and_features_still_learn() -> Result<()> {
+    let (x, y) = checkerboard(1000, 1);
+    let params = BoostParams {
+        n_rounds: 60,
+        subsample: 0.5,
+        colsample: 0.6,
+        ..BoostParams::default()
+    };
+    let booster = params.fit(x.view(), &y)?;
+    let correct = correct_of_400(&booster)?;
+    assert!(correct >= 360, "{correct} of 400 correct");
+    assert_eq!(params.fit(x.view(), &y)?, booster, "same seed, same model");
+    let reseeded = BoostParams { seed: 7, ..params }.fit(x.view(), &y)?;
+    assert_ne!(reseeded, booster, "another seed draws other rows");
+    Ok(())
+}
+
+#[test]
+fn sampled_rows_get_the_tree_output_too() -> Result<()> {
+    // Every row's gradients in round 2 must come from log odds that include the first tree,
+    // sampled in round 1 or not. Regrowing the second tree from the first tree's predictions
+    // must then give the tree that the fit grew.
+    let (x, y) = checkerboard(300, 4);
+    let params = BoostParams {
+        n_rounds: 2,
+        subsample: 0.3,
+        min_samples_leaf: 5,
+        ..BoostParams::default()
+    };
+    let booster = params.fit(x.view(), &y)?;
+    let first = BoostedTrees {
+        trees: booster.trees[..1].to_vec(),
+        ..booster.clone()
+    };
+
+    let binned = Binned::new(x.view(), params.max_bins);
+    let mut grower = Grower::new(&binned, &params);
+    let mut log_odds = Vec::new();
+    let mut gradients = Vec::new();
+    for (row, &label) in x.rows().into_iter().zip(&y) {
+        let p = first.predict_proba(&row.to_vec())?;
+        log_odds.push(first.base + first.trees[0].predict(&row.to_vec()));
+        gradients.push((p - f64::from(u8::from(label)), (p * (1.0 - p)).max(1e-16)));
+    }
+
+    // The fit drew round 1's rows, then round 2's, from one generator.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed);
+    let _first_rows = sample(&mut rng, 300, 90);
+    let mut rows: Vec<u32> = sample(&mut rng, 300, 90)
+        .into_iter()
+        .map(|i| i as u32)
+        .collect();
+    rows.sort_unstable();
+    let second = grower.grow(&gradients, rows, &mut log_odds);
+    assert_eq!(second, booster.trees[1]);
     Ok(())
 }
 
@@ -80,6 +145,7 @@ fn one_stump_has_newton_leaf_values() -> Result<()> {
         l2: 2.0,
         // Cut points sit at quantiles; with 8 bins the first lies in the ten zeros.
         max_bins: 8,
+        ..BoostParams::default()
     };
     let booster = params.fit(x.view(), &y)?;
     let base = (14.0_f64 / 26.0).ln();
@@ -244,6 +310,22 @@ fn bad_params_rejected() {
         },
         BoostParams {
             max_bins: 257,
+            ..base
+        },
+        BoostParams {
+            subsample: 0.0,
+            ..base
+        },
+        BoostParams {
+            subsample: 1.5,
+            ..base
+        },
+        BoostParams {
+            colsample: f64::NAN,
+            ..base
+        },
+        BoostParams {
+            colsample: -0.5,
             ..base
         },
     ] {
