@@ -78,6 +78,30 @@ impl ScoreCalibration {
         })
     }
 
+    /// Fits the two normal distributions with one standard deviation, the pooled within-class
+    /// one: `sqrt(((n_g - 1) s_g² + (n_i - 1) s_i²) / (n_g + n_i - 2))`. With equal spreads the
+    /// log-likelihood ratio is a linear, decreasing or increasing, function of the raw score,
+    /// so it keeps the raw order within one user and only shifts and scales each user's
+    /// scores.
+    ///
+    /// # Errors
+    ///
+    /// As [`ScoreCalibration::fit`].
+    pub fn fit_equal_variance(genuine: &[f64], impostor: &[f64]) -> Result<Self> {
+        let fitted = Self::fit(genuine, impostor)?;
+        let count = |v: &[f64]| v.iter().filter(|x| x.is_finite()).count() as f64;
+        let (n_g, n_i) = (count(genuine), count(impostor));
+        let pooled = (((n_g - 1.0) * fitted.genuine_sd.powi(2)
+            + (n_i - 1.0) * fitted.impostor_sd.powi(2))
+            / (n_g + n_i - 2.0))
+            .sqrt();
+        Ok(ScoreCalibration {
+            genuine_sd: pooled,
+            impostor_sd: pooled,
+            ..fitted
+        })
+    }
+
     /// Log-likelihood ratio of genuine over impostor for raw score `raw`, within
     /// `[-MAX_LLR, MAX_LLR]`.
     pub fn llr(&self, raw: f64) -> f64 {
@@ -95,6 +119,30 @@ impl ScoreCalibration {
             // passed its checksum, so this only guards against a hand-made calibration.
             _ => 0.0,
         }
+    }
+
+    /// Log-likelihood ratio of genuine over impostor for raw score `raw`, made monotone: it
+    /// never rises while the score moves from the genuine mean towards the impostor mean and
+    /// beyond.
+    ///
+    /// With unequal spreads, [`unbounded_llr`](Self::unbounded_llr) is a parabola in `raw`,
+    /// and past its vertex the ratio turns back. The vertex lies beyond the mean of the class
+    /// with the smaller spread. So with a narrow genuine normal, a score far more genuine-like
+    /// than any genuine score would look impostor-like. Here a score past the vertex gets the
+    /// ratio of the vertex. The region between the two means
+    /// is never past the vertex, and there the ratio equals `unbounded_llr`.
+    pub fn monotone_llr(&self, raw: f64) -> f64 {
+        let (g_var, i_var) = (self.genuine_sd.powi(2), self.impostor_sd.powi(2));
+        // The slope of the ratio is `-(raw - genuine_mean) / g_var + (raw - impostor_mean) /
+        // i_var`. Its sign must be the sign of `genuine_mean - impostor_mean`.
+        let slope = -(raw - self.genuine_mean) / g_var + (raw - self.impostor_mean) / i_var;
+        let wanted = self.genuine_mean - self.impostor_mean;
+        if slope * wanted >= 0.0 || g_var == i_var {
+            return self.unbounded_llr(raw);
+        }
+        let vertex =
+            (self.genuine_mean / g_var - self.impostor_mean / i_var) / (1.0 / g_var - 1.0 / i_var);
+        self.unbounded_llr(vertex)
     }
 
     /// Posterior probability that `raw` is genuine with equal priors: `1 / (1 + exp(-llr))`.
@@ -208,6 +256,69 @@ mod tests {
         assert!(cal.llr(3.0) < 0.0);
         assert!(cal.posterior(1.0) > 0.5);
         assert!(cal.llr(1e9).abs() <= MAX_LLR);
+    }
+
+    #[test]
+    fn equal_variance_llr_is_linear() {
+        let genuine = [1.0, 1.2, 0.8, 1.1, 0.9];
+        let impostor = [3.0, 4.0, 2.0, 3.6, 2.4];
+        let cal = ScoreCalibration::fit_equal_variance(&genuine, &impostor).unwrap();
+        assert_eq!(cal.genuine_sd, cal.impostor_sd);
+        // Sample variances 0.025 and 0.68, four degrees of freedom each.
+        assert!((cal.genuine_sd - ((4.0 * 0.025 + 4.0 * 0.68) / 8.0_f64).sqrt()).abs() < 1e-12);
+        let steps: Vec<f64> = [0.0, 1.0, 2.0, 3.0]
+            .windows(2)
+            .map(|w| cal.unbounded_llr(w[1]) - cal.unbounded_llr(w[0]))
+            .collect();
+        assert!(
+            steps.iter().all(|s| (s - steps[0]).abs() < 1e-9),
+            "{steps:?}"
+        );
+        assert!(steps[0] < 0.0, "higher scores look like the impostors");
+        assert!(ScoreCalibration::fit_equal_variance(&[1.0], &[2.0, 3.0]).is_err());
+    }
+
+    #[test]
+    fn monotone_llr_never_turns_back() {
+        // Narrow genuine scores around 0, wide impostor scores around 5: the plain ratio
+        // turns back for scores far below 0.
+        let cal = ScoreCalibration {
+            genuine_mean: 0.0,
+            genuine_sd: 1.0,
+            impostor_mean: 5.0,
+            impostor_sd: 3.0,
+        };
+        assert!(cal.unbounded_llr(-20.0) < cal.unbounded_llr(-1.0));
+
+        let scores: Vec<f64> = (-400..=400).map(|i| f64::from(i) * 0.1).collect();
+        for pair in scores.windows(2) {
+            let (low, high) = (cal.monotone_llr(pair[0]), cal.monotone_llr(pair[1]));
+            assert!(
+                low >= high,
+                "{} gives {low}, {} gives {high}",
+                pair[0],
+                pair[1]
+            );
+        }
+        for raw in [0.0, 1.0, 2.5, 5.0] {
+            assert_eq!(cal.monotone_llr(raw), cal.unbounded_llr(raw), "{raw}");
+        }
+
+        // Wider genuine scores: the impostor side is the one that would turn back.
+        let wide = ScoreCalibration {
+            genuine_sd: 3.0,
+            impostor_sd: 1.0,
+            ..cal
+        };
+        assert!(wide.unbounded_llr(30.0) > wide.unbounded_llr(6.0));
+        assert!(wide.monotone_llr(30.0) <= wide.monotone_llr(6.0));
+
+        let equal = ScoreCalibration {
+            genuine_sd: 2.0,
+            impostor_sd: 2.0,
+            ..cal
+        };
+        assert_eq!(equal.monotone_llr(-20.0), equal.unbounded_llr(-20.0));
     }
 
     #[test]

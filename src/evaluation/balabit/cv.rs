@@ -275,14 +275,14 @@ pub fn cross_validate(
             result(variant, &scored)
         })
         .collect();
-    // Cross-fitted calibration of each raw aggregate, for comparison with the out-of-bag ones.
+    // Cross-fitted calibrations of each raw aggregate, for comparison with the out-of-bag ones.
     let n_forest = variants.len() * slots_per_variant;
-    for slot in (0..n_forest).step_by(TREATMENTS.len()) {
-        let scored = cross_fitted(&records, slot, cv.folds)?;
-        let name = results[slot]
-            .variant
-            .replace(TREATMENTS[0], "cross-fitted calibration");
-        results.push(result(name, &scored));
+    for (treatment, fit, ratio) in CROSS_FITS {
+        for slot in (0..n_forest).step_by(TREATMENTS.len()) {
+            let scored = cross_fitted(&records, slot, cv.folds, fit, ratio)?;
+            let name = results[slot].variant.replace(TREATMENTS[0], treatment);
+            results.push(result(name, &scored));
+        }
     }
     Ok(results)
 }
@@ -358,10 +358,42 @@ pub(crate) fn balanced_auc(scored: &[Scored]) -> f64 {
     pairs / (genuine_below * impostor_total)
 }
 
+/// A calibration fit from genuine and impostor scores.
+type CalibrationFit = fn(&[f64], &[f64]) -> Result<ScoreCalibration>;
+
+/// A log-likelihood ratio of a fitted calibration for a raw score.
+type Ratio = fn(&ScoreCalibration, f64) -> f64;
+
+/// Cross-fitted calibrations compared for every raw aggregate: normal fits with a spread per
+/// class, the same made monotone, and normal fits with one pooled spread.
+pub const CROSS_FITS: [(&str, CalibrationFit, Ratio); 3] = [
+    (
+        "cross-fitted calibration",
+        ScoreCalibration::fit,
+        ScoreCalibration::unbounded_llr,
+    ),
+    (
+        "cross-fitted calibration, monotone",
+        ScoreCalibration::fit,
+        ScoreCalibration::monotone_llr,
+    ),
+    (
+        "cross-fitted calibration, equal variances",
+        ScoreCalibration::fit_equal_variance,
+        ScoreCalibration::unbounded_llr,
+    ),
+];
+
 /// Calibrates the scores in `slot` of each fold's records as minus a log-likelihood ratio of
-/// normal fits to the same claimed user's genuine and impostor scores in the other folds, so
-/// that no score calibrates itself.
-fn cross_fitted(records: &[Record], slot: usize, folds: usize) -> Result<Vec<Scored>> {
+/// normal fits (by `fit`, the ratio by `ratio`) to the same claimed user's genuine and
+/// impostor scores in the other folds, so that no score calibrates itself.
+fn cross_fitted(
+    records: &[Record],
+    slot: usize,
+    folds: usize,
+    fit: CalibrationFit,
+    ratio: Ratio,
+) -> Result<Vec<Scored>> {
     let users = records.iter().map(|r| r.claimed + 1).max().unwrap_or(0);
     let mut out = Vec::new();
     for fold in 0..folds {
@@ -373,12 +405,12 @@ fn cross_fitted(records: &[Record], slot: usize, folds: usize) -> Result<Vec<Sco
                     .map(|r| r.values[slot])
                     .collect()
             };
-            let calibration = ScoreCalibration::fit(&others(true), &others(false))?;
+            let calibration = fit(&others(true), &others(false))?;
             for r in records
                 .iter()
                 .filter(|r| r.fold == fold && r.claimed == user)
             {
-                let value = -calibration.unbounded_llr(r.values[slot]);
+                let value = -ratio(&calibration, r.values[slot]);
                 out.push((user, r.genuine, value));
             }
         }

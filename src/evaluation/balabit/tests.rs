@@ -232,8 +232,8 @@ fn cross_validation_separates_synthetic_users() -> Result<()> {
     ];
     let results = cv::cross_validate(dir.path(), &cv, &variants)?;
     // Per variant: each aggregate with each treatment; then the two one-class scores; then
-    // each aggregate of each variant cross-fitted.
-    let per_variant = cv::AGGREGATES.len() * (cv::TREATMENTS.len() + 1);
+    // each aggregate of each variant with each cross-fitted calibration.
+    let per_variant = cv::AGGREGATES.len() * (cv::TREATMENTS.len() + cv::CROSS_FITS.len());
     assert_eq!(results.len(), 3 * per_variant + 2);
     for r in results
         .iter()
