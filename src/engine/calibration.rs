@@ -136,8 +136,8 @@ impl ScoreCalibration {
         // The slope of the ratio is `-(raw - genuine_mean) / g_var + (raw - impostor_mean) /
         // i_var`. Its sign must be the sign of `genuine_mean - impostor_mean`.
         let slope = -(raw - self.genuine_mean) / g_var + (raw - self.impostor_mean) / i_var;
-        let wanted = self.genuine_mean - self.impostor_mean;
-        if slope * wanted >= 0.0 || g_var == i_var {
+        let expected_sign = self.genuine_mean - self.impostor_mean;
+        if slope * expected_sign >= 0.0 || g_var == i_var {
             return self.unbounded_llr(raw);
         }
         let vertex =

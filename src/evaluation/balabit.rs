@@ -383,7 +383,7 @@ pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
     let mut by_user: Vec<(String, Array2<f64>)> = Vec::new();
     // The forest's rows: the same, or with recording-relative features appended.
     let mut forest_by_user: Vec<(String, Array2<f64>)> = Vec::new();
-    // The forest's rows again, session by session, for the session cross-fitting.
+    // The forest's rows, session by session, for the session cross-fitting instead.
     let mut forest_sessions: Vec<(String, Vec<Array2<f64>>)> = Vec::new();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed);
     for (file, features) in training {
@@ -393,18 +393,17 @@ pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
         } else {
             features.clone()
         };
+        // The two-class rows are kept session by session for the session cross-fitting, and
+        // joined per user otherwise.
         if params.session_folds.is_some() {
             match forest_sessions.iter_mut().find(|(u, _)| *u == file.user) {
-                Some((_, list)) => list.push(forest_rows.clone()),
-                None => forest_sessions.push((file.user.clone(), vec![forest_rows.clone()])),
+                Some((_, list)) => list.push(forest_rows),
+                None => forest_sessions.push((file.user.clone(), vec![forest_rows])),
             }
+        } else {
+            append_user_rows(&mut forest_by_user, &file.user, forest_rows)?;
         }
-        for (list, rows) in [(&mut by_user, features), (&mut forest_by_user, forest_rows)] {
-            match list.iter_mut().find(|(u, _)| *u == file.user) {
-                Some((_, all)) => append_rows(all, &rows)?,
-                None => list.push((file.user.clone(), rows)),
-            }
-        }
+        append_user_rows(&mut by_user, &file.user, features)?;
     }
     stage_seconds.training_features = lap();
     info!(users = by_user.len(), "fitting per-user models");
@@ -515,9 +514,19 @@ fn featurise(files: &[SessionFile], params: &SegmentParams) -> Result<Featurised
     Ok((out, parse, segments))
 }
 
-fn append_rows(rows: &mut Array2<f64>, more: &Array2<f64>) -> Result<()> {
-    *rows = ndarray::concatenate(ndarray::Axis(0), &[rows.view(), more.view()])
-        .map_err(|e| Error::training(format!("joining action features: {e}")))?;
+/// Appends `rows` to `user`'s rows in `list`, or adds the user with them.
+fn append_user_rows(
+    list: &mut Vec<(String, Array2<f64>)>,
+    user: &str,
+    rows: Array2<f64>,
+) -> Result<()> {
+    match list.iter_mut().find(|(u, _)| u == user) {
+        Some((_, all)) => {
+            *all = ndarray::concatenate(ndarray::Axis(0), &[all.view(), rows.view()])
+                .map_err(|e| Error::training(format!("joining action features: {e}")))?;
+        }
+        None => list.push((user.to_string(), rows)),
+    }
     Ok(())
 }
 

@@ -96,32 +96,40 @@ pub(crate) fn fit(
             .map_err(|e| Error::training(format!("joining action features: {e}")))
     };
     let users = sessions.len();
-    let jobs: Vec<(usize, usize)> = (0..=folds)
+    // Fold by fold, so that each fold's rows are joined once and all users' models of the
+    // fold share them.
+    let mut fold_models: Vec<Classifier> = Vec::with_capacity(folds * users);
+    let mut models: Vec<Classifier> = Vec::with_capacity(users);
+    for fold in 0..=folds {
+        let rows = (0..users)
+            .map(|u| joined(u, fold))
+            .collect::<Result<Vec<_>>>()?;
+        let fitted = (0..users)
+            .into_par_iter()
+            .map(|user| {
+                let others: Vec<&Array2<f64>> = rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(u, _)| *u != user)
+                    .map(|(_, x)| x)
+                    .collect();
+                let seed = model_seed(params, user, fold, folds);
+                fit_classifier(&rows[user], &others, params, seed)
+            })
+            .collect::<Result<Vec<Classifier>>>()?;
+        if fold == folds {
+            models = fitted;
+        } else {
+            fold_models.extend(fitted);
+        }
+    }
+    let jobs: Vec<(usize, usize)> = (0..folds)
         .flat_map(|fold| (0..users).map(move |user| (fold, user)))
         .collect();
-    let fitted = jobs
-        .par_iter()
-        .map(|&(fold, user)| {
-            let rows = (0..users)
-                .map(|u| joined(u, fold))
-                .collect::<Result<Vec<_>>>()?;
-            let others: Vec<&Array2<f64>> = rows
-                .iter()
-                .enumerate()
-                .filter(|(u, _)| *u != user)
-                .map(|(_, x)| x)
-                .collect();
-            let seed = model_seed(params, user, fold, folds);
-            fit_classifier(&rows[user], &others, params, seed)
-        })
-        .collect::<Result<Vec<Classifier>>>()?;
-    let mut fitted = fitted.into_iter();
-    let fold_models: Vec<Classifier> = fitted.by_ref().take(folds * users).collect();
-    let models: Vec<Classifier> = fitted.collect();
 
     // Scores of each fold's held-out sessions under each user's model of that fold: all
     // sessions of the fold go through one model in one batch.
-    let scored = jobs[..folds * users]
+    let scored = jobs
         .par_iter()
         .zip(&fold_models)
         .map(|(&(fold, claimed), model)| {
