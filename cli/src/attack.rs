@@ -19,15 +19,16 @@ pub(crate) struct AttackArgs {
     /// Modalities to attack: keyboard, mouse or both
     #[arg(long, default_value = "both")]
     modality: String,
-    /// Keyboard: Aalto participants attacked as victims (the first N by id)
-    #[arg(long, default_value_t = 20)]
-    victims: usize,
+    /// Keyboard: Aalto participants attacked as victims (the first N by id) [default: 20]
+    #[arg(long)]
+    victims: Option<usize>,
     /// Keyboard: Aalto participants after the victims that form the background population
-    #[arg(long, default_value_t = 60)]
-    background: usize,
-    /// Mouse: Balabit users attacked as victims (in user order; at most 10)
-    #[arg(long, default_value_t = 10)]
-    mouse_victims: usize,
+    /// [default: 60]
+    #[arg(long)]
+    background: Option<usize>,
+    /// Mouse: Balabit users attacked as victims (in user order; at most 10) [default: 10]
+    #[arg(long)]
+    mouse_victims: Option<usize>,
     /// Attempts per victim for each random attack
     #[arg(long, default_value_t = 5)]
     attempts: usize,
@@ -58,6 +59,20 @@ or mouse positions and buttons) and change only the timing. Keyboard: Aalto, vic
 sentences 1-10 and the captured session is sentences 11-15. Mouse: Balabit, victims enrol on \
 their training sessions, the captured session is their first legal labelled test session with \
 at least 500 events, and the background is the other users' training sessions.";
+
+/// Victims and background of the keyboard attack when their flags are not given.
+const DEFAULT_VICTIMS: usize = 20;
+const DEFAULT_BACKGROUND: usize = 60;
+/// Victims of the mouse attack when `--mouse-victims` is not given.
+const DEFAULT_MOUSE_VICTIMS: usize = 10;
+
+/// Counts of the attack, with the defaults of the flags that were not given.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    victims: usize,
+    background: usize,
+    mouse_victims: usize,
+}
 
 pub(crate) fn run(root: &Path, args: AttackArgs) -> Result<()> {
     let params = AttackParams {
@@ -90,18 +105,48 @@ pub(crate) fn run(root: &Path, args: AttackArgs) -> Result<()> {
         "both" => (true, true),
         other => bail!("--modality must be keyboard, mouse or both, got {other}"),
     };
+    // A count flag of a modality that does not run would be ignored silently, so it is
+    // rejected.
+    if !keyboard {
+        for (flag, value) in [
+            ("--victims", args.victims),
+            ("--background", args.background),
+        ] {
+            if value.is_some() {
+                bail!(
+                    "{flag} applies only to the keyboard attack, and --modality {} runs only \
+                     the mouse attack; drop {flag} or use --modality keyboard or both \
+                     (--mouse-victims sets the mouse victims)",
+                    args.modality
+                );
+            }
+        }
+    }
+    if !mouse && args.mouse_victims.is_some() {
+        bail!(
+            "--mouse-victims applies only to the mouse attack, and --modality {} runs only the \
+             keyboard attack; drop --mouse-victims or use --modality mouse or both (--victims \
+             sets the keyboard victims)",
+            args.modality
+        );
+    }
+    let counts = Counts {
+        victims: args.victims.unwrap_or(DEFAULT_VICTIMS),
+        background: args.background.unwrap_or(DEFAULT_BACKGROUND),
+        mouse_victims: args.mouse_victims.unwrap_or(DEFAULT_MOUSE_VICTIMS),
+    };
     // The Aalto loader accepts only the full subset, so the participant count is known before
     // the data loads.
-    let people = args.victims.saturating_add(args.background);
-    if keyboard && (args.victims == 0 || args.background == 0 || people > aalto::PARTICIPANTS) {
+    let people = counts.victims.saturating_add(counts.background);
+    if keyboard && (counts.victims == 0 || counts.background == 0 || people > aalto::PARTICIPANTS) {
         bail!(
             "--victims {} and --background {} must be at least 1 each and add up to at most {}",
-            args.victims,
-            args.background,
+            counts.victims,
+            counts.background,
             aalto::PARTICIPANTS
         );
     }
-    if mouse && args.mouse_victims == 0 {
+    if mouse && counts.mouse_victims == 0 {
         bail!("--mouse-victims must be at least 1, got 0");
     }
     if let Some(path) = &args.report_json {
@@ -110,7 +155,7 @@ pub(crate) fn run(root: &Path, args: AttackArgs) -> Result<()> {
     // Listing the Balabit users before the keyboard attack lets a --mouse-victims count above
     // the number of users fail before any attack runs.
     let mouse_users = if mouse {
-        Some(list_mouse_users(root, &args)?)
+        Some(list_mouse_users(root, counts.mouse_victims)?)
     } else {
         None
     };
@@ -122,12 +167,12 @@ pub(crate) fn run(root: &Path, args: AttackArgs) -> Result<()> {
     );
     let mut reports = BTreeMap::new();
     if keyboard {
-        let report = run_keyboard(root, &args, &params)?;
+        let report = run_keyboard(root, counts, &params)?;
         print_report("keyboard (Aalto)", &report);
         reports.insert("keyboard", report);
     }
     if let Some(users) = mouse_users {
-        let report = run_mouse(users, &args, &params)?;
+        let report = run_mouse(users, counts.mouse_victims, &params)?;
         print_report("mouse (Balabit)", &report);
         reports.insert("mouse", report);
     }
@@ -138,21 +183,25 @@ pub(crate) fn run(root: &Path, args: AttackArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_keyboard(root: &Path, args: &AttackArgs, params: &AttackParams) -> Result<AttackReport> {
+fn run_keyboard(root: &Path, counts: Counts, params: &AttackParams) -> Result<AttackReport> {
     let entry = ensure_dataset(root, aalto::NAME)?;
     let data = aalto::load(&entry.dir(root))?;
     let people = &data.participants;
-    if args.victims + args.background > people.len() || args.victims == 0 || args.background == 0 {
+    let Counts {
+        victims,
+        background,
+        ..
+    } = counts;
+    if victims + background > people.len() || victims == 0 || background == 0 {
         bail!(
-            "--victims {} and --background {} must be at least 1 each and add up to at most {}",
-            args.victims,
-            args.background,
+            "--victims {victims} and --background {background} must be at least 1 each and add \
+             up to at most {}",
             people.len()
         );
     }
-    let (victims, rest) = people.split_at(args.victims);
+    let (victims, rest) = people.split_at(victims);
     eprintln!("attacking {} keyboard victims...", victims.len());
-    Ok(keyboard_attacks(victims, &rest[..args.background], params)?)
+    Ok(keyboard_attacks(victims, &rest[..background], params)?)
 }
 
 /// The Balabit training sessions and their users, listed without reading any session.
@@ -165,16 +214,16 @@ struct MouseUsers {
 }
 
 /// Lists the Balabit users and rejects a `--mouse-victims` count above their number.
-fn list_mouse_users(root: &Path, args: &AttackArgs) -> Result<MouseUsers> {
+fn list_mouse_users(root: &Path, mouse_victims: usize) -> Result<MouseUsers> {
     let entry = ensure_dataset(root, balabit::NAME)?;
     let dir = entry.dir(root);
     let training = balabit::list_sessions(&dir.join(balabit::TRAINING_DIR))?;
     let mut users: Vec<String> = training.iter().map(|f| f.user.clone()).collect();
     users.dedup();
-    if args.mouse_victims > users.len() {
+    if mouse_victims > users.len() {
         bail!(
             "--mouse-victims {} is more than the {} Balabit users under {}; give at most {}",
-            args.mouse_victims,
+            mouse_victims,
             users.len(),
             dir.join(balabit::TRAINING_DIR).display(),
             users.len()
@@ -189,7 +238,7 @@ fn list_mouse_users(root: &Path, args: &AttackArgs) -> Result<MouseUsers> {
 
 fn run_mouse(
     mouse_users: MouseUsers,
-    args: &AttackArgs,
+    mouse_victims: usize,
     params: &AttackParams,
 ) -> Result<AttackReport> {
     let MouseUsers {
@@ -204,7 +253,7 @@ fn run_mouse(
         .map(|f| Ok((f.user.clone(), balabit::load_session(&f.path)?)))
         .collect::<kinetype::Result<_>>()?;
     let mut victims = Vec::new();
-    for user in users.iter().take(args.mouse_victims) {
+    for user in users.iter().take(mouse_victims) {
         let enrolment: Vec<balabit::MouseSession> = loaded
             .iter()
             .filter(|(u, _)| u == user)

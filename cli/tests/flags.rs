@@ -116,6 +116,29 @@ fn too_many_keyboard_people_fail_first() {
 }
 
 #[test]
+fn attack_count_of_other_modality_rejected() {
+    let root = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["attack", "--modality", "mouse", "--victims", "5"],
+            "--victims applies only to the keyboard attack",
+        ),
+        (
+            &["attack", "--modality", "mouse", "--background", "5"],
+            "--background applies only to the keyboard attack",
+        ),
+        (
+            &["attack", "--modality", "keyboard", "--mouse-victims", "5"],
+            "--mouse-victims applies only to the mouse attack",
+        ),
+    ];
+    for (args, expected) in cases {
+        let stderr = failure(&kinetype(root.path(), args));
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn report_json_folder_is_made_first() {
     let root = tempfile::tempdir().unwrap();
     let report = root.path().join("out/new/report.json");
