@@ -122,6 +122,57 @@ pub fn smoothed_log_odds(p: f64, n_trees: usize) -> f64 {
     (smoothed / (1.0 - smoothed)).ln()
 }
 
+/// Log-likelihood ratio of "the claimed user" against "anyone else", given the claimed user's
+/// calibrated ratio `claimed` and those of the other enrolled users, `others`, for the same
+/// session.
+///
+/// Each calibrated ratio compares one user with the pool of other users, the background `B`:
+/// `l_v = ln p(x | v) - ln p(x | B)`. An impostor is either an outsider, who looks like the
+/// background, with prior probability `outsider_prior`, or one of the `m` other enrolled users,
+/// each equally likely. Then the ratio of the claimed user against the impostor hypothesis is
+///
+/// `l_u - ln(π + (1 - π) / m · Σ_v exp(l_v))`
+///
+/// with `π = outsider_prior`. A session that looks like the claimed user but even more like
+/// another enrolled user is pushed down, which one user's model alone cannot do. A session
+/// unlike every enrolled user keeps about `l_u - ln π`, so an outsider gains nothing. This
+/// is cohort normalisation as used in speaker verification, written as a likelihood ratio.
+///
+/// # Errors
+///
+/// [`Error::InvalidParameter`] when `outsider_prior` is outside `(0, 1]` or a ratio is NaN.
+/// With no other user the result is `claimed - ln π`.
+pub fn cohort_llr(claimed: f64, others: &[f64], outsider_prior: f64) -> Result<f64> {
+    if !(outsider_prior > 0.0 && outsider_prior <= 1.0) {
+        return Err(Error::InvalidParameter {
+            name: "outsider_prior",
+            value: outsider_prior.to_string(),
+            expected: "a probability in (0, 1]",
+        });
+    }
+    if let Some(v) = std::iter::once(&claimed).chain(others).find(|v| v.is_nan()) {
+        return Err(Error::InvalidParameter {
+            name: "cohort ratios",
+            value: v.to_string(),
+            expected: "log-likelihood ratios that are not NaN",
+        });
+    }
+    // ln(π + (1 - π) / m · Σ exp(l_v)) as a log-sum-exp of ln π and ln((1 - π) / m) + l_v,
+    // shifted by the largest term so that no exp overflows.
+    let mut terms = vec![outsider_prior.ln()];
+    if !others.is_empty() && outsider_prior < 1.0 {
+        let weight = ((1.0 - outsider_prior) / others.len() as f64).ln();
+        terms.extend(others.iter().map(|l| weight + l));
+    }
+    let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let impostor = if top.is_finite() {
+        top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln()
+    } else {
+        top
+    };
+    Ok(claimed - impostor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +247,47 @@ mod tests {
                     Err(Error::InvalidParameter { .. })
                 ),
                 "{p:?} {t}"
+            );
+        }
+    }
+
+    #[test]
+    fn cohort_lowers_closer_match() -> Result<()> {
+        // No other user matches: about l_u - ln π.
+        let alone = cohort_llr(2.0, &[-30.0, -40.0], 0.5)?;
+        assert!((alone - (2.0 - 0.5f64.ln())).abs() < 1e-9, "{alone}");
+        // Another user matches far better: about 2 - ln(0.25 e^10) = -6.61.
+        let closer = cohort_llr(2.0, &[10.0, -40.0], 0.5)?;
+        assert!(
+            (closer - (2.0 - (0.5 + 0.25 * 10f64.exp()).ln())).abs() < 1e-9,
+            "{closer}"
+        );
+        assert!(closer < -6.0, "{closer}");
+        // Exact value: ln(0.5 + 0.25 (e^1 + e^0)).
+        let exact = cohort_llr(0.0, &[1.0, 0.0], 0.5)?;
+        let expected = -(0.5 + 0.25 * (1f64.exp() + 1.0)).ln();
+        assert!((exact - expected).abs() < 1e-12, "{exact}");
+        // Large ratios do not overflow.
+        assert!(cohort_llr(0.0, &[1e4], 0.5)?.is_finite());
+        assert!((cohort_llr(1.0, &[], 0.25)? - (1.0 - 0.25f64.ln())).abs() < 1e-12);
+        Ok(())
+    }
+
+    #[test]
+    fn cohort_rejects_bad_input() {
+        for (claimed, others, prior) in [
+            (0.0, vec![0.0], 0.0),
+            (0.0, vec![0.0], 1.5),
+            (0.0, vec![0.0], f64::NAN),
+            (f64::NAN, vec![0.0], 0.5),
+            (0.0, vec![f64::NAN], 0.5),
+        ] {
+            assert!(
+                matches!(
+                    cohort_llr(claimed, &others, prior),
+                    Err(Error::InvalidParameter { .. })
+                ),
+                "{claimed} {others:?} {prior}"
             );
         }
     }

@@ -41,8 +41,9 @@ use crate::datasets::balabit::{self, SessionFile};
 use crate::engine::calibration::ScoreCalibration;
 use crate::error::{Error, Result};
 use crate::evaluation::metrics::auc;
+use crate::mouse::N_FEATURES;
 use crate::mouse::one_class::RobustZ;
-use crate::mouse::score::{SessionAggregate, session_score};
+use crate::mouse::score::{SessionAggregate, cohort_llr, session_score};
 
 /// Cross-validation settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -90,8 +91,8 @@ pub struct CvResult {
 pub struct ForestVariant {
     /// Short name used in results.
     pub name: String,
-    /// Replay settings. Only `forest`, `boost`, `negative_ratio`, `seed` and
-    /// `relative_features` matter here; the "cross-fitted calibration" rows measure what
+    /// Replay settings. Only `forest`, `boost`, `negative_ratio`, `seed`,
+    /// `relative_features` and `position_features` matter here; the "cross-fitted calibration" rows measure what
     /// `session_folds` does in the replay.
     pub params: BalabitParams,
 }
@@ -118,7 +119,8 @@ struct Piece {
 }
 
 /// Cross-validates each forest variant with every aggregate in [`AGGREGATES`] and every
-/// treatment in [`TREATMENTS`], each raw aggregate cross-fitted as well, and the two one-class
+/// treatment in [`TREATMENTS`], each raw aggregate cross-fitted as well (by each of
+/// [`CROSS_FITS`], and by the first once more with cohort normalisation), and the two one-class
 /// scores (mean per-action robust z and [`RobustZ::session_shift`]), on the training
 /// directory `dir` (which contains `training_files/`).
 ///
@@ -141,7 +143,10 @@ pub fn cross_validate(
         )));
     }
     let files = balabit::list_sessions(&dir.join(balabit::TRAINING_DIR))?;
-    let (sessions, _, _) = super::featurise(&files, &base.segment)?;
+    // With a position variant, every row carries the position columns after the action
+    // features, and the other variants and the one-class model see only the action features.
+    let any_position = variants.iter().any(|v| v.params.position_features);
+    let (sessions, _, _) = super::featurise_with(&files, &base.segment, any_position)?;
     let by_user = group(sessions);
     if let Some((user, s)) = by_user.iter().find(|(_, s)| s.len() < cv.folds) {
         return Err(shape(format!(
@@ -155,7 +160,18 @@ pub fn cross_validate(
     let mut records: Vec<Record> = Vec::new();
     for fold in 0..cv.folds {
         let (train_sessions, pieces) = split_fold(&by_user, fold, cv, &mut rng)?;
-        let plain = join(&train_sessions, |x| x.clone())?;
+        let features_only = |x: &Array2<f64>| {
+            x.slice_axis(Axis(1), ndarray::Slice::from(..N_FEATURES))
+                .to_owned()
+        };
+        let plain = join(&train_sessions, features_only)?;
+        let plain_pieces: Vec<Array2<f64>> =
+            pieces.iter().map(|p| features_only(&p.rows)).collect();
+        let positioned = if any_position {
+            join(&train_sessions, |x| x.clone())?
+        } else {
+            Vec::new()
+        };
         let any_relative = variants.iter().any(|v| v.params.relative_features);
         let (relative, relative_pieces) = if any_relative {
             // A generator of its own, so that the held-out pieces of later folds are the same
@@ -164,9 +180,9 @@ pub fn cross_validate(
             let mut stretches =
                 Xoshiro256PlusPlus::seed_from_u64(cv.seed ^ (0x7265_6c00 + fold as u64));
             let relative = join(&train_sessions, |x| {
-                relative_in_pieces(x, cv.piece_actions, &mut stretches)
+                relative_in_pieces(&features_only(x), cv.piece_actions, &mut stretches)
             })?;
-            let rows: Vec<Array2<f64>> = pieces.iter().map(|p| append_relative(&p.rows)).collect();
+            let rows: Vec<Array2<f64>> = plain_pieces.iter().map(append_relative).collect();
             (relative, rows)
         } else {
             (Vec::new(), Vec::new())
@@ -178,6 +194,8 @@ pub fn cross_validate(
                 let params = &variant.params;
                 let train = if params.relative_features {
                     &relative
+                } else if params.position_features {
+                    &positioned
                 } else {
                     &plain
                 };
@@ -211,8 +229,10 @@ pub fn cross_validate(
                     for ((forest, calibrations), variant) in per_variant.iter().zip(variants) {
                         let rows = if variant.params.relative_features {
                             &relative_pieces[index]
-                        } else {
+                        } else if variant.params.position_features {
                             &piece.rows
+                        } else {
+                            &plain_pieces[index]
                         };
                         let values = rows.as_standard_layout();
                         let values = values
@@ -228,20 +248,20 @@ pub fn cross_validate(
                             out.push(-matched[length].unbounded_llr(raw));
                         }
                     }
-                    let per_action = piece
-                        .rows
+                    let per_action = plain_pieces[index]
                         .rows()
                         .into_iter()
                         .map(|r| one_class.score(&r.to_vec()))
                         .collect::<Result<Vec<f64>>>()?;
                     out.push(per_action.iter().sum::<f64>() / per_action.len() as f64);
-                    out.push(one_class.session_shift(piece.rows.view())?);
+                    out.push(one_class.session_shift(plain_pieces[index].view())?);
                     Ok((piece.author == claimed, out))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            for (genuine, values) in piece_scores {
+            for (piece, (genuine, values)) in piece_scores.into_iter().enumerate() {
                 records.push(Record {
                     fold,
+                    piece,
                     claimed,
                     genuine,
                     values,
@@ -279,10 +299,26 @@ pub fn cross_validate(
     let n_forest = variants.len() * slots_per_variant;
     for (treatment, fit, ratio) in CROSS_FITS {
         for slot in (0..n_forest).step_by(TREATMENTS.len()) {
-            let scored = cross_fitted(&records, slot, cv.folds, fit, ratio)?;
+            let calibrated = cross_fitted(&records, slot, cv.folds, fit, ratio)?;
+            let scored: Vec<Scored> = records
+                .iter()
+                .zip(&calibrated)
+                .map(|(r, &value)| (r.claimed, r.genuine, value))
+                .collect();
             let name = results[slot].variant.replace(TREATMENTS[0], treatment);
             results.push(result(name, &scored));
         }
+    }
+    // The plain cross-fitted calibration of each raw aggregate, normalised by the other
+    // users' calibrated ratios for the same piece.
+    let (treatment, fit, ratio) = CROSS_FITS[0];
+    for slot in (0..n_forest).step_by(TREATMENTS.len()) {
+        let calibrated = cross_fitted(&records, slot, cv.folds, fit, ratio)?;
+        let scored = cohort(&records, &calibrated)?;
+        let name = results[slot]
+            .variant
+            .replace(TREATMENTS[0], &format!("{treatment}, cohort-normalised"));
+        results.push(result(name, &scored));
     }
     Ok(results)
 }
@@ -290,6 +326,8 @@ pub fn cross_validate(
 /// One held-out piece scored as one claimed user in one fold.
 struct Record {
     fold: usize,
+    /// Index of the piece among the fold's pieces.
+    piece: usize,
     claimed: usize,
     genuine: bool,
     values: Vec<f64>,
@@ -386,16 +424,17 @@ pub const CROSS_FITS: [(&str, CalibrationFit, Ratio); 3] = [
 
 /// Calibrates the scores in `slot` of each fold's records as minus a log-likelihood ratio of
 /// normal fits (by `fit`, the ratio by `ratio`) to the same claimed user's genuine and
-/// impostor scores in the other folds, so that no score calibrates itself.
+/// impostor scores in the other folds, so that no score calibrates itself. The result is
+/// aligned with `records`.
 fn cross_fitted(
     records: &[Record],
     slot: usize,
     folds: usize,
     fit: CalibrationFit,
     ratio: Ratio,
-) -> Result<Vec<Scored>> {
+) -> Result<Vec<f64>> {
     let users = records.iter().map(|r| r.claimed + 1).max().unwrap_or(0);
-    let mut out = Vec::new();
+    let mut out = vec![f64::NAN; records.len()];
     for fold in 0..folds {
         for user in 0..users {
             let others = |genuine: bool| -> Vec<f64> {
@@ -406,16 +445,41 @@ fn cross_fitted(
                     .collect()
             };
             let calibration = fit(&others(true), &others(false))?;
-            for r in records
-                .iter()
-                .filter(|r| r.fold == fold && r.claimed == user)
-            {
-                let value = -ratio(&calibration, r.values[slot]);
-                out.push((user, r.genuine, value));
+            for (index, r) in records.iter().enumerate() {
+                if r.fold == fold && r.claimed == user {
+                    out[index] = -ratio(&calibration, r.values[slot]);
+                }
             }
         }
     }
     Ok(out)
+}
+
+/// Scores each record by [`cohort_llr`] (as minus the ratio, higher = impostor) from the
+/// cross-fitted scores `calibrated` (aligned with `records`) of the same piece under every
+/// claimed user, with [`super::OUTSIDER_PRIOR`].
+fn cohort(records: &[Record], calibrated: &[f64]) -> Result<Vec<Scored>> {
+    let mut by_piece: std::collections::HashMap<(usize, usize), Vec<(usize, f64)>> =
+        std::collections::HashMap::new();
+    for (r, &value) in records.iter().zip(calibrated) {
+        by_piece
+            .entry((r.fold, r.piece))
+            .or_default()
+            .push((r.claimed, -value));
+    }
+    records
+        .iter()
+        .zip(calibrated)
+        .map(|(r, &value)| {
+            let others: Vec<f64> = by_piece[&(r.fold, r.piece)]
+                .iter()
+                .filter(|(user, _)| *user != r.claimed)
+                .map(|&(_, llr)| llr)
+                .collect();
+            let llr = cohort_llr(-value, &others, super::OUTSIDER_PRIOR)?;
+            Ok((r.claimed, r.genuine, -llr))
+        })
+        .collect()
 }
 
 /// Cuts `n` rows into consecutive ranges with lengths drawn log-uniformly from

@@ -121,6 +121,14 @@ fn synthetic_users_separate() -> Result<()> {
         small_without_session_folds(),
         forest_by_session,
         BalabitParams::forest(),
+        BalabitParams {
+            position_features: true,
+            ..small()
+        },
+        BalabitParams {
+            position_features: true,
+            ..small_without_session_folds()
+        },
     ];
     for params in params {
         let report = replay(dir.path(), &params)?;
@@ -229,12 +237,20 @@ fn cross_validation_separates_synthetic_users() -> Result<()> {
             name: "small forest".into(),
             params: small_forest(),
         },
+        cv::ForestVariant {
+            name: "small, positions".into(),
+            params: BalabitParams {
+                position_features: true,
+                ..small()
+            },
+        },
     ];
     let results = cv::cross_validate(dir.path(), &cv, &variants)?;
     // Per variant: each aggregate with each treatment; then the two one-class scores; then
-    // each aggregate of each variant with each cross-fitted calibration.
-    let per_variant = cv::AGGREGATES.len() * (cv::TREATMENTS.len() + cv::CROSS_FITS.len());
-    assert_eq!(results.len(), 3 * per_variant + 2);
+    // each aggregate of each variant with each cross-fitted calibration, and once more
+    // cohort-normalised.
+    let per_variant = cv::AGGREGATES.len() * (cv::TREATMENTS.len() + cv::CROSS_FITS.len() + 1);
+    assert_eq!(results.len(), variants.len() * per_variant + 2);
     for r in results
         .iter()
         .filter(|r| !r.variant.starts_with("one-class"))
@@ -343,6 +359,87 @@ fn balabit_training_cv() -> Result<()> {
                     max_bins: 63,
                     ..BoostParams::default()
                 }),
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "100 rows per leaf".into(),
+            params: BalabitParams {
+                boost: Some(BoostParams {
+                    min_samples_leaf: 100,
+                    ..BoostParams::default()
+                }),
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "15 leaves".into(),
+            params: BalabitParams {
+                boost: Some(BoostParams {
+                    max_leaves: 15,
+                    ..BoostParams::default()
+                }),
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "l2 10".into(),
+            params: BalabitParams {
+                boost: Some(BoostParams {
+                    l2: 10.0,
+                    ..BoostParams::default()
+                }),
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "learning rate 0.05".into(),
+            params: BalabitParams {
+                boost: Some(BoostParams {
+                    learning_rate: 0.05,
+                    ..BoostParams::default()
+                }),
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "booster 1x negatives".into(),
+            params: BalabitParams {
+                negative_ratio: 1,
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "63 leaves".into(),
+            params: BalabitParams {
+                boost: Some(BoostParams {
+                    max_leaves: 63,
+                    ..BoostParams::default()
+                }),
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "booster 5x negatives".into(),
+            params: BalabitParams {
+                negative_ratio: 5,
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "600 rounds".into(),
+            params: BalabitParams {
+                boost: Some(BoostParams {
+                    n_rounds: 600,
+                    ..BoostParams::default()
+                }),
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "positions".into(),
+            params: BalabitParams {
+                position_features: true,
                 ..base.clone()
             },
         },
@@ -492,12 +589,33 @@ fn calibration_length_is_nearest_on_log_scale() {
 }
 
 #[test]
+fn position_columns_follow_action_features() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    write(
+        &dir.path().join("training_files/user1/session_a"),
+        &session_text(3, 12.0, true),
+    )?;
+    let files = balabit::list_sessions(&dir.path().join(balabit::TRAINING_DIR))?;
+    let segment = SegmentParams::default();
+    let (plain, _, _) = featurise_with(&files, &segment, false)?;
+    let (with, _, _) = featurise_with(&files, &segment, true)?;
+    let (plain, with) = (&plain[0].1, &with[0].1);
+    assert_eq!(plain.ncols(), N_FEATURES);
+    assert_eq!(with.ncols(), N_FEATURES + N_POSITIONS);
+    assert_eq!(action_columns(with), *plain);
+    // The first click's path starts at (100, 300) and the click is at (400, 400).
+    let ends: Vec<f64> = with.row(0).iter().skip(N_FEATURES).copied().collect();
+    assert_eq!(ends, [100.0, 300.0, 400.0, 400.0]);
+    Ok(())
+}
+
+#[test]
 fn session_folds_hold_out_every_training_action() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
     synthetic(dir.path(), "filename,is_illegal\n")?;
     let files = balabit::list_sessions(&dir.path().join(balabit::TRAINING_DIR))?;
     let params = small();
-    let (featurised, _, _) = featurise(&files, &params.segment)?;
+    let (featurised, _, _) = featurise_with(&files, &params.segment, false)?;
     let mut sessions: Vec<(String, Vec<Array2<f64>>)> = Vec::new();
     for (file, x) in featurised {
         match sessions.iter_mut().find(|(u, _)| *u == file.user) {
