@@ -60,10 +60,12 @@ sentences 1-10 and the captured session is sentences 11-15. Mouse: Balabit, vict
 their training sessions, the captured session is their first legal labelled test session with \
 at least 500 events, and the background is the other users' training sessions.";
 
-/// Victims and background of the keyboard attack when their flags are not given.
+/// Victims of the keyboard attack when `--victims` is not given (the help text repeats it).
 const DEFAULT_VICTIMS: usize = 20;
+/// Background people of the keyboard attack when `--background` is not given (the help text
+/// repeats it).
 const DEFAULT_BACKGROUND: usize = 60;
-/// Victims of the mouse attack when `--mouse-victims` is not given.
+/// Victims of the mouse attack when `--mouse-victims` is not given (the help text repeats it).
 const DEFAULT_MOUSE_VICTIMS: usize = 10;
 
 /// Counts of the attack, with the defaults of the flags that were not given.

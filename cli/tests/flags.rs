@@ -139,6 +139,27 @@ fn attack_count_of_other_modality_rejected() {
 }
 
 #[test]
+fn attack_counts_accepted_for_both_modalities() {
+    let root = tempfile::tempdir().unwrap();
+    let args = [
+        "attack",
+        "--modality",
+        "both",
+        "--victims",
+        "5",
+        "--background",
+        "5",
+        "--mouse-victims",
+        "1",
+    ];
+    // The run then fails on the missing data sets, after the flag checks.
+    let output = kinetype(root.path(), &args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(!stderr.contains("applies only"), "{stderr}");
+}
+
+#[test]
 fn report_json_folder_is_made_first() {
     let root = tempfile::tempdir().unwrap();
     let report = root.path().join("out/new/report.json");

@@ -167,8 +167,8 @@ impl Default for BalabitParams {
     ///
     /// Against 0.9819 and 0.9733 for this setting, cohort normalisation of the calibrated
     /// ratio ([`cohort_llr`](crate::mouse::score::cohort_llr)) gave 0.9746 and 0.9712, and
-    /// `position_features` 0.9839 and 0.9705. In the first draw, other booster sizes fell
-    /// behind too. 100 rows per leaf gave 0.9817, 15 leaves 0.9788, 63 leaves 0.9794, `l2` 10
+    /// `position_features` 0.9839 and 0.9705. In the first draw, no other booster setting beat
+    /// it. 100 rows per leaf gave 0.9817, 15 leaves 0.9788, 63 leaves 0.9794, `l2` 10
     /// 0.9809, learning rate 0.05 0.9788 and 600 rounds 0.9809. One negative per positive gave
     /// 0.9691 and five 0.9816.
     fn default() -> Self {
@@ -380,6 +380,7 @@ fn protocol(params: &BalabitParams) -> String {
 pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
     params.segment.check()?;
     params.forest.check()?;
+    check_appended_columns(params)?;
     if let Some(boost) = &params.boost {
         boost.check()?;
     }
@@ -394,7 +395,8 @@ pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
     let (training, training_parse, training_segments) =
         featurise_with(&training, &params.segment, params.position_features)?;
     let mut by_user: Vec<(String, Array2<f64>)> = Vec::new();
-    // The forest's rows: the same, or with recording-relative features appended.
+    // The two-class model's rows: the action features, with recording-relative features or
+    // the position columns appended when the parameters ask for them.
     let mut forest_by_user: Vec<(String, Array2<f64>)> = Vec::new();
     // The forest's rows, session by session, for the session cross-fitting instead.
     let mut forest_sessions: Vec<(String, Vec<Array2<f64>>)> = Vec::new();
@@ -453,9 +455,9 @@ pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
         .map(|((file, rows), probabilities)| {
             let model = &models[&file.user];
             let features = action_columns(rows);
-            let values = features
-                .as_slice()
-                .expect("OK because featurise builds standard-layout arrays");
+            let values = features.as_slice().expect(
+                "OK because featurise_with and action_columns build standard-layout arrays",
+            );
             let one_class = values
                 .chunks_exact(N_FEATURES)
                 .map(|row| model.one_class.score(row))
@@ -512,14 +514,25 @@ struct UserModel {
 type Featurised = (Vec<(SessionFile, Array2<f64>)>, ParseStats, SegmentStats);
 
 /// Returns the first [`N_FEATURES`] columns of `rows`, the action features, as a
-/// standard-layout array.
+/// standard-layout array. `rows` comes from [`featurise_with`], so it has at least
+/// [`N_FEATURES`] columns.
 pub(crate) fn action_columns(rows: &Array2<f64>) -> Array2<f64> {
-    if rows.ncols() == N_FEATURES {
-        return rows.clone();
-    }
     rows.slice_axis(ndarray::Axis(1), ndarray::Slice::from(..N_FEATURES))
         .as_standard_layout()
         .into_owned()
+}
+
+/// Rejects `relative_features` together with `position_features`: each appends its own
+/// columns, and no code path builds rows with both.
+pub(crate) fn check_appended_columns(params: &BalabitParams) -> Result<()> {
+    if params.relative_features && params.position_features {
+        return Err(Error::InvalidParameter {
+            name: "position_features",
+            value: "true".into(),
+            expected: "false when relative_features is true (use one or the other)",
+        });
+    }
+    Ok(())
 }
 
 /// Number of screen-position columns that [`featurise_with`] can append.
@@ -544,6 +557,8 @@ fn featurise_with(
                 let values = action_features(action);
                 row.slice_axis_mut(ndarray::Axis(0), ndarray::Slice::from(..N_FEATURES))
                     .assign(&ndarray::ArrayView1::from(&values));
+                // Segmentation gives every action at least one point, so the position columns
+                // are never left at 0 for lack of one.
                 if let (true, Some(first), Some(last)) =
                     (positions, action.points.first(), action.points.last())
                 {
@@ -738,10 +753,9 @@ fn forest_probabilities(
             };
             let mut rows = Vec::new();
             for &i in indices {
-                let values = test[i]
-                    .1
-                    .as_slice()
-                    .expect("OK because featurise builds standard-layout arrays");
+                let values = test[i].1.as_slice().expect(
+                    "OK because featurise_with and action_columns build standard-layout arrays",
+                );
                 rows.extend_from_slice(values);
             }
             let all = model.two_class.predict_proba_rows(&rows)?;
@@ -774,8 +788,8 @@ pub(crate) enum Classifier {
 }
 
 impl Classifier {
-    /// Returns the probability that each row of `rows` (row-major, [`N_FEATURES`] columns)
-    /// is the user's.
+    /// Returns the probability that each row of `rows` (row-major, as many columns as the
+    /// model was fitted on) is the user's.
     pub(crate) fn predict_proba_rows(&self, rows: &[f64]) -> Result<Vec<f64>> {
         match self {
             Classifier::Forest(forest) => forest.predict_proba_rows(rows),

@@ -135,13 +135,22 @@ pub fn smoothed_log_odds(p: f64, n_trees: usize) -> f64 {
 ///
 /// with `π = outsider_prior`. A session that looks like the claimed user but even more like
 /// another enrolled user is pushed down, which one user's model alone cannot do. A session
-/// unlike every enrolled user keeps about `l_u - ln π`, so an outsider gains nothing. This
-/// is cohort normalisation as used in speaker verification, written as a likelihood ratio.
+/// unlike every enrolled user scores about `l_u - ln π`: its ratio rises by the constant
+/// `ln(1 / π)`, as every genuine session that resembles no other user does, so the ranking
+/// of such sessions is kept. This is cohort normalisation as used in speaker verification,
+/// written as a likelihood ratio.
+///
+/// NOTE: when each user's calibration is fitted against a different pool (the other users,
+/// which include the claimed one), the background differs from user to user, so the formula
+/// is an approximation.
+///
+/// With no other user, or with `outsider_prior` 1, the result is `claimed - ln π`, the limit
+/// of the formula as every `l_v` goes to minus infinity.
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] when `outsider_prior` is outside `(0, 1]` or a ratio is NaN.
-/// With no other user the result is `claimed - ln π`.
+/// [`Error::InvalidParameter`] when `outsider_prior` is outside `(0, 1]` or a ratio is not
+/// finite.
 pub fn cohort_llr(claimed: f64, others: &[f64], outsider_prior: f64) -> Result<f64> {
     if !(outsider_prior > 0.0 && outsider_prior <= 1.0) {
         return Err(Error::InvalidParameter {
@@ -150,11 +159,14 @@ pub fn cohort_llr(claimed: f64, others: &[f64], outsider_prior: f64) -> Result<f
             expected: "a probability in (0, 1]",
         });
     }
-    if let Some(v) = std::iter::once(&claimed).chain(others).find(|v| v.is_nan()) {
+    if let Some(v) = std::iter::once(&claimed)
+        .chain(others)
+        .find(|v| !v.is_finite())
+    {
         return Err(Error::InvalidParameter {
             name: "cohort ratios",
             value: v.to_string(),
-            expected: "log-likelihood ratios that are not NaN",
+            expected: "finite log-likelihood ratios",
         });
     }
     // ln(π + (1 - π) / m · Σ exp(l_v)) as a log-sum-exp of ln π and ln((1 - π) / m) + l_v,
@@ -164,12 +176,9 @@ pub fn cohort_llr(claimed: f64, others: &[f64], outsider_prior: f64) -> Result<f
         let weight = ((1.0 - outsider_prior) / others.len() as f64).ln();
         terms.extend(others.iter().map(|l| weight + l));
     }
+    // Every term is finite, because the prior is positive and the ratios are finite.
     let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let impostor = if top.is_finite() {
-        top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln()
-    } else {
-        top
-    };
+    let impostor = top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln();
     Ok(claimed - impostor)
 }
 
@@ -263,13 +272,17 @@ mod tests {
             "{closer}"
         );
         assert!(closer < -6.0, "{closer}");
-        // Exact value: ln(0.5 + 0.25 (e^1 + e^0)).
+        // Exact value: -ln(0.5 + 0.25 (e^1 + e^0)).
         let exact = cohort_llr(0.0, &[1.0, 0.0], 0.5)?;
         let expected = -(0.5 + 0.25 * (1f64.exp() + 1.0)).ln();
         assert!((exact - expected).abs() < 1e-12, "{exact}");
-        // Large ratios do not overflow.
-        assert!(cohort_llr(0.0, &[1e4], 0.5)?.is_finite());
+        // Large ratios do not overflow: ln(0.5 + 0.5 e^10000) = 10000 + ln 0.5 to double
+        // precision.
+        let large = cohort_llr(0.0, &[1e4], 0.5)?;
+        assert!((large + 1e4 + 0.5f64.ln()).abs() < 1e-9, "{large}");
+        // No other user, or no insider: claimed - ln π.
         assert!((cohort_llr(1.0, &[], 0.25)? - (1.0 - 0.25f64.ln())).abs() < 1e-12);
+        assert_eq!(cohort_llr(1.0, &[5.0], 1.0)?, 1.0);
         Ok(())
     }
 
@@ -281,6 +294,8 @@ mod tests {
             (0.0, vec![0.0], f64::NAN),
             (f64::NAN, vec![0.0], 0.5),
             (0.0, vec![f64::NAN], 0.5),
+            (f64::INFINITY, vec![f64::INFINITY], 0.5),
+            (0.0, vec![f64::NEG_INFINITY], 0.5),
         ] {
             assert!(
                 matches!(

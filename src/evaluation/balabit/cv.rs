@@ -41,7 +41,6 @@ use crate::datasets::balabit::{self, SessionFile};
 use crate::engine::calibration::ScoreCalibration;
 use crate::error::{Error, Result};
 use crate::evaluation::metrics::auc;
-use crate::mouse::N_FEATURES;
 use crate::mouse::one_class::RobustZ;
 use crate::mouse::score::{SessionAggregate, cohort_llr, session_score};
 
@@ -92,8 +91,8 @@ pub struct ForestVariant {
     /// Short name used in results.
     pub name: String,
     /// Replay settings. Only `forest`, `boost`, `negative_ratio`, `seed`,
-    /// `relative_features` and `position_features` matter here; the "cross-fitted calibration" rows measure what
-    /// `session_folds` does in the replay.
+    /// `relative_features` and `position_features` matter here. The "cross-fitted
+    /// calibration" rows measure what `session_folds` does in the replay.
     pub params: BalabitParams,
 }
 
@@ -112,7 +111,8 @@ pub const TREATMENTS: [&str; 3] = [
     "out-of-bag calibration, length-matched",
 ];
 
-/// One held-out piece: its author and action features.
+/// One held-out piece: its author and rows (the action features, then the position columns
+/// when a variant uses them).
 struct Piece {
     author: usize,
     rows: Array2<f64>,
@@ -126,7 +126,8 @@ struct Piece {
 ///
 /// # Errors
 ///
-/// Loader and fitting errors, and [`Error::DatasetShape`] when a user has fewer training
+/// [`Error::InvalidParameter`] when a variant sets both relative and position features;
+/// loader and fitting errors; and [`Error::DatasetShape`] when a user has fewer training
 /// sessions than folds, `folds < 2`, or the piece lengths are not `1 <= shortest <= longest`.
 pub fn cross_validate(
     dir: &std::path::Path,
@@ -141,6 +142,9 @@ pub fn cross_validate(
              1 <= shortest <= longest",
             cv.folds
         )));
+    }
+    for variant in variants {
+        super::check_appended_columns(&variant.params)?;
     }
     let files = balabit::list_sessions(&dir.join(balabit::TRAINING_DIR))?;
     // With a position variant, every row carries the position columns after the action
@@ -160,10 +164,7 @@ pub fn cross_validate(
     let mut records: Vec<Record> = Vec::new();
     for fold in 0..cv.folds {
         let (train_sessions, pieces) = split_fold(&by_user, fold, cv, &mut rng)?;
-        let features_only = |x: &Array2<f64>| {
-            x.slice_axis(Axis(1), ndarray::Slice::from(..N_FEATURES))
-                .to_owned()
-        };
+        let features_only = super::action_columns;
         let plain = join(&train_sessions, features_only)?;
         let plain_pieces: Vec<Array2<f64>> =
             pieces.iter().map(|p| features_only(&p.rows)).collect();
@@ -452,6 +453,14 @@ fn cross_fitted(
             }
         }
     }
+    // A record outside the folds, or a calibration that gives NaN, would otherwise enter the
+    // ROC as the lowest score.
+    if let Some((r, _)) = records.iter().zip(&out).find(|(_, v)| v.is_nan()) {
+        return Err(Error::training(format!(
+            "no calibrated score for a piece of fold {} claimed by user {}",
+            r.fold, r.claimed
+        )));
+    }
     Ok(out)
 }
 
@@ -578,5 +587,45 @@ fn shape(problem: String) -> Error {
     Error::DatasetShape {
         dataset: balabit::NAME.into(),
         problem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(fold: usize, piece: usize, claimed: usize, genuine: bool) -> Record {
+        Record {
+            fold,
+            piece,
+            claimed,
+            genuine,
+            values: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn cohort_pairs_ratios_of_same_piece() -> Result<()> {
+        // Two folds with piece 0 each, scored as three users, in shuffled order. The
+        // calibrated values are minus the ratios.
+        let records = [
+            record(1, 0, 2, false),
+            record(0, 0, 1, false),
+            record(1, 0, 0, true),
+            record(0, 0, 0, true),
+            record(1, 0, 1, false),
+            record(0, 0, 2, false),
+        ];
+        let ratios = [-4.0, 1.0, 3.0, 2.0, 0.5, -1.0];
+        let calibrated: Vec<f64> = ratios.iter().map(|l| -l).collect();
+        let scored = cohort(&records, &calibrated)?;
+        assert_eq!(scored.len(), records.len());
+        // Fold 0, claimed user 0: own ratio 2, the others' 1 and -1.
+        let expected = -cohort_llr(2.0, &[1.0, -1.0], super::super::OUTSIDER_PRIOR)?;
+        assert_eq!(scored[3], (0, true, expected));
+        // Fold 1, claimed user 2: own ratio -4, the others' 3 and 0.5.
+        let expected = -cohort_llr(-4.0, &[3.0, 0.5], super::super::OUTSIDER_PRIOR)?;
+        assert_eq!(scored[0], (2, false, expected));
+        Ok(())
     }
 }

@@ -32,7 +32,7 @@ use crate::engine::calibration::ScoreCalibration;
 use crate::error::{Error, Result};
 use crate::mouse::score::session_score;
 
-/// Each user's training sessions (action feature rows), users in one fixed order.
+/// Each user's training sessions (the two-class model's rows), users in one fixed order.
 pub(crate) type UserSessions = [(String, Vec<Array2<f64>>)];
 
 /// Models and held-out probabilities of [`fit`].
@@ -139,7 +139,7 @@ pub(crate) fn fit(
                 for (index, x) in list.iter().enumerate().filter(|(i, _)| i % folds == fold) {
                     let values = x
                         .as_slice()
-                        .expect("OK because featurise builds standard-layout arrays");
+                        .expect("OK because featurise_with builds standard-layout arrays");
                     rows.extend_from_slice(values);
                     spans.push((author, index, x.nrows()));
                 }

@@ -609,6 +609,103 @@ fn position_columns_follow_action_features() -> Result<()> {
     Ok(())
 }
 
+/// `text` with every x coordinate moved `dx` pixels to the right.
+fn shifted(text: &str, dx: f64) -> String {
+    let mut lines = text.lines();
+    let mut out = format!("{}\n", lines.next().unwrap_or_default());
+    for line in lines {
+        let mut fields: Vec<String> = line.split(',').map(str::to_string).collect();
+        if let Some(x) = fields
+            .get_mut(4)
+            .and_then(|x| Some((x.parse::<f64>().ok()?, x)))
+        {
+            *x.1 = (x.0 + dx).to_string();
+        }
+        let _ = writeln!(out, "{}", fields.join(","));
+    }
+    out
+}
+
+#[test]
+fn position_columns_reach_only_two_class_model() -> Result<()> {
+    // Two users who move alike, on screen areas 800 pixels apart: only the position columns
+    // tell them apart.
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    let style = |clicks| session_text(clicks, 12.0, true);
+    for session in 0..5 {
+        let name = |user, prefix| format!("training_files/{user}/session_{prefix}{session}");
+        write(&dir.path().join(name("user1", "a")), &style(12))?;
+        write(
+            &dir.path().join(name("user2", "b")),
+            &shifted(&style(12), 800.0),
+        )?;
+    }
+    let tests = [
+        ("user1/session_1", 0.0),
+        ("user1/session_2", 800.0),
+        ("user2/session_3", 800.0),
+        ("user2/session_4", 0.0),
+    ];
+    for (name, dx) in tests {
+        let path = dir.path().join("test_files").join(name);
+        write(&path, &shifted(&style(10), dx))?;
+    }
+    let labels = "filename,is_illegal\nsession_1,0\nsession_2,1\nsession_3,0\nsession_4,1\n";
+    write(&dir.path().join("public_labels.csv"), labels)?;
+
+    // Without calibration, because the plain model's scores are all equal here, and a
+    // calibration rejects that.
+    let raw = BalabitParams {
+        session_folds: None,
+        calibration_piece: None,
+        match_calibration_length: false,
+        ..small()
+    };
+    let plain = replay(dir.path(), &raw)?;
+    let positions = BalabitParams {
+        position_features: true,
+        ..raw
+    };
+    let with = replay(dir.path(), &positions)?;
+    assert_eq!(with.session_auc, 1.0);
+    assert!(plain.session_auc < 1.0, "{}", plain.session_auc);
+    for (a, b) in plain.sessions.iter().zip(&with.sessions) {
+        assert_eq!(a.session, b.session);
+        assert_eq!(a.one_class, b.one_class, "{}", a.session);
+        assert_eq!(a.one_class_shift, b.one_class_shift, "{}", a.session);
+    }
+    Ok(())
+}
+
+#[test]
+fn relative_and_position_features_rejected_together() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    let labels = "filename,is_illegal\nsession_1,0\nsession_2,1\nsession_3,0\nsession_4,1\n";
+    synthetic(dir.path(), labels)?;
+    let both = BalabitParams {
+        relative_features: true,
+        position_features: true,
+        ..small()
+    };
+    let replayed = replay(dir.path(), &both).map(|_| ());
+    let variants = [cv::ForestVariant {
+        name: "both".into(),
+        params: both,
+    }];
+    let validated = cv::cross_validate(dir.path(), &cv::CvParams::default(), &variants);
+    for err in [replayed, validated.map(|_| ())] {
+        let named = matches!(
+            err,
+            Err(Error::InvalidParameter {
+                name: "position_features",
+                ..
+            })
+        );
+        assert!(named, "{err:?}");
+    }
+    Ok(())
+}
+
 #[test]
 fn session_folds_hold_out_every_training_action() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
