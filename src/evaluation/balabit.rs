@@ -80,8 +80,8 @@ pub struct BalabitParams {
     /// test session is one recording, and training sessions are cut into stretches as long
     /// as the cross-validation's pieces.
     pub relative_features: bool,
-    /// Append the screen positions of each action's first and last points to the two-class
-    /// model's rows: their x and y in pixels. Off, because the cross-validation gave 0.9839
+    /// Switch for the screen positions of each action's first and last points (x and y in
+    /// pixels) as extra columns of the two-class model's rows. Off, because the cross-validation gave 0.9839
     /// and 0.9705 against 0.9819 and 0.9733 without them, a tie.
     pub position_features: bool,
     /// Calibrate each session with pieces as long as the session: a session of `n` actions
@@ -404,14 +404,14 @@ pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
     for (file, rows) in training {
         // With position features the rows carry them after the action features, and only the
         // two-class model reads them.
-        let features = action_columns(&rows);
-        let forest_rows = if params.relative_features {
+        let (features, forest_rows) = if params.position_features {
+            (action_columns(&rows), rows)
+        } else if params.relative_features {
             let lengths = CvParams::default().piece_actions;
-            within_session::relative_in_pieces(&features, lengths, &mut rng)
-        } else if params.position_features {
-            rows
+            let relative = within_session::relative_in_pieces(&rows, lengths, &mut rng);
+            (rows, relative)
         } else {
-            features.clone()
+            (rows.clone(), rows)
         };
         // The two-class rows are kept session by session for the session cross-fitting, and
         // joined per user otherwise.
@@ -454,7 +454,14 @@ pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
         .zip(probabilities)
         .map(|((file, rows), probabilities)| {
             let model = &models[&file.user];
-            let features = action_columns(rows);
+            // Only rows with position columns need a copy without them.
+            let without_positions;
+            let features = if params.position_features {
+                without_positions = action_columns(rows);
+                &without_positions
+            } else {
+                rows
+            };
             let values = features.as_slice().expect(
                 "OK because featurise_with and action_columns build standard-layout arrays",
             );

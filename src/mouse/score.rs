@@ -280,7 +280,7 @@ mod tests {
         // precision.
         let large = cohort_llr(0.0, &[1e4], 0.5)?;
         assert!((large + 1e4 + 0.5f64.ln()).abs() < 1e-9, "{large}");
-        // No other user, or no insider: claimed - ln π.
+        // No other user, or an outsider prior of 1: claimed - ln π.
         assert!((cohort_llr(1.0, &[], 0.25)? - (1.0 - 0.25f64.ln())).abs() < 1e-12);
         assert_eq!(cohort_llr(1.0, &[5.0], 1.0)?, 1.0);
         Ok(())

@@ -126,8 +126,8 @@ struct Piece {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] when a variant sets both relative and position features;
-/// loader and fitting errors; and [`Error::DatasetShape`] when a user has fewer training
+/// [`Error::InvalidParameter`] when a variant sets both relative and position features.
+/// Loader and fitting errors, and [`Error::DatasetShape`] when a user has fewer training
 /// sessions than folds, `folds < 2`, or the piece lengths are not `1 <= shortest <= longest`.
 pub fn cross_validate(
     dir: &std::path::Path,
@@ -298,7 +298,9 @@ pub fn cross_validate(
         .collect();
     // Cross-fitted calibrations of each raw aggregate, for comparison with the out-of-bag ones.
     let n_forest = variants.len() * slots_per_variant;
-    for (treatment, fit, ratio) in CROSS_FITS {
+    // The first cross-fit's calibrated scores per raw aggregate, kept for the cohort rows.
+    let mut plain_calibrated = Vec::new();
+    for (index, (treatment, fit, ratio)) in CROSS_FITS.into_iter().enumerate() {
         for slot in (0..n_forest).step_by(TREATMENTS.len()) {
             let calibrated = cross_fitted(&records, slot, cv.folds, fit, ratio)?;
             let scored: Vec<Scored> = records
@@ -308,13 +310,15 @@ pub fn cross_validate(
                 .collect();
             let name = results[slot].variant.replace(TREATMENTS[0], treatment);
             results.push(result(name, &scored));
+            if index == 0 {
+                plain_calibrated.push((slot, calibrated));
+            }
         }
     }
     // The plain cross-fitted calibration of each raw aggregate, normalised by the other
     // users' calibrated ratios for the same piece.
-    let (treatment, fit, ratio) = CROSS_FITS[0];
-    for slot in (0..n_forest).step_by(TREATMENTS.len()) {
-        let calibrated = cross_fitted(&records, slot, cv.folds, fit, ratio)?;
+    let treatment = CROSS_FITS[0].0;
+    for (slot, calibrated) in plain_calibrated {
         let scored = cohort(&records, &calibrated)?;
         let name = results[slot]
             .variant
@@ -457,7 +461,8 @@ fn cross_fitted(
     // ROC as the lowest score.
     if let Some((r, _)) = records.iter().zip(&out).find(|(_, v)| v.is_nan()) {
         return Err(Error::training(format!(
-            "no calibrated score for a piece of fold {} claimed by user {}",
+            "cross-fitted calibration failed for a piece of fold {} claimed by user {}: its \
+             score is NaN or the piece lies outside the folds",
             r.fold, r.claimed
         )));
     }

@@ -615,11 +615,9 @@ fn shifted(text: &str, dx: f64) -> String {
     let mut out = format!("{}\n", lines.next().unwrap_or_default());
     for line in lines {
         let mut fields: Vec<String> = line.split(',').map(str::to_string).collect();
-        if let Some(x) = fields
-            .get_mut(4)
-            .and_then(|x| Some((x.parse::<f64>().ok()?, x)))
-        {
-            *x.1 = (x.0 + dx).to_string();
+        let x = fields.get(4).and_then(|x| x.parse::<f64>().ok());
+        if let Some(x) = x {
+            fields[4] = (x + dx).to_string();
         }
         let _ = writeln!(out, "{}", fields.join(","));
     }
