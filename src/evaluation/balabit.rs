@@ -786,8 +786,9 @@ fn forest_probabilities(
 /// A user's two-class model: the forest or the booster of [`BalabitParams::boost`].
 ///
 /// NOTE: log odds of a booster's probabilities are smoothed as if they came from
-/// [`ForestParams::n_trees`] votes (see [`smoothed_log_odds`]). The default mean-probability
-/// aggregate does not use them, but the log-odds aggregates and the Z-norm row do.
+/// [`ForestParams::n_trees`] votes (see [`smoothed_log_odds`]), which bounds each action's
+/// log odds to about ±4.6 with 100 trees. The default mean-log-odds aggregate, the other
+/// log-odds aggregates and the Z-norm row use them; the mean probability does not.
 #[derive(Debug)]
 pub(crate) enum Classifier {
     Forest(RandomForest),

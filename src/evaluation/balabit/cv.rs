@@ -26,6 +26,10 @@
 //!   numbers, while here every piece is an impostor for nine users. So the headline figure
 //!   ([`CvResult::auc`]) weights each claimed user's impostor pieces to weigh as much in
 //!   total as that user's genuine pieces. The plain pooled AUC is reported beside it.
+//! - Whether the test set's impostors are other enrolled users or people outside them is not
+//!   documented. Here they are enrolled users whose other sessions the claimed user's model
+//!   saw among its negatives. [`CvParams::leave_impostor_out`] measures the other extreme, an
+//!   impostor the model never saw.
 //! - Any calibration is fitted without the scored piece: the out-of-bag calibrations use only
 //!   the fold's training sessions, and the cross-fitted one uses only other folds' pieces.
 
@@ -36,7 +40,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::within_session::{append_relative, relative_in_pieces};
-use super::{BalabitParams, fit_two_class, out_of_bag_calibration};
+use super::{BalabitParams, Classifier, fit_classifier, fit_two_class, out_of_bag_calibration};
 use crate::datasets::balabit::{self, SessionFile};
 use crate::engine::calibration::ScoreCalibration;
 use crate::error::{Error, Result};
@@ -54,6 +58,13 @@ pub struct CvParams {
     pub piece_actions: (usize, usize),
     /// Seed of the piece lengths.
     pub seed: u64,
+    /// Scores each impostor piece with a model of the claimed user fitted without the
+    /// impostor's sessions among its negatives, one such model per other user. Without it, an
+    /// impostor piece comes from a session the model never saw, but from a person whose other
+    /// sessions it learnt to reject. With it, the impostor is a stranger to the model, as an
+    /// attacker from outside the enrolled users would be. Genuine pieces keep the model with
+    /// all negatives. It needs at least three users and costs one more fit per other user.
+    pub leave_impostor_out: bool,
 }
 
 impl Default for CvParams {
@@ -69,6 +80,7 @@ impl Default for CvParams {
             folds: 5,
             piece_actions: (4, 420),
             seed: 0x0063_765f_7069_6563,
+            leave_impostor_out: false,
         }
     }
 }
@@ -111,6 +123,18 @@ pub const TREATMENTS: [&str; 3] = [
     "out-of-bag calibration, length-matched",
 ];
 
+/// Two variants whose cross-validated scores are fused: each piece's mean-log-odds score is
+/// calibrated by the plain cross-fitted calibration under each variant, and the two
+/// log-likelihood ratios are averaged. Both variants fit on the same folds and score the same
+/// pieces, so the average pairs the two models' views of one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fusion {
+    /// Short name used in results.
+    pub name: String,
+    /// Names of the two fused variants, as in [`ForestVariant::name`].
+    pub members: (String, String),
+}
+
 /// One held-out piece: its author and rows (the action features, then the position columns
 /// when a variant uses them).
 struct Piece {
@@ -122,17 +146,19 @@ struct Piece {
 /// treatment in [`TREATMENTS`], each raw aggregate cross-fitted as well (by each of
 /// [`CROSS_FITS`], and by the first once more with cohort normalisation), and the two one-class
 /// scores (mean per-action robust z and [`RobustZ::session_shift`]), on the training
-/// directory `dir` (which contains `training_files/`).
+/// directory `dir` (which contains `training_files/`). Each of `fusions` adds one row last.
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] when a variant sets both relative and position features.
+/// [`Error::InvalidParameter`] when a variant sets both relative and position features, or a
+/// fusion names a variant that is not in `variants`.
 /// Loader and fitting errors, and [`Error::DatasetShape`] when a user has fewer training
 /// sessions than folds, `folds < 2`, or the piece lengths are not `1 <= shortest <= longest`.
 pub fn cross_validate(
     dir: &std::path::Path,
     cv: &CvParams,
     variants: &[ForestVariant],
+    fusions: &[Fusion],
 ) -> Result<Vec<CvResult>> {
     let base = BalabitParams::default();
     let (shortest, longest) = cv.piece_actions;
@@ -146,6 +172,20 @@ pub fn cross_validate(
     for variant in variants {
         super::check_appended_columns(&variant.params)?;
     }
+    let position = |name: &str| {
+        variants
+            .iter()
+            .position(|v| v.name == name)
+            .ok_or_else(|| Error::InvalidParameter {
+                name: "fusions",
+                value: name.to_string(),
+                expected: "the name of a cross-validated variant",
+            })
+    };
+    let fused_members = fusions
+        .iter()
+        .map(|f| Ok((position(&f.members.0)?, position(&f.members.1)?)))
+        .collect::<Result<Vec<_>>>()?;
     let files = balabit::list_sessions(&dir.join(balabit::TRAINING_DIR))?;
     // With a position variant, every row carries the position columns after the action
     // features, and the other variants and the one-class model see only the action features.
@@ -157,6 +197,12 @@ pub fn cross_validate(
             "user {user} has {} training sessions, fewer than {} folds",
             s.len(),
             cv.folds
+        )));
+    }
+    if cv.leave_impostor_out && by_user.len() < 3 {
+        return Err(shape(format!(
+            "{} users; leaving the impostor out of the negatives needs at least 3",
+            by_user.len()
         )));
     }
     let slots_per_variant = AGGREGATES.len() * TREATMENTS.len();
@@ -208,6 +254,27 @@ pub fn cross_validate(
                     .collect();
                 let seed = params.seed ^ (fold * 1000 + claimed) as u64;
                 let (forest, oob, labels) = fit_two_class(&train[claimed], &others, params, seed)?;
+                // Per other user, the claimed user's model without that user's sessions.
+                let strangers: Vec<Option<Classifier>> = if cv.leave_impostor_out {
+                    (0..train.len())
+                        .into_par_iter()
+                        .map(|left_out| {
+                            if left_out == claimed {
+                                return Ok(None);
+                            }
+                            let rest: Vec<&Array2<f64>> = train
+                                .iter()
+                                .enumerate()
+                                .filter(|(u, _)| *u != claimed && *u != left_out)
+                                .map(|(_, x)| x)
+                                .collect();
+                            let seed = seed ^ ((left_out as u64 + 1) << 40);
+                            fit_classifier(&train[claimed], &rest, params, seed).map(Some)
+                        })
+                        .collect::<Result<_>>()?
+                } else {
+                    Vec::new()
+                };
                 let trees = params.forest.n_trees;
                 let calibrations = AGGREGATES
                     .iter()
@@ -220,14 +287,20 @@ pub fn cross_validate(
                         Ok((fixed, matched))
                     })
                     .collect::<Result<Vec<_>>>()?;
-                per_variant.push((forest, calibrations));
+                per_variant.push((forest, strangers, calibrations));
             }
             let piece_scores = pieces
                 .par_iter()
                 .enumerate()
                 .map(|(index, piece)| {
                     let mut out = Vec::with_capacity(variants.len() * slots_per_variant + 2);
-                    for ((forest, calibrations), variant) in per_variant.iter().zip(variants) {
+                    for ((forest, strangers, calibrations), variant) in
+                        per_variant.iter().zip(variants)
+                    {
+                        let model = strangers
+                            .get(piece.author)
+                            .and_then(Option::as_ref)
+                            .unwrap_or(forest);
                         let rows = if variant.params.relative_features {
                             &relative_pieces[index]
                         } else if variant.params.position_features {
@@ -239,7 +312,7 @@ pub fn cross_validate(
                         let values = values
                             .as_slice()
                             .expect("OK because as_standard_layout gives a contiguous array");
-                        let probabilities = forest.predict_proba_rows(values)?;
+                        let probabilities = model.predict_proba_rows(values)?;
                         let trees = variant.params.forest.n_trees;
                         let length = super::calibration_length(probabilities.len());
                         for (aggregate, (fixed, matched)) in AGGREGATES.iter().zip(calibrations) {
@@ -318,12 +391,37 @@ pub fn cross_validate(
     // The plain cross-fitted calibration of each raw aggregate, normalised by the other
     // users' calibrated ratios for the same piece.
     let treatment = CROSS_FITS[0].0;
-    for (slot, calibrated) in plain_calibrated {
-        let scored = cohort(&records, &calibrated)?;
-        let name = results[slot]
+    for (slot, calibrated) in &plain_calibrated {
+        let scored = cohort(&records, calibrated)?;
+        let name = results[*slot]
             .variant
             .replace(TREATMENTS[0], &format!("{treatment}, cohort-normalised"));
         results.push(result(name, &scored));
+    }
+    // The mean-log-odds slot of variant `v`: aggregate 0, treatment 0.
+    debug_assert_eq!(AGGREGATES[0], SessionAggregate::MeanLogOdds);
+    let calibrated_of = |v: usize| {
+        let slot = v * slots_per_variant;
+        plain_calibrated
+            .iter()
+            .find(|(s, _)| *s == slot)
+            .map(|(_, c)| c)
+            .ok_or_else(|| Error::training(format!("no cross-fitted scores for slot {slot}")))
+    };
+    for (fusion, &(a, b)) in fusions.iter().zip(&fused_members) {
+        let (first, second) = (calibrated_of(a)?, calibrated_of(b)?);
+        let scored: Vec<Scored> = records
+            .iter()
+            .zip(first.iter().zip(second))
+            .map(|(r, (x, y))| (r.claimed, r.genuine, (x + y) / 2.0))
+            .collect();
+        results.push(result(
+            format!(
+                "{} / fused mean-log-odds, cross-fitted calibration",
+                fusion.name
+            ),
+            &scored,
+        ));
     }
     Ok(results)
 }

@@ -6,6 +6,11 @@ use super::*;
 /// Builds a session file of `clicks` point-and-click actions. User style: `step` pixels per 16 ms
 /// tick along x (`horizontal`) or y.
 fn session_text(clicks: usize, step: f64, horizontal: bool) -> String {
+    paused_session_text(clicks, step, horizontal, 0.5)
+}
+
+/// [`session_text`] with `pause` more seconds of rest after each click.
+fn paused_session_text(clicks: usize, step: f64, horizontal: bool, pause: f64) -> String {
     let mut text = String::from("record timestamp,client timestamp,button,state,x,y\n");
     let mut t = 0.0;
     for c in 0..clicks {
@@ -24,7 +29,7 @@ fn session_text(clicks: usize, step: f64, horizontal: bool) -> String {
             let _ = writeln!(text, "{t:.3},{t:.3},Left,{state},400,400");
             t += 0.1;
         }
-        t += 0.5;
+        t += pause;
     }
     text
 }
@@ -216,11 +221,7 @@ fn synthetic_training(dir: &Path) -> Result<()> {
 fn cross_validation_separates_synthetic_users() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
     synthetic_training(dir.path())?;
-    let cv = cv::CvParams {
-        folds: 2,
-        piece_actions: (4, 8),
-        seed: 1,
-    };
+    let cv = two_fold_cv(false);
     let variants = [
         cv::ForestVariant {
             name: "small".into(),
@@ -245,12 +246,24 @@ fn cross_validation_separates_synthetic_users() -> Result<()> {
             },
         },
     ];
-    let results = cv::cross_validate(dir.path(), &cv, &variants)?;
+    let fusions = [cv::Fusion {
+        name: "small + small forest".into(),
+        members: ("small".into(), "small forest".into()),
+    }];
+    let results = cv::cross_validate(dir.path(), &cv, &variants, &fusions)?;
     // Per variant: each aggregate with each treatment; then the two one-class scores; then
     // each aggregate of each variant with each cross-fitted calibration, and once more
-    // cohort-normalised.
+    // cohort-normalised; last the fusion.
     let per_variant = cv::AGGREGATES.len() * (cv::TREATMENTS.len() + cv::CROSS_FITS.len() + 1);
-    assert_eq!(results.len(), variants.len() * per_variant + 2);
+    assert_eq!(
+        results.len(),
+        variants.len() * per_variant + 2 + fusions.len()
+    );
+    assert!(
+        results[results.len() - 1]
+            .variant
+            .starts_with("small + small forest / fused")
+    );
     for r in results
         .iter()
         .filter(|r| !r.variant.starts_with("one-class"))
@@ -259,6 +272,99 @@ fn cross_validation_separates_synthetic_users() -> Result<()> {
         assert!((r.auc - 1.0).abs() < 1e-9, "{} {}", r.variant, r.auc);
         assert_eq!(r.auc_unweighted, 1.0, "{}", r.variant);
     }
+    Ok(())
+}
+
+/// Three users: `user1` and `user3` move and click alike and differ only in how long they
+/// pause between actions (0.6 s against 2.1 s), which `user2`, slower, shares with `user1`.
+fn three_users_training(dir: &Path) -> Result<()> {
+    for (user, step, pause) in [
+        ("user1", 12.0, 0.5),
+        ("user2", 3.0, 0.5),
+        ("user3", 12.0, 2.0),
+    ] {
+        for session in ["a", "b"] {
+            write(
+                &dir.join(format!("training_files/{user}/session_{user}{session}")),
+                &paused_session_text(20, step, true, pause),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Two folds and pieces of 4 to 8 actions, for the synthetic users' few dozen actions.
+fn two_fold_cv(leave_impostor_out: bool) -> cv::CvParams {
+    cv::CvParams {
+        folds: 2,
+        piece_actions: (4, 8),
+        seed: 1,
+        leave_impostor_out,
+    }
+}
+
+#[test]
+fn leave_impostor_out_needs_three_users() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    synthetic_training(dir.path())?;
+    let cv = two_fold_cv(true);
+    let variants = [cv::ForestVariant {
+        name: "small".into(),
+        params: small(),
+    }];
+    let result = cv::cross_validate(dir.path(), &cv, &variants, &[]);
+    assert!(
+        matches!(result, Err(Error::DatasetShape { .. })),
+        "{result:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn leave_impostor_out_pause_only_impostor() -> Result<()> {
+    // With every user among the negatives, `user1`'s model learns `user3`'s longer pauses.
+    // Left out of the negatives, `user3` is a stranger that only the pauses would give away,
+    // and `user1`'s model, fitted against `user2` alone, has no reason to look at them.
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    three_users_training(dir.path())?;
+    let variants = [cv::ForestVariant {
+        name: "small forest".into(),
+        params: small_forest(),
+    }];
+    let row = "small forest / mean-probability / raw";
+    let auc = |leave_impostor_out: bool| -> Result<f64> {
+        let cv = two_fold_cv(leave_impostor_out);
+        let results = cv::cross_validate(dir.path(), &cv, &variants, &[])?;
+        let found = results.iter().find(|r| r.variant == row);
+        Ok(found.map_or(f64::NAN, |r| r.auc))
+    };
+    let (seen, strangers) = (auc(false)?, auc(true)?);
+    assert!(seen > 0.99, "every impostor among the negatives: {seen}");
+    assert!(strangers < 0.9, "impostors left out: {strangers}");
+    Ok(())
+}
+
+#[test]
+fn fusion_of_unknown_variant_rejected() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    synthetic_training(dir.path())?;
+    let cv = two_fold_cv(false);
+    let variants = [cv::ForestVariant {
+        name: "small".into(),
+        params: small(),
+    }];
+    let fusions = [cv::Fusion {
+        name: "small + missing".into(),
+        members: ("small".into(), "missing".into()),
+    }];
+    let rejected = cv::cross_validate(dir.path(), &cv, &variants, &fusions);
+    assert!(
+        matches!(
+            &rejected,
+            Err(Error::InvalidParameter { name: "fusions", value, .. }) if value == "missing"
+        ),
+        "{rejected:?}"
+    );
     Ok(())
 }
 
@@ -275,10 +381,11 @@ fn cross_validation_needs_enough_sessions() -> Result<()> {
             folds,
             piece_actions,
             seed: 1,
+            leave_impostor_out: false,
         };
         assert!(
             matches!(
-                cv::cross_validate(dir.path(), &cv, &variants),
+                cv::cross_validate(dir.path(), &cv, &variants, &[]),
                 Err(Error::DatasetShape { .. })
             ),
             "{folds} folds, {piece_actions:?} actions"
@@ -516,7 +623,12 @@ fn balabit_training_cv() -> Result<()> {
                 .is_none_or(|o| o.split(',').any(|n| n == v.name))
         })
         .collect();
-    let mut cv_params = cv::CvParams::default();
+    // KINETYPE_CV_LEAVE_IMPOSTOR_OUT=1 scores impostor pieces with models that never saw the
+    // impostor (see `CvParams::leave_impostor_out`).
+    let mut cv_params = cv::CvParams {
+        leave_impostor_out: std::env::var("KINETYPE_CV_LEAVE_IMPOSTOR_OUT").is_ok_and(|v| v == "1"),
+        ..cv::CvParams::default()
+    };
     if let Ok(seed) = std::env::var("KINETYPE_CV_SEED") {
         cv_params.seed = seed.parse().map_err(|_| Error::InvalidParameter {
             name: "KINETYPE_CV_SEED",
@@ -528,7 +640,20 @@ fn balabit_training_cv() -> Result<()> {
         "{cv_params:?}; variants {:?}",
         variants.iter().map(|v| &v.name).collect::<Vec<_>>()
     );
-    let results = cv::cross_validate(&dir, &cv_params, &variants)?;
+    // The booster fused with the forest, when both run.
+    let fusions: Vec<cv::Fusion> = [("booster + forest", "default", "forest")]
+        .into_iter()
+        .filter(|(_, a, b)| {
+            [a, b]
+                .iter()
+                .all(|m| variants.iter().any(|v| v.name == **m))
+        })
+        .map(|(name, a, b)| cv::Fusion {
+            name: name.into(),
+            members: (a.into(), b.into()),
+        })
+        .collect();
+    let results = cv::cross_validate(&dir, &cv_params, &variants, &fusions)?;
     println!("{:<80} {:>8} {:>10}", "variant", "balanced", "unweighted");
     for r in &results {
         println!("{:<80} {:.4} {:>10.4}", r.variant, r.auc, r.auc_unweighted);
@@ -690,7 +815,7 @@ fn relative_and_position_features_rejected_together() -> Result<()> {
         name: "both".into(),
         params: both,
     }];
-    let validated = cv::cross_validate(dir.path(), &cv::CvParams::default(), &variants);
+    let validated = cv::cross_validate(dir.path(), &cv::CvParams::default(), &variants, &[]);
     for err in [replayed, validated.map(|_| ())] {
         let named = matches!(
             err,
