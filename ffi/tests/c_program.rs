@@ -148,18 +148,26 @@ fn build_c_program() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // Integration tests do not make cargo build a cdylib, so build it here; the outer cargo
     // holds no lock while tests run.
-    let status = Command::new(cargo)
-        .args(["build", "-p", "kinetype-ffi"])
-        .current_dir(crate_dir)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build -p kinetype-ffi failed");
-    // This test runs from target/<profile>/deps/; the library is in target/<profile>/.
+    // This test runs from target/<profile>/deps/; the library goes to target/<profile>/, so
+    // it is built with the same profile (`dev` builds into `debug`).
     let exe = std::env::current_exe().expect("test executable path");
     let lib_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile> directory");
+    let profile = match lib_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    let status = Command::new(cargo)
+        .args(["build", "-p", "kinetype-ffi", "--profile", profile])
+        .current_dir(crate_dir)
+        .status()
+        .expect("cargo runs");
+    assert!(
+        status.success(),
+        "cargo build -p kinetype-ffi --profile {profile} failed"
+    );
     assert!(
         lib_dir.join("libkinetype.so").is_file(),
         "{} has no libkinetype.so",
