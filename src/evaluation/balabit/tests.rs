@@ -101,12 +101,12 @@ fn small_forest() -> BalabitParams {
     }
 }
 
-/// [`small`] with the booster's calibration cross-fitted within each user's actions instead
-/// of over whole sessions.
-fn small_without_session_folds() -> BalabitParams {
+/// [`small`] with the booster's calibration cross-fitted over whole training sessions instead
+/// of within each user's actions, and the mean log odds.
+fn small_with_session_folds() -> BalabitParams {
     BalabitParams {
-        session_folds: None,
-        aggregate: crate::mouse::score::SessionAggregate::MeanProbability,
+        session_folds: Some(cv::CvParams::default()),
+        aggregate: crate::mouse::score::SessionAggregate::MeanLogOdds,
         ..small()
     }
 }
@@ -123,7 +123,7 @@ fn synthetic_users_separate() -> Result<()> {
     let params = [
         small(),
         small_forest(),
-        small_without_session_folds(),
+        small_with_session_folds(),
         forest_by_session,
         BalabitParams::forest(),
         BalabitParams {
@@ -132,7 +132,7 @@ fn synthetic_users_separate() -> Result<()> {
         },
         BalabitParams {
             position_features: true,
-            ..small_without_session_folds()
+            ..small_with_session_folds()
         },
     ];
     for params in params {
@@ -157,7 +157,7 @@ fn session_folds_need_a_session_per_fold() -> Result<()> {
     synthetic(dir.path(), labels)?;
     let removed = dir.path().join("training_files/user2/session_b4");
     std::fs::remove_file(&removed).map_err(|e| Error::io(&removed, e))?;
-    match replay(dir.path(), &small()) {
+    match replay(dir.path(), &small_with_session_folds()) {
         Err(Error::DatasetShape { problem, .. }) => {
             assert!(
                 problem.contains("user2 has 4 training sessions, fewer than the 5 folds"),
@@ -167,7 +167,7 @@ fn session_folds_need_a_session_per_fold() -> Result<()> {
         other => panic!("expected a shape error, got {other:?}"),
     }
     // Without the session folds the four sessions are enough.
-    let report = replay(dir.path(), &small_without_session_folds())?;
+    let report = replay(dir.path(), &small())?;
     assert_eq!(report.session_auc, 1.0);
     Ok(())
 }
