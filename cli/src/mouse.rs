@@ -144,6 +144,13 @@ fn table(r: &BalabitReport, run_seconds: f64) -> String {
         format!("single actions ({model})"),
         r.action_auc
     );
+    if let Some((low, high)) = r.session_auc_ci95 {
+        let _ = writeln!(
+            out,
+            "session_auc 95% confidence interval (DeLong, sessions independent): {low:.4} to \
+             {high:.4}"
+        );
+    }
     let _ = writeln!(
         out,
         "\n{:<20} {:>14} {:>16}",

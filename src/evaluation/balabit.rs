@@ -37,7 +37,7 @@ use tracing::info;
 use crate::datasets::balabit::{self, ParseStats, SessionFile};
 use crate::engine::calibration::ScoreCalibration;
 use crate::error::{Error, Result};
-use crate::evaluation::metrics::{auc, error_rates};
+use crate::evaluation::metrics::{auc, auc_interval, error_rates};
 use crate::mouse::boost::{BoostParams, BoostedTrees};
 use crate::mouse::forest::{ForestParams, RandomForest};
 use crate::mouse::one_class::RobustZ;
@@ -179,16 +179,17 @@ impl Default for BalabitParams {
     /// saw the impostor. There the mean log odds with cross-fitted calibration gave 0.9423 and
     /// 0.9288. The mean probability with the length-matched calibration on the booster's
     /// cross-fitted probabilities of its own training rows gave 0.9524 and 0.9398. That was
-    /// the highest in both draws among the settings the replay can compute without such fits.
+    /// the highest in both draws among the settings the replay can compute without fitting a
+    /// model per left-out impostor.
     /// Beating the current setting in both draws of that cross-validation was the rule fixed
     /// before it ran, so the replay went back to that calibration and the mean probability,
     /// and `session_folds` is off. With the enrolled impostors above it gives 0.9790 and 0.9698,
     /// against 0.9819 and 0.9733: a smaller loss there than the gain with outsiders. Its
     /// calibration needs no models fitted without whole sessions, so fitting is faster.
     /// Under outsiders, cohort normalisation of the mean probability's cross-fitted ratio
-    /// scored higher still (0.9585 and 0.9483); it is not used, because its gain there comes
-    /// from the impostor's own enrolled model recognising the piece, which an outsider does
-    /// not have.
+    /// scored higher still (0.9585 and 0.9483). It is not used, because its gain there comes
+    /// from the impostor's own enrolled model recognising the piece. An outsider has no such
+    /// model.
     fn default() -> Self {
         BalabitParams {
             segment: SegmentParams::default(),
@@ -295,6 +296,10 @@ pub struct BalabitReport {
     pub session_auc: f64,
     /// Pooled session EER of the same scores.
     pub session_eer: f64,
+    /// 95% confidence interval of `session_auc` by [`auc_interval`] (DeLong's variance, each
+    /// session taken as independent), or `None` with fewer than two genuine or two impostor
+    /// sessions.
+    pub session_auc_ci95: Option<(f64, f64)>,
     /// Pooled session AUC and EER with the mean-probability baseline aggregate.
     pub session_mean_probability: AucEer,
     /// Pooled AUC of single actions scored by the two-class model (1 - probability).
@@ -1019,8 +1024,9 @@ fn headline_score(
     }
 }
 
-/// Smoothed mean log odds of a session's first `k` actions, as an anomaly score; the neutral
-/// score 0 when the session has no action.
+/// Returns the `agg` score of a session's first `k` actions (see [`session_score`]) as an
+/// anomaly score. A session without actions gets the neutral score: 0.5 for the mean
+/// probability, else 0.
 fn decision_score(s: &SessionScore, k: Option<usize>, trees: usize, agg: SessionAggregate) -> f64 {
     let k = k.unwrap_or(usize::MAX).min(s.probabilities.len());
     let neutral = match agg {
@@ -1080,6 +1086,11 @@ fn summarise(
         });
     }
     let session = auc_eer(&genuine, &impostor)?;
+    let session_auc_ci95 = if genuine.len() >= 2 && impostor.len() >= 2 {
+        Some(auc_interval(&genuine, &impostor, 0.95)?)
+    } else {
+        None
+    };
     let (g, i) = split(sessions.iter(), |s| decision_score(s, None, trees, mean_p));
     let session_mean_probability = auc_eer(&g, &i)?;
     let (g, i) = split(sessions.iter(), |s| {
@@ -1156,6 +1167,7 @@ fn summarise(
         test_segments,
         session_auc: session.auc,
         session_eer: session.eer,
+        session_auc_ci95,
         session_mean_probability,
         session_znorm,
         action_auc,

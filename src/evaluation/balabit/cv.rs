@@ -153,7 +153,8 @@ struct Piece {
 /// [`Error::InvalidParameter`] when a variant sets both relative and position features, or a
 /// fusion names a variant that is not in `variants`.
 /// Loader and fitting errors, and [`Error::DatasetShape`] when a user has fewer training
-/// sessions than folds, `folds < 2`, or the piece lengths are not `1 <= shortest <= longest`.
+/// sessions than folds, `folds < 2`, the piece lengths are not `1 <= shortest <= longest`, or
+/// `cv.leave_impostor_out` is set with fewer than three users.
 pub fn cross_validate(
     dir: &std::path::Path,
     cv: &CvParams,
@@ -187,6 +188,13 @@ pub fn cross_validate(
         .map(|f| Ok((position(&f.members.0)?, position(&f.members.1)?)))
         .collect::<Result<Vec<_>>>()?;
     let files = balabit::list_sessions(&dir.join(balabit::TRAINING_DIR))?;
+    let users: std::collections::BTreeSet<&str> = files.iter().map(|f| f.user.as_str()).collect();
+    if cv.leave_impostor_out && users.len() < 3 {
+        return Err(shape(format!(
+            "{} users; leaving the impostor out of the negatives needs at least 3",
+            users.len()
+        )));
+    }
     // With a position variant, every row carries the position columns after the action
     // features, and the other variants and the one-class model see only the action features.
     let any_position = variants.iter().any(|v| v.params.position_features);
@@ -197,12 +205,6 @@ pub fn cross_validate(
             "user {user} has {} training sessions, fewer than {} folds",
             s.len(),
             cv.folds
-        )));
-    }
-    if cv.leave_impostor_out && by_user.len() < 3 {
-        return Err(shape(format!(
-            "{} users; leaving the impostor out of the negatives needs at least 3",
-            by_user.len()
         )));
     }
     let slots_per_variant = AGGREGATES.len() * TREATMENTS.len();
@@ -398,10 +400,13 @@ pub fn cross_validate(
             .replace(TREATMENTS[0], &format!("{treatment}, cohort-normalised"));
         results.push(result(name, &scored));
     }
-    // The mean-log-odds slot of variant `v`: aggregate 0, treatment 0.
-    debug_assert_eq!(AGGREGATES[0], SessionAggregate::MeanLogOdds);
+    // The raw mean-log-odds slot of variant `v`.
+    let mean_log_odds = AGGREGATES
+        .iter()
+        .position(|&a| a == SessionAggregate::MeanLogOdds)
+        .ok_or_else(|| Error::training("the aggregates compared lack the mean log odds"))?;
     let calibrated_of = |v: usize| {
-        let slot = v * slots_per_variant;
+        let slot = v * slots_per_variant + mean_log_odds * TREATMENTS.len();
         plain_calibrated
             .iter()
             .find(|(s, _)| *s == slot)

@@ -141,6 +141,8 @@ fn synthetic_users_separate() -> Result<()> {
         assert_eq!(report.sessions.len(), 4, "the unlabelled file is not read");
         assert_eq!(report.session_auc, 1.0);
         assert_eq!(report.session_eer, 0.0);
+        // Separated classes leave no spread of placements, so the interval is the AUC.
+        assert_eq!(report.session_auc_ci95, Some((1.0, 1.0)));
         assert!(report.action_auc > 0.9, "{}", report.action_auc);
         assert_eq!(report.per_user.len(), 2);
         assert_eq!(report.by_decision_size.len(), 5);
@@ -341,6 +343,31 @@ fn leave_impostor_out_pause_only_impostor() -> Result<()> {
     let (seen, strangers) = (auc(false)?, auc(true)?);
     assert!(seen > 0.99, "every impostor among the negatives: {seen}");
     assert!(strangers < 0.9, "impostors left out: {strangers}");
+    Ok(())
+}
+
+#[test]
+fn fusion_with_itself_equals_variant() -> Result<()> {
+    // Averaging a variant's ratios with themselves gives its own cross-fitted mean-log-odds
+    // row. Strangers keep the AUCs below 1, so rows of other slots differ.
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    three_users_training(dir.path())?;
+    let variants = [cv::ForestVariant {
+        name: "small forest".into(),
+        params: small_forest(),
+    }];
+    let fusions = [cv::Fusion {
+        name: "twice".into(),
+        members: ("small forest".into(), "small forest".into()),
+    }];
+    let results = cv::cross_validate(dir.path(), &two_fold_cv(true), &variants, &fusions)?;
+    let auc_of = |name: &str| results.iter().find(|r| r.variant == name).map(|r| r.auc);
+    let fused = auc_of("twice / fused mean-log-odds, cross-fitted calibration");
+    let own = auc_of("small forest / mean-log-odds / cross-fitted calibration");
+    let other = auc_of("small forest / median-log-odds / cross-fitted calibration");
+    assert!(fused.is_some(), "no fused row");
+    assert_eq!(fused, own);
+    assert_ne!(fused, other);
     Ok(())
 }
 
