@@ -81,8 +81,8 @@ pub struct BalabitParams {
     /// as the cross-validation's pieces.
     pub relative_features: bool,
     /// Switch for the screen positions of each action's first and last points (x and y in
-    /// pixels) as extra columns of the two-class model's rows. Off, because the cross-validation gave 0.9839
-    /// and 0.9705 against 0.9819 and 0.9733 without them, a tie.
+    /// pixels) as extra columns of the two-class model's rows. Off, because the
+    /// cross-validation gave 0.9839 and 0.9705 against 0.9819 and 0.9733 without them, a tie.
     pub position_features: bool,
     /// Calibrate each session with pieces as long as the session: a session of `n` actions
     /// (or the first `k` in the first-`k`-actions table) uses the calibration fitted on pieces
@@ -180,10 +180,9 @@ impl Default for BalabitParams {
     /// 0.9288. The mean probability with the length-matched calibration on the booster's
     /// cross-fitted probabilities of its own training rows gave 0.9524 and 0.9398. That was
     /// the highest in both draws among the settings the replay can compute without fitting a
-    /// model per left-out impostor.
-    /// Beating the current setting in both draws of that cross-validation was the rule fixed
-    /// before it ran, so the replay went back to that calibration and the mean probability,
-    /// and `session_folds` is off. With the enrolled impostors above it gives 0.9790 and 0.9698,
+    /// model per left-out impostor. Beating the mean log odds in both draws of that
+    /// cross-validation was the rule fixed before it ran, so the replay went back to that
+    /// calibration and the mean probability, and `session_folds` is off. With the enrolled impostors above it gives 0.9790 and 0.9698,
     /// against 0.9819 and 0.9733: a smaller loss there than the gain with outsiders. Its
     /// calibration needs no models fitted without whole sessions, so fitting is faster.
     /// Under outsiders, cohort normalisation of the mean probability's cross-fitted ratio

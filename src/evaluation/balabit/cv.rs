@@ -58,10 +58,10 @@ pub struct CvParams {
     pub piece_actions: (usize, usize),
     /// Seed of the piece lengths.
     pub seed: u64,
-    /// Scores each impostor piece with a model of the claimed user fitted without the
-    /// impostor's sessions among its negatives, one such model per other user. Without it, an
-    /// impostor piece comes from a session the model never saw, but from a person whose other
-    /// sessions it learnt to reject. With it, the impostor is a stranger to the model, as an
+    /// Switch for scoring each impostor piece with a model of the claimed user fitted without
+    /// the impostor's sessions among its negatives, one such model per other user. Without
+    /// it, an impostor piece comes from a session the model never saw, but from a person whose
+    /// other sessions it learnt to reject. With it, the impostor is a stranger to the model, as an
     /// attacker from outside the enrolled users would be. Genuine pieces keep the model with
     /// all negatives. It needs at least three users and costs one more fit per other user.
     pub leave_impostor_out: bool,
@@ -411,7 +411,7 @@ pub fn cross_validate(
             .iter()
             .find(|(s, _)| *s == slot)
             .map(|(_, c)| c)
-            .ok_or_else(|| Error::training(format!("no cross-fitted scores for slot {slot}")))
+            .ok_or_else(|| Error::training(format!("missing cross-fitted scores for slot {slot}")))
     };
     for (fusion, &(a, b)) in fusions.iter().zip(&fused_members) {
         let (first, second) = (calibrated_of(a)?, calibrated_of(b)?);

@@ -9,7 +9,8 @@ fn session_text(clicks: usize, step: f64, horizontal: bool) -> String {
     paused_session_text(clicks, step, horizontal, 0.5)
 }
 
-/// [`session_text`] with `pause` more seconds of rest after each click.
+/// [`session_text`] with `pause` seconds of rest between one click's release and the next
+/// action (0.5 in [`session_text`]).
 fn paused_session_text(clicks: usize, step: f64, horizontal: bool, pause: f64) -> String {
     let mut text = String::from("record timestamp,client timestamp,button,state,x,y\n");
     let mut t = 0.0;
@@ -295,6 +296,14 @@ fn three_users_training(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Returns a cross-validation variant named `name` with `params`.
+fn variant(name: &str, params: BalabitParams) -> cv::ForestVariant {
+    cv::ForestVariant {
+        name: name.into(),
+        params,
+    }
+}
+
 /// Two folds and pieces of 4 to 8 actions, for the synthetic users' few dozen actions.
 fn two_fold_cv(leave_impostor_out: bool) -> cv::CvParams {
     cv::CvParams {
@@ -310,10 +319,7 @@ fn leave_impostor_out_needs_three_users() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
     synthetic_training(dir.path())?;
     let cv = two_fold_cv(true);
-    let variants = [cv::ForestVariant {
-        name: "small".into(),
-        params: small(),
-    }];
+    let variants = [variant("small", small())];
     let result = cv::cross_validate(dir.path(), &cv, &variants, &[]);
     assert!(
         matches!(result, Err(Error::DatasetShape { .. })),
@@ -329,10 +335,7 @@ fn leave_impostor_out_pause_only_impostor() -> Result<()> {
     // and `user1`'s model, fitted against `user2` alone, has no reason to look at them.
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
     three_users_training(dir.path())?;
-    let variants = [cv::ForestVariant {
-        name: "small forest".into(),
-        params: small_forest(),
-    }];
+    let variants = [variant("small forest", small_forest())];
     let row = "small forest / mean-probability / raw";
     let auc = |leave_impostor_out: bool| -> Result<f64> {
         let cv = two_fold_cv(leave_impostor_out);
@@ -352,10 +355,7 @@ fn fusion_with_itself_equals_variant() -> Result<()> {
     // row. Strangers keep the AUCs below 1, so rows of other slots differ.
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
     three_users_training(dir.path())?;
-    let variants = [cv::ForestVariant {
-        name: "small forest".into(),
-        params: small_forest(),
-    }];
+    let variants = [variant("small forest", small_forest())];
     let fusions = [cv::Fusion {
         name: "twice".into(),
         members: ("small forest".into(), "small forest".into()),
@@ -376,10 +376,7 @@ fn fusion_of_unknown_variant_rejected() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
     synthetic_training(dir.path())?;
     let cv = two_fold_cv(false);
-    let variants = [cv::ForestVariant {
-        name: "small".into(),
-        params: small(),
-    }];
+    let variants = [variant("small", small())];
     let fusions = [cv::Fusion {
         name: "small + missing".into(),
         members: ("small".into(), "missing".into()),
@@ -806,7 +803,6 @@ fn position_columns_reach_only_two_class_model() -> Result<()> {
     // Without calibration, because the plain model's scores are all equal here, and a
     // calibration rejects that.
     let raw = BalabitParams {
-        session_folds: None,
         calibration_piece: None,
         match_calibration_length: false,
         ..small()
