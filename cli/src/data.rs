@@ -1,9 +1,11 @@
 //! Finding datasets under the data root, and downloading missing files from their official
 //! sources.
 //!
-//! A download streams into `<file>.part` in the dataset directory while computing SHA-256, then
-//! checks the size and digest against the catalog, syncs the file and renames it into place. A
-//! failed download leaves neither the `.part` file nor the final file behind.
+//! A download streams into a temporary file of its own in the dataset directory
+//! (`.<file>.<random>.part`) while computing SHA-256, then checks the size and digest against
+//! the catalog, syncs the file and renames it into place. A failed download leaves neither the
+//! temporary file nor the final file behind, and two downloads of the same file at once each
+//! write their own temporary file, so the file renamed last contains checked bytes.
 
 use std::cmp::Ordering;
 use std::fs::{self, File};
@@ -289,26 +291,12 @@ fn http_agent() -> ureq::Agent {
         .build()
 }
 
-/// A `.part` file that is deleted on drop unless it was renamed into place.
-struct PartFile {
-    path: PathBuf,
-    renamed: bool,
-}
-
-impl Drop for PartFile {
-    fn drop(&mut self) {
-        if !self.renamed {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
 /// Downloads `url` to `destination` and checks it against `file`'s size and SHA-256.
 ///
 /// # Errors
 ///
 /// Every [`DownloadError`] variant except `Manual`, `PresentSize`, `UnsafePath` and `BaseUrl`.
-/// On error, no `.part` file and no file at `destination` are left behind.
+/// On error, no temporary file and no file at `destination` are left behind.
 pub(crate) fn download_file(
     agent: &ureq::Agent,
     url: &str,
@@ -337,24 +325,26 @@ pub(crate) fn download_file(
         content_length
     };
 
-    let mut part_name = destination.file_name().unwrap_or_default().to_os_string();
-    part_name.push(".part");
-    // NOTE: two processes that download the same file at once share this name and can mix
-    // their bytes. The digest covers the streamed bytes, not the file, so it would not notice.
-    let mut part = PartFile {
-        path: directory.join(part_name),
-        renamed: false,
-    };
-    let mut output = File::create(&part.path).map_err(io_error(&part.path))?;
+    // `tempfile` creates a file under a new random name and deletes it on drop unless it is
+    // persisted, so a failed or concurrent download never writes into another's bytes.
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(destination.file_name().unwrap_or_default());
+    prefix.push(".");
+    let mut part = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".part")
+        .tempfile_in(directory)
+        .map_err(io_error(directory))?;
+    let part_path = part.path().to_path_buf();
 
     let progress = progress_bar(total, &file.path);
     let streamed = stream_body(
         response.into_reader(),
-        &mut output,
+        part.as_file_mut(),
         file.size,
         &progress,
         url,
-        &part.path,
+        &part_path,
     );
     progress.finish_and_clear();
     let (received, actual) = streamed?;
@@ -373,10 +363,9 @@ pub(crate) fn download_file(
             actual,
         });
     }
-    output.sync_all().map_err(io_error(&part.path))?;
-    drop(output);
-    fs::rename(&part.path, destination).map_err(io_error(destination))?;
-    part.renamed = true;
+    part.as_file().sync_all().map_err(io_error(&part_path))?;
+    part.persist(destination)
+        .map_err(|error| io_error(destination)(error.error))?;
     sync_directory(directory)?;
     Ok(())
 }
@@ -653,10 +642,25 @@ mod tests {
         }
     }
 
+    /// Names of the `.part` files in `dir` (none when `dir` does not exist).
+    fn part_files(dir: &Path) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".part"))
+            .collect()
+    }
+
     fn assert_no_files_left(root: &Path) {
         let dir = root.join("toy/data");
         assert!(!dir.join("toy.bin").exists(), "final file exists");
-        assert!(!dir.join("toy.bin.part").exists(), "temporary file exists");
+        assert_eq!(
+            part_files(&dir),
+            Vec::<String>::new(),
+            "temporary files exist"
+        );
     }
 
     #[test]
@@ -737,7 +741,41 @@ mod tests {
         let path = root.path().join("toy/data/toy.bin");
         assert_eq!(summary.downloaded, vec![path.clone()]);
         assert_eq!(fs::read(&path).unwrap(), body);
-        assert!(!root.path().join("toy/data/toy.bin.part").exists());
+        assert_eq!(
+            part_files(&root.path().join("toy/data")),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn download_spares_other_temporary_files() {
+        // Another process downloading the same file has a temporary file in the same
+        // directory. This download must neither write into it nor remove it.
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("toy/data");
+        fs::create_dir_all(&dir).unwrap();
+        let others = [".toy.bin.abc123.part", "toy.bin.part"];
+        for name in others {
+            fs::write(dir.join(name), b"another download's bytes").unwrap();
+        }
+        let body = payload(50_000);
+        download(
+            response("200 OK", &body),
+            body.len(),
+            &sha256(&body),
+            root.path(),
+        )
+        .unwrap();
+        assert_eq!(fs::read(dir.join("toy.bin")).unwrap(), body);
+        for name in others {
+            assert_eq!(
+                fs::read(dir.join(name)).unwrap(),
+                b"another download's bytes"
+            );
+        }
+        let mut left = part_files(&dir);
+        left.sort();
+        assert_eq!(left, others);
     }
 
     #[test]
