@@ -331,11 +331,14 @@ typedef struct kinetype_modality_evidence {
 typedef struct kinetype_score {
   // Trust in [0, 1] after idle decay; it only locks sessions out.
   double trust;
-  // Window statistic in [0, 1] (fused mean calibrated posterior of the most recent
-  // actions) above which the user's sessions are allowed; 1 when they never are.
-  //
-  // NOTE: the window statistic itself is not in this struct yet; `kinetype_decision`
-  // reports the outcome of comparing it with this threshold.
+  // Whether `window` is set: false until a modality with sufficient evidence has a full
+  // window of scored actions.
+  bool has_window;
+  // Window statistic in [0, 1]: the fused mean calibrated posterior of the most recent
+  // scored actions of each modality with sufficient evidence.
+  double window;
+  // Window statistic in [0, 1] above which the user's sessions are allowed (1 when they
+  // never are).
   double allow_threshold;
   // Trust in [0, 1] below which the session is locked.
   double lockout_threshold;
@@ -353,6 +356,10 @@ typedef struct kinetype_score {
   bool synthetic;
   // Whether trust fell below the lock-out threshold in this session.
   bool locked;
+  // Whether the user passed another factor in this session
+  // (`kinetype_engine_report_success`) and no modality has completed a window of actions
+  // since. Such a session is allowed without a window.
+  bool verified;
 } kinetype_score;
 
 // A verdict with its reason and the score it was based on.

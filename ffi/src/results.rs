@@ -34,11 +34,14 @@ pub struct kinetype_modality_evidence {
 pub struct kinetype_score {
     /// Trust in [0, 1] after idle decay; it only locks sessions out.
     pub trust: f64,
-    /// Window statistic in [0, 1] (fused mean calibrated posterior of the most recent
-    /// actions) above which the user's sessions are allowed; 1 when they never are.
-    ///
-    /// NOTE: the window statistic itself is not in this struct yet; `kinetype_decision`
-    /// reports the outcome of comparing it with this threshold.
+    /// Whether `window` is set: false until a modality with sufficient evidence has a full
+    /// window of scored actions.
+    pub has_window: bool,
+    /// Window statistic in [0, 1]: the fused mean calibrated posterior of the most recent
+    /// scored actions of each modality with sufficient evidence.
+    pub window: f64,
+    /// Window statistic in [0, 1] above which the user's sessions are allowed (1 when they
+    /// never are).
     pub allow_threshold: f64,
     /// Trust in [0, 1] below which the session is locked.
     pub lockout_threshold: f64,
@@ -56,6 +59,10 @@ pub struct kinetype_score {
     pub synthetic: bool,
     /// Whether trust fell below the lock-out threshold in this session.
     pub locked: bool,
+    /// Whether the user passed another factor in this session
+    /// (`kinetype_engine_report_success`) and no modality has completed a window of actions
+    /// since. Such a session is allowed without a window.
+    pub verified: bool,
 }
 
 /// Verdict on a session.
@@ -181,6 +188,8 @@ fn evidence(e: &ModalityEvidence) -> kinetype_modality_evidence {
 pub(crate) fn score(s: &Score) -> kinetype_score {
     kinetype_score {
         trust: s.trust,
+        has_window: s.window.is_some(),
+        window: s.window.unwrap_or(0.0),
         allow_threshold: s.allow_threshold,
         lockout_threshold: s.lockout_threshold,
         keyboard: evidence(&s.keyboard),
@@ -190,6 +199,7 @@ pub(crate) fn score(s: &Score) -> kinetype_score {
         interval_cv: s.interval_cv.unwrap_or(0.0),
         synthetic: s.synthetic,
         locked: s.locked,
+        verified: s.verified,
     }
 }
 

@@ -508,6 +508,22 @@ fn enrolled_user_flow_and_statuses() {
         assert!(decision.score.mouse.actions > 0);
         assert!(decision.score.keyboard.has_mean_posterior);
         assert!((0.0..=1.0).contains(&decision.score.trust));
+        // 65 keystrokes fill the keyboard window of 20 actions.
+        assert!(decision.score.has_window);
+        assert!((0.0..=1.0).contains(&decision.score.window));
+        assert!(!decision.score.verified);
+
+        // Passing another factor empties the windows until new actions fill one.
+        let mut adaptation = std::mem::MaybeUninit::<kinetype_adaptation>::uninit();
+        let status =
+            kinetype_engine_report_success(engine.0, user.as_ptr(), 1, adaptation.as_mut_ptr());
+        assert_eq!(status, ok);
+        let mut decision = std::mem::MaybeUninit::<kinetype_decision>::uninit();
+        let status = kinetype_engine_decide(engine.0, user.as_ptr(), 1, decision.as_mut_ptr());
+        assert_eq!(status, ok);
+        let decision = decision.assume_init();
+        assert!(decision.score.verified);
+        assert!(!decision.score.has_window);
         assert_eq!(
             kinetype_engine_revert_adaptation(engine.0, user.as_ptr()),
             kinetype_status::NothingToRevert

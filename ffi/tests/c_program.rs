@@ -129,11 +129,15 @@ fn rust_lines(dir: &Path) -> Vec<String> {
             let decision = engine.decide(user, session).expect("decide");
             let label = labels.get(name).map_or(-1, |&illegal| i32::from(illegal));
             lines.push(format!(
-                "decide {user} {name} label={label} verdict={} reason={} trust={:.6} \
+                "decide {user} {name} label={label} verdict={} reason={} trust={:.6} window={} \
                  mouse_actions={}",
                 verdict_name(decision.verdict),
                 reason_name(decision.reason),
                 decision.score.trust,
+                decision
+                    .score
+                    .window
+                    .map_or_else(|| "none".to_string(), |w| format!("{w:.6}")),
                 decision.score.mouse.actions
             ));
             engine.end_session(user, session).expect("end session");

@@ -158,6 +158,9 @@ fn check_score(score: &kinetype_score) {
     for value in [score.trust, score.allow_threshold, score.lockout_threshold] {
         assert!((0.0..=1.0).contains(&value), "{score:?}");
     }
+    if score.has_window {
+        assert!((0.0..=1.0).contains(&score.window), "{score:?}");
+    }
 }
 
 /// Returns the C string of `user_name`, which keeps the pointer valid, and the pointer to pass.

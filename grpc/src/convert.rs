@@ -189,6 +189,8 @@ pub(crate) fn score(s: &Score) -> proto::ScoreResponse {
         interval_cv: s.interval_cv,
         synthetic: s.synthetic,
         locked: s.locked,
+        window: s.window,
+        verified: s.verified,
     }
 }
 

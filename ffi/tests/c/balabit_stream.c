@@ -10,7 +10,9 @@
  * of each enrolled user are streamed in batches and decided. Output lines:
  *
  *   enrol USER threshold=T impostor_allow=R genuine_allow=G
- *   decide USER SESSION label=L verdict=V reason=R trust=T mouse_actions=N
+ *   decide USER SESSION label=L verdict=V reason=R trust=T window=W mouse_actions=N
+ *
+ * W is the window statistic, or `none` before a window has filled.
  *
  * Each session file is read as the kinetype Balabit loader reads it. Exact duplicate
  * consecutive rows and rows at the 65535,65535 sentinel are dropped. Drag rows get the
@@ -420,10 +422,16 @@ static int test_user(const kinetype_engine *engine, const char *test_dir, const 
             failed = report_failure("kinetype_engine_decide", status);
         }
         if (!failed) {
-            printf("decide %s %s label=%d verdict=%s reason=%s trust=%.6f mouse_actions=%llu\n",
+            char window[32] = "none";
+            if (decision.score.has_window) {
+                snprintf(window, sizeof window, "%.6f", decision.score.window);
+            }
+            printf("decide %s %s label=%d verdict=%s reason=%s trust=%.6f window=%s "
+                   "mouse_actions=%llu\n",
                    user, sessions.items[i], label_of(labels, sessions.items[i]),
                    verdict_name(decision.verdict), reason_name(decision.reason),
-                   decision.score.trust, (unsigned long long)decision.score.mouse.actions);
+                   decision.score.trust, window,
+                   (unsigned long long)decision.score.mouse.actions);
             status = kinetype_engine_end_session(engine, user, session);
             if (status != KINETYPE_STATUS_OK) {
                 failed = report_failure("kinetype_engine_end_session", status);

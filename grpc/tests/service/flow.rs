@@ -151,6 +151,9 @@ async fn decisions_match_library() {
         assert_eq!(keyboard.actions, direct.score.keyboard.actions);
         assert_eq!(evidence.mouse.unwrap().actions, direct.score.mouse.actions);
         assert_eq!(evidence.replay_hits, direct.score.replay_hits);
+        assert_eq!(evidence.window, direct.score.window, "session {id}");
+        assert!(evidence.window.is_some(), "session {id}");
+        assert_eq!(evidence.verified, direct.score.verified);
         verdicts.push(served.verdict());
     }
     assert_eq!(verdicts[0], proto::Verdict::Allow);
@@ -161,8 +164,18 @@ async fn decisions_match_library() {
         .await
         .unwrap()
         .into_inner();
-    assert!(score.trust >= score.allow_threshold);
+    let window = score.window.expect("the genuine session has a full window");
+    assert!(window > score.allow_threshold);
+    assert!(!score.verified);
     client.report_success(session("alice", 7)).await.unwrap();
+    // Passing another factor empties the windows until new actions fill one.
+    let verified = client
+        .score(session("alice", 7))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.verified);
+    assert_eq!(verified.window, None);
     client.end_session(session("alice", 7)).await.unwrap();
     let fresh = client
         .decide(session("alice", 7))
