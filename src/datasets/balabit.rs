@@ -47,10 +47,6 @@ pub const TEST_SESSIONS: usize = 816;
 
 /// Coordinate value the capture writes when the cursor position is unknown.
 const SENTINEL: f64 = 65535.0;
-/// A move longer than this (Manhattan distance, pixels) within [`JUMP_MS`] is a cursor warp.
-const JUMP_PX: f64 = 1000.0;
-/// Time window of a cursor warp, milliseconds of client time.
-const JUMP_MS: f64 = 50.0;
 /// Client-time gaps longer than this (milliseconds) are counted as idle gaps.
 const IDLE_GAP_MS: f64 = 60_000.0;
 
@@ -390,8 +386,7 @@ impl<'a> Parser<'a> {
             } else if dt > IDLE_GAP_MS {
                 self.stats.idle_gaps_over_60s += 1;
             }
-            let jump = (event.x - last.x).abs() + (event.y - last.y).abs();
-            if jump > JUMP_PX && (0.0..JUMP_MS).contains(&dt) {
+            if crate::mouse::segment::is_warp(last, &event) {
                 self.stats.jumps += 1;
                 self.split_next = true;
             }

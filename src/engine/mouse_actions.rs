@@ -9,7 +9,9 @@ use super::modality::Modality;
 use crate::error::{Error, Result};
 use crate::events::{MouseEvent, MouseKind};
 use crate::mouse::one_class::RobustZ;
-use crate::mouse::{ActionKind, N_FEATURES, SegmentParams, action_features, segment_after};
+use crate::mouse::{
+    ActionKind, N_FEATURES, SegmentParams, action_features, is_warp, segment_after,
+};
 
 /// Maximum number of events in one action. A longer run without a click or pause is cut into a
 /// mouse-move action here, so a session's state stays bounded.
@@ -43,16 +45,20 @@ pub struct MouseRun {
     press_pending: bool,
     last_ms: Option<f64>,
     /// Time of the last event of the previously flushed events, from which the pause before
-    /// the next action is measured.
+    /// the next action is measured. `None` after a cursor warp, across which no pause is
+    /// measured.
     flushed_ms: Option<f64>,
+    /// The previous event, scroll events included, for the cursor-warp check.
+    previous: Option<MouseEvent>,
 }
 
 /// Mouse modality: actions follow [`segment`](crate::mouse::segment)'s rules, applied as events arrive, and the model
 /// is [`RobustZ`] over the action features, which needs only the user's own actions.
 ///
 /// An action is emitted when it is complete: at a release that ends a click or drag, at a pause
-/// longer than [`SegmentParams::idle_gap_ms`], or after [`MAX_RUN_EVENTS`] events. A trailing
-/// mouse move that none of these ends waits for the session's next event.
+/// longer than [`SegmentParams::idle_gap_ms`], at a cursor warp ([`is_warp`], which the Balabit
+/// loader also splits streams on), or after [`MAX_RUN_EVENTS`] events. A trailing mouse move
+/// that none of these ends waits for the session's next event.
 #[derive(Debug, Clone, Default)]
 pub struct MouseModality {
     params: SegmentParams,
@@ -127,8 +133,9 @@ impl Modality for MouseModality {
     type Model = RobustZ;
 
     const NAME: &'static str = "mouse";
-    const SCHEMA: &'static str = "mouse/action-robust-z/v2: MM, PC and DD actions (10 s idle \
-        split, 4 points minimum), 58 action features (55 path features, press hold, rest before \
+    const SCHEMA: &'static str = "mouse/action-robust-z/v3: MM, PC and DD actions (10 s idle \
+        split, split at cursor warps of over 1000 px in under 50 ms, 4 points minimum), 58 \
+        action features (55 path features, press hold, rest before \
         press, pause before the action), per-feature median and robust scale";
 
     fn event_time_us(event: &MouseEvent) -> f64 {
@@ -136,6 +143,16 @@ impl Modality for MouseModality {
     }
 
     fn extract(&self, run: &mut MouseRun, event: &MouseEvent, out: &mut Vec<MouseAction>) {
+        // A warp ends the current action, as a stream break does in `segment`, and the time
+        // across it is not a pause of the user's.
+        if run
+            .previous
+            .is_some_and(|previous| is_warp(&previous, event))
+        {
+            self.flush(run, out);
+            run.flushed_ms = None;
+        }
+        run.previous = Some(*event);
         // `segment` skips scroll events, so they neither extend nor split an action.
         if event.kind == MouseKind::Scroll {
             return;
@@ -239,6 +256,37 @@ mod tests {
             assert_eq!(s.kind, b.kind);
             assert_eq!(s.features, action_features(b).to_vec());
         }
+    }
+
+    #[test]
+    fn warp_splits_like_a_stream_break() {
+        let m = MouseModality::default();
+        // Moves, a scroll, then a warp of 1,500 px 16 ms later in the middle of the moves, and
+        // a click after it.
+        let mut events: Vec<MouseEvent> = (0..6)
+            .map(|i| event(16.0 * f64::from(i), 3.0 * f64::from(i), MouseKind::Move))
+            .collect();
+        events.push(event(96.0, 15.0, MouseKind::Scroll));
+        let warp = events.len();
+        events.extend(click_path(112.0, 4.0).into_iter().map(|mut e| {
+            e.x += 1_500.0;
+            e
+        }));
+        assert!(is_warp(&events[warp - 1], &events[warp]));
+        events.push(event(20_000.0, 0.0, MouseKind::Move));
+        let streamed = actions(&m, &events);
+        let body = &events[..events.len() - 1];
+        let (batch, _) = crate::mouse::segment(body, &[warp], &m.params).unwrap();
+        let kinds: Vec<ActionKind> = streamed.iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, [ActionKind::MouseMove, ActionKind::PointClick]);
+        assert_eq!(streamed.len(), batch.len());
+        for (s, b) in streamed.iter().zip(&batch) {
+            assert_eq!(s.kind, b.kind);
+            assert_eq!(s.features, action_features(b).to_vec());
+        }
+        // Without the break, batch segmentation joins both movements into one click.
+        let (joined, _) = crate::mouse::segment(body, &[], &m.params).unwrap();
+        assert_eq!(joined.len(), 1);
     }
 
     #[test]

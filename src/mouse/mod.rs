@@ -17,5 +17,6 @@ pub mod segment;
 
 pub use features::{FEATURE_NAMES, N_FEATURES, action_features};
 pub use segment::{
-    Action, ActionKind, PathPoint, SegmentParams, SegmentStats, segment, segment_after,
+    Action, ActionKind, PathPoint, SegmentParams, SegmentStats, WARP_MS, WARP_PX, is_warp, segment,
+    segment_after,
 };

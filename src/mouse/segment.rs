@@ -27,6 +27,22 @@ use crate::error::{Error, Result};
 use crate::events::{MouseEvent, MouseKind};
 use crate::limits::MAX_MOUSE_EVENTS;
 
+/// A move longer than this (Manhattan distance, pixels) within [`WARP_MS`] is taken as a cursor
+/// warp. At 20 px per ms it is an estimate of a speed hand movement does not reach; cursor
+/// repositioning by remote-desktop clients or multi-monitor setups is the likely cause.
+pub const WARP_PX: f64 = 1000.0;
+/// Time window of a cursor warp, milliseconds.
+pub const WARP_MS: f64 = 50.0;
+
+/// Tells whether the cursor warped between two consecutive events: `to` lies more than
+/// [`WARP_PX`] (Manhattan distance) from `from`, less than [`WARP_MS`] later and not earlier.
+/// An action must not span a warp, because its path would join two unrelated movements.
+pub fn is_warp(from: &MouseEvent, to: &MouseEvent) -> bool {
+    let dt = to.time_ms - from.time_ms;
+    let distance = (to.x - from.x).abs() + (to.y - from.y).abs();
+    distance > WARP_PX && (0.0..WARP_MS).contains(&dt)
+}
+
 /// The three action types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ActionKind {

@@ -7,9 +7,11 @@
 //! are used only for counting. Each user has an engine of their own, so no user is in their
 //! own background.
 //!
-//! NOTE: the engine's mouse segmentation does not see the parser's stream breaks (sentinel
-//! rows and coordinate jumps), so an action may span a break. The batch evaluation in
-//! [`crate::evaluation::balabit`] honours them.
+//! The engine splits actions at cursor warps by the loader's rule ([`crate::mouse::is_warp`]).
+//! NOTE: it does not see the loader's other stream breaks, at the dropped `65535,65535` rows,
+//! so an action may span one there. Those rows usually follow idle gaps of the data set's
+//! capture, which split actions anyway. The batch evaluation in
+//! [`crate::evaluation::balabit`] honours every break.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
