@@ -152,26 +152,44 @@ fn build_c_program() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // Integration tests do not make cargo build a cdylib, so build it here; the outer cargo
     // holds no lock while tests run.
-    // This test runs from target/<profile>/deps/; the library goes to target/<profile>/, so
-    // it is built with the same profile (`dev` builds into `debug`).
+    // This test runs from <target>/[<triple>/]<profile>/deps/, and the library must land in
+    // <target>/[<triple>/]<profile>/, so it is built with the same target directory, triple
+    // and profile (`dev` builds into `debug`). Cargo writes CACHEDIR.TAG at the root of every
+    // target directory, which shows whether a triple directory sits in between.
     let exe = std::env::current_exe().expect("test executable path");
     let lib_dir = exe
         .parent()
         .and_then(Path::parent)
-        .expect("target/<profile> directory");
+        .expect("<target>/[<triple>/]<profile> directory");
     let profile = match lib_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => "dev",
         Some(other) => other,
     };
-    let status = Command::new(cargo)
-        .args(["build", "-p", "kinetype-ffi", "--profile", profile])
-        .current_dir(crate_dir)
-        .status()
-        .expect("cargo runs");
-    assert!(
-        status.success(),
-        "cargo build -p kinetype-ffi --profile {profile} failed"
-    );
+    let above = lib_dir
+        .parent()
+        .expect("the profile directory has a parent");
+    let (target_dir, triple) = if above.join("CACHEDIR.TAG").is_file() {
+        (above, None)
+    } else {
+        let root = above.parent().expect("the triple directory has a parent");
+        (root, above.file_name())
+    };
+    let mut build = Command::new(cargo);
+    build
+        .args([
+            "build",
+            "-p",
+            "kinetype-ffi",
+            "--profile",
+            profile,
+            "--target-dir",
+        ])
+        .arg(target_dir);
+    if let Some(triple) = triple {
+        build.arg("--target").arg(triple);
+    }
+    let status = build.current_dir(crate_dir).status().expect("cargo runs");
+    assert!(status.success(), "{build:?} failed");
     assert!(
         lib_dir.join("libkinetype.so").is_file(),
         "{} has no libkinetype.so",
