@@ -398,7 +398,12 @@ pub unsafe extern "C" fn kinetype_engine_add_background_session(
 
 /// Forgets the state of `session` of `user`; an unknown session is ignored.
 ///
-/// Returns `KINETYPE_STATUS_NOT_FOUND` for an unknown user. Thread-safe.
+/// With a model directory, it then writes the user's file when the session changed it (an
+/// enrolled user's replay hashes, or a user's enrolment actions), so a crash after the call
+/// loses neither.
+///
+/// Returns `KINETYPE_STATUS_NOT_FOUND` for an unknown user, `KINETYPE_STATUS_IO_ERROR` when
+/// the file cannot be written (the session is forgotten even then). Thread-safe.
 ///
 /// # Safety
 ///

@@ -319,9 +319,12 @@ impl Scoring for ScoringService {
     ) -> Result<Response<proto::EndSessionResponse>, Status> {
         let request = request.into_inner();
         let (user, session) = convert::session_ref("session", Some(&request))?;
-        self.engine
-            .end_session(user, session)
-            .map_err(Failure::from)?;
+        let user = user.to_owned();
+        // Ending a session may write the user's model file.
+        blocking(&self.engine, move |engine| {
+            engine.end_session(&user, session).map_err(Failure::from)
+        })
+        .await?;
         Ok(Response::new(proto::EndSessionResponse {}))
     }
 

@@ -605,12 +605,34 @@ impl<K: Modality, M: Modality> Engine<K, M> {
 
     /// Forgets a session's state; unknown sessions are ignored.
     ///
+    /// With a model directory, the user's file is then written when the session may have
+    /// changed it: an enrolled user's replay hashes when they differ from the saved ones, or
+    /// a user's enrolment actions when the ended session existed. So a crash after this call
+    /// loses neither, while sessions still open are saved only by [`Engine::save_all`]. The
+    /// write is atomic and flushed to disk (see [`ModelStore::save`]), so each such call
+    /// costs one file write and flush while the user's lock is held.
+    ///
+    /// [`ModelStore::save`]: crate::store::ModelStore::save
+    ///
     /// # Errors
     ///
-    /// [`Error::UnknownUser`].
+    /// [`Error::UnknownUser`]; [`Error::Io`] when the file cannot be written. The session is
+    /// forgotten even then, and the state stays in memory for a later save.
     pub fn end_session(&self, user: &str, session: u64) -> Result<()> {
         let entry = self.user(user)?;
-        lock(&entry).sessions.remove(&session);
+        let mut guard = lock(&entry);
+        let state = &mut *guard;
+        let existed = state.sessions.remove(&session).is_some();
+        let (Some(store), Some(file)) = (&self.store, state.file.clone()) else {
+            return Ok(());
+        };
+        let changed = match &state.model {
+            Some(model) => model.replay_hashes != state.replay.to_pairs(),
+            None => existed,
+        };
+        if changed {
+            self.save_state(store, &file, &Self::enrolment_header(), state)?;
+        }
         Ok(())
     }
 

@@ -59,25 +59,41 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             let Some(file) = state.file.clone() else {
                 continue;
             };
-            let replay_hashes = state.replay.to_pairs();
-            match state.model.as_mut() {
-                Some(model) => {
-                    model.replay_hashes = replay_hashes;
-                    store.save_to(&file, &self.header, &*model)?;
-                }
-                None => {
-                    let record = EnrolmentRecordRef {
-                        keyboard: &state.enrolment.keyboard,
-                        mouse: &state.enrolment.mouse,
-                        replay_hashes,
-                    };
-                    store.save_to(&file, &enrolment_header, &record)?;
-                }
-            }
+            self.save_state(store, &file, &enrolment_header, state)?;
             written += 1;
         }
         tracing::info!(users = written, "all users saved");
         Ok(written)
+    }
+
+    /// Writes one user's durable state to `file`: the model with the current replay hashes, or
+    /// the record of an enrolment in progress. On failure the model keeps its previous hashes.
+    pub(super) fn save_state(
+        &self,
+        store: &ModelStore,
+        file: &std::path::Path,
+        enrolment_header: &Header,
+        state: &mut UserState<K, M>,
+    ) -> Result<()> {
+        let replay_hashes = state.replay.to_pairs();
+        match state.model.as_mut() {
+            Some(model) => {
+                let previous = std::mem::replace(&mut model.replay_hashes, replay_hashes);
+                if let Err(error) = store.save_to(file, &self.header, &*model) {
+                    model.replay_hashes = previous;
+                    return Err(error);
+                }
+                Ok(())
+            }
+            None => {
+                let record = EnrolmentRecordRef {
+                    keyboard: &state.enrolment.keyboard,
+                    mouse: &state.enrolment.mouse,
+                    replay_hashes,
+                };
+                store.save_to(file, enrolment_header, &record)
+            }
+        }
     }
 
     /// Loads `user`'s file: a model (converting the `user-model/v1` and `v2` layouts, see

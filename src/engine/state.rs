@@ -52,10 +52,12 @@ pub struct UserModel<KeyboardModel, MouseModel> {
     pub adaptations: u32,
     /// Keyed replay hashes with the session that produced each, oldest first.
     ///
-    /// NOTE: enrolment, adaptation and [`Engine::save_all`] write the current hashes to the
-    /// file, so hashes of sessions seen after the last of those saves are lost when the
-    /// process restarts.
+    /// Enrolment, adaptation, [`Engine::end_session`] and [`Engine::save_all`] write the
+    /// current hashes to the file.
+    /// NOTE: hashes of sessions still open at a crash are lost, because only the end of a
+    /// session or [`Engine::save_all`] writes them.
     ///
+    /// [`Engine::end_session`]: super::Engine::end_session
     /// [`Engine::save_all`]: super::Engine::save_all
     pub replay_hashes: Vec<(u64, u64)>,
 }

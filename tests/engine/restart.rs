@@ -6,6 +6,7 @@ use kinetype::engine::{
     Verdict,
 };
 use kinetype::events::KeyEvent;
+use kinetype::store::ModelStore;
 
 use crate::common::{Person, SECRET, TestEngine, engine_with, enrol, small_config};
 
@@ -82,9 +83,11 @@ fn shifted(events: &[KeyEvent]) -> Vec<KeyEvent> {
         .collect()
 }
 
-/// Enrols Alice, ingests session 7 and restarts, calling `save_all` first when `save` is set.
-/// Returns the new engine, the keys of session 7 and the model directory.
-fn restart_after_session(save: bool) -> (TestEngine, Vec<KeyEvent>, tempfile::TempDir) {
+/// Enrols Alice, ingests session 7, runs `before_restart` on the engine and restarts without
+/// any other save. Returns the new engine, the keys of session 7 and the model directory.
+fn restart_after_session(
+    before_restart: impl FnOnce(&TestEngine),
+) -> (TestEngine, Vec<KeyEvent>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = stored_config(dir.path());
     let alice = Person::new(1);
@@ -92,9 +95,7 @@ fn restart_after_session(save: bool) -> (TestEngine, Vec<KeyEvent>, tempfile::Te
     enrol(&engine, "alice", &alice, 1);
     let keys = alice.keys(60, 0, 77);
     engine.ingest_keyboard("alice", 7, &keys).unwrap();
-    if save {
-        assert_eq!(engine.save_all().unwrap(), 1);
-    }
+    before_restart(&engine);
     drop(engine);
     let (reopened, _) = engine_with(config, 0);
     (reopened, keys, dir)
@@ -102,7 +103,7 @@ fn restart_after_session(save: bool) -> (TestEngine, Vec<KeyEvent>, tempfile::Te
 
 #[test]
 fn replay_hashes_survive_restart() {
-    let (engine, keys, _dir) = restart_after_session(true);
+    let (engine, keys, _dir) = restart_after_session(|e| assert_eq!(e.save_all().unwrap(), 1));
     // Sessions end with the process: the old session has no evidence in the new engine.
     let old_session = engine.decide("alice", 7).unwrap();
     assert_eq!(old_session.verdict, Verdict::StepUp);
@@ -115,9 +116,70 @@ fn replay_hashes_survive_restart() {
 
 #[test]
 fn unsaved_replay_hashes_are_lost() {
-    let (engine, keys, _dir) = restart_after_session(false);
+    let (engine, keys, _dir) = restart_after_session(|_| {});
     engine.ingest_keyboard("alice", 8, &shifted(&keys)).unwrap();
     assert_eq!(engine.score("alice", 8).unwrap().replay_hits, 0);
+}
+
+#[test]
+fn ended_session_hashes_survive_crash() {
+    // Ending the session is the only save before the crash.
+    let (engine, keys, _dir) = restart_after_session(|e| e.end_session("alice", 7).unwrap());
+    engine.ingest_keyboard("alice", 8, &shifted(&keys)).unwrap();
+    let replay = engine.decide("alice", 8).unwrap();
+    assert!(replay.score.replay_hits > 0);
+    assert_eq!(replay.reason, Reason::Replay);
+}
+
+#[test]
+fn ended_enrolment_session_survives_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = stored_config(dir.path());
+    let alice = Person::new(1);
+    let (engine, _) = engine_with(config.clone(), 8);
+    engine.begin_enrolment("alice").unwrap();
+    engine
+        .ingest_keyboard("alice", 0, &alice.keys(30, 0, 1))
+        .unwrap();
+    engine.end_session("alice", 0).unwrap();
+    // Session 1 is still open at the crash, so its actions are lost.
+    engine
+        .ingest_mouse("alice", 1, &alice.clicks(20, 0.0, 1))
+        .unwrap();
+    drop(engine);
+
+    let (reopened, _) = engine_with(config, 8);
+    assert_eq!(
+        reopened.enrolment_status("alice").unwrap(),
+        EnrolmentStatus::Collecting {
+            keyboard: (30, 60),
+            mouse: (0, 40)
+        }
+    );
+}
+
+#[test]
+fn end_session_reports_failed_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = stored_config(dir.path());
+    let alice = Person::new(1);
+    let (engine, _) = engine_with(config, 8);
+    enrol(&engine, "alice", &alice, 1);
+    engine
+        .ingest_keyboard("alice", 7, &alice.keys(60, 0, 77))
+        .unwrap();
+    // A non-empty directory where the model file was makes the atomic rename fail.
+    let file = ModelStore::open(dir.path(), SECRET)
+        .unwrap()
+        .path_for("alice");
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    std::fs::write(file.join("blocker"), b"x").unwrap();
+    let result = engine.end_session("alice", 7);
+    assert!(matches!(result, Err(Error::Io { .. })), "{result:?}");
+    // The session is forgotten even so.
+    let after = engine.decide("alice", 7).unwrap();
+    assert_eq!(after.reason, Reason::NotEnoughRecentEvidence);
 }
 
 #[test]
