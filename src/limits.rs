@@ -2,7 +2,7 @@
 //!
 //! Dataset files, model files and event streams come from outside the process. Each limit
 //! below caps the memory or time one input can cost; an input above a limit fails with
-//! [`Error::LimitExceeded`](crate::Error::LimitExceeded) instead of exhausting the machine.
+//! [`Error::LimitExceeded`] instead of exhausting the machine.
 //! The values leave at least ten times the headroom of the largest real input that kinetype
 //! reads today, so they only reject input that is broken or hostile.
 
@@ -26,7 +26,7 @@ pub const MAX_DATASET_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// corrupt or hostile file from being handed to the decoder at all.
 pub const MAX_MODEL_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Maximum number of mouse events that [`segment`](crate::mouse::segment) accepts in one call.
+/// Maximum number of mouse events that [`segment`](fn@crate::mouse::segment) accepts in one call.
 ///
 /// Segmentation keeps every event's position in memory (about 64 bytes an event with the
 /// actions built from them). Five million events are eleven hours of continuous movement at a

@@ -28,7 +28,7 @@ pub enum Metric {
 ///
 /// Covers five DSN-2009 detectors: `euclidean`, `euclidean-normed`, `manhattan`,
 /// `manhattan-scaled`, and `manhattan-filtered`, which is `manhattan` with a mean computed after
-/// dropping outlying training values (see [`MeanDistance::fit_filtered`]).
+/// dropping outlying training values (see `MeanDistance::fit_filtered`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "MeanDistanceFields")]
 pub struct MeanDistance {

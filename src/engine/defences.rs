@@ -8,7 +8,7 @@
 //!
 //! *Tolerant replay*: a replay whose timestamps are each moved by a few milliseconds falls into
 //! other quantisation bins and escapes the hash. So the engine also keeps, per user and
-//! modality, the timings of recent actions of earlier sessions ([`TimingStore`]) and flags a
+//! modality, the timings of recent actions of earlier sessions (`TimingStore`) and flags a
 //! session when its last `tolerant_window` actions repeat a run of stored actions of another
 //! session: every interval within `replay_tolerance_us` (or one pair of adjacent intervals by
 //! their sum, for an action boundary that moved), and at least `replay_match_fraction` of the

@@ -52,12 +52,12 @@ pub struct MouseRun {
     previous: Option<MouseEvent>,
 }
 
-/// Mouse modality: actions follow [`segment`](crate::mouse::segment)'s rules, applied as events arrive, and the model
+/// Mouse modality: actions follow [`segment`](fn@crate::mouse::segment)'s rules, applied as events arrive, and the model
 /// is [`RobustZ`] over the action features, which needs only the user's own actions.
 ///
 /// An action is emitted when it is complete: at a release that ends a click or drag, at a pause
 /// longer than [`SegmentParams::idle_gap_ms`], at a cursor warp ([`is_warp`], which the Balabit
-/// loader also splits streams on), or after [`MAX_RUN_EVENTS`] events. A trailing mouse move
+/// loader also splits streams on), or after `MAX_RUN_EVENTS` (5,000) events. A trailing mouse move
 /// that none of these ends waits for the session's next event.
 #[derive(Debug, Clone, Default)]
 pub struct MouseModality {

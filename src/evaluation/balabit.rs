@@ -92,7 +92,7 @@ pub struct BalabitParams {
     pub match_calibration_length: bool,
     /// Folds of whole training sessions for the calibration, or `None`. When set, the
     /// held-out probabilities behind every calibration and the Z-norm come from models fitted
-    /// without whole training sessions, over these folds (see [`session_folds`]). The headline
+    /// without whole training sessions, over these folds (see `session_folds`). The headline
     /// score of a whole session is then its `aggregate` score calibrated on held-out pieces of
     /// random lengths from [`CvParams::piece_actions`]. This takes precedence over `match_calibration_length` and `calibration_piece` for the
     /// headline score; the first-`k`-actions table keeps them. Each user needs at least

@@ -86,7 +86,7 @@ impl Default for BoostParams {
 
 /// A fitted booster.
 ///
-/// Deserialising checks the structure (see [`BoosterFields`]), so a decoded booster predicts
+/// Deserialising checks the structure (see `BoosterFields`), so a decoded booster predicts
 /// without panicking or looping whatever bytes it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "BoosterFields")]

@@ -16,7 +16,7 @@
 //!   than [`MIN_TIME_STEP_MS`] (1 µs) after the previous kept point, or earlier, is merged into
 //!   its last point, giving `q_0 .. q_{m-1}` with times at least 1 µs apart. Every division
 //!   below is by such a time step or by a path length of at least [`MIN_STEP_PX`], so with the
-//!   coordinate and time bounds that [`segment`](crate::mouse::segment) checks, no feature
+//!   coordinate and time bounds that [`segment`](fn@crate::mouse::segment) checks, no feature
 //!   overflows.
 //! - **Series.** `vx, vy` are `Δx/Δt, Δy/Δt` between consecutive `q` (px/s), placed at the
 //!   midpoint time; `v = hypot(vx, vy)`. `ax, ay, a` are the differences of `vx, vy, v`
@@ -135,7 +135,7 @@ impl Series {
 /// Computes the feature vector of one action, in [`FEATURE_NAMES`] order.
 ///
 /// Every value is finite for any action whose times and coordinates are within the bounds that
-/// [`segment`](crate::mouse::segment) checks, including an empty path, a single point, and
+/// [`segment`](fn@crate::mouse::segment) checks, including an empty path, a single point, and
 /// paths whose points all share one timestamp.
 pub fn action_features(action: &Action) -> [f64; N_FEATURES] {
     let points = &action.points;

@@ -55,7 +55,7 @@ impl Default for ForestParams {
 
 /// A fitted forest.
 ///
-/// Deserialising checks the structure (see [`ForestFields`]), so a decoded forest predicts
+/// Deserialising checks the structure (see `ForestFields`), so a decoded forest predicts
 /// without panicking or looping whatever bytes it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "ForestFields")]

@@ -2,7 +2,7 @@
 //! models that score actions and sessions.
 //!
 //! The pipeline follows Antal and Egyed-Zsigmond, "Intrusion detection using mouse dynamics",
-//! IET Biometrics, 2019: [`segment`] cuts events into mouse-move, point-and-click and
+//! IET Biometrics, 2019: [`segment`](fn@segment) cuts events into mouse-move, point-and-click and
 //! drag-and-drop actions, [`features`] describes each action by a fixed-length vector, a
 //! per-user [`forest::RandomForest`] separates the user's actions from other users', and
 //! [`score`] aggregates action scores into one score per session. [`one_class`] is a model

@@ -3,7 +3,7 @@
 //! A user's file is named by a keyed hash of the user id (see [`KeyedHasher`]), so a directory
 //! listing reveals neither ids nor how they relate. [`envelope`] defines the file layout; a
 //! file that is truncated, corrupted, foreign or of a future version gives
-//! [`Error::ModelFile`](crate::Error::ModelFile) naming the file and is never decoded as a model.
+//! [`Error::ModelFile`] naming the file and is never decoded as a model.
 //!
 //! # Example
 //!

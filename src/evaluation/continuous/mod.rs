@@ -1,5 +1,5 @@
 //! Continuous-authentication replays: each user enrols with one modality, then test sessions
-//! stream through an [`Engine`](crate::engine::Engine) event by event, and the replay counts
+//! stream through an [`Engine`] event by event, and the replay counts
 //! actions until lock-out and the verdicts of decisions taken at random moments.
 //!
 //! The driver here is shared by the dataset protocols in [`balabit`] and [`aalto`]. Each
