@@ -168,6 +168,11 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             };
             if let Some((posterior, change)) = side_update {
                 side.window.push(posterior, window_len);
+                // A window completed after another factor passed ends that factor's vouching,
+                // even if the window later goes stale.
+                if side.window.is_full(window_len) {
+                    track.verified = false;
+                }
                 side.posterior_sum += posterior;
                 side.scored += 1;
                 side.contribution += change;

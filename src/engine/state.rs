@@ -238,7 +238,8 @@ pub(crate) struct TrustTrack {
     pub(crate) at_us: u64,
     pub(crate) locked: bool,
     pub(crate) replay_hits: u32,
-    /// Whether the user passed another factor in this session ([`Engine::report_success`]).
+    /// Whether the user passed another factor in this session ([`Engine::report_success`]) and
+    /// no modality has completed a window of actions since.
     ///
     /// [`Engine::report_success`]: super::Engine::report_success
     pub(crate) verified: bool,

@@ -49,6 +49,11 @@ impl PosteriorWindow {
         self.next = 0;
     }
 
+    /// Tells whether `len` values are stored, so that [`Self::mean`] has a value.
+    pub(crate) fn is_full(&self, len: usize) -> bool {
+        len > 0 && self.values.len() >= len
+    }
+
     /// Mean of the stored values once `len` of them are stored, otherwise `None`. The sum is
     /// taken afresh over the window, so it carries no rounding drift from earlier actions.
     pub(crate) fn mean(&self, len: usize) -> Option<f64> {

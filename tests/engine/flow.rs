@@ -147,6 +147,36 @@ fn step_up_success_allows_until_window_refills() {
 }
 
 #[test]
+fn verification_ends_when_a_window_fills() {
+    let (engine, clock) = engine_with(small_config(), 8);
+    let alice = Person::new(1);
+    enrol(&engine, "alice", &alice, 1);
+    let other = Person::new(10);
+    engine
+        .ingest_mouse("alice", 8, &other.clicks(20, 0.0, 78))
+        .unwrap();
+    engine.report_success("alice", 8).unwrap();
+    // 20 keystrokes after the other factor fill the keyboard window of small_config.
+    engine
+        .ingest_keyboard("alice", 8, &other.keys(20, 100_000_000, 79))
+        .unwrap();
+    let filled = engine.decide("alice", 8).unwrap();
+    assert!(!filled.score.verified, "{filled:?}");
+
+    // Three minutes later the keyboard window is stale, and the mouse window, emptied by the
+    // other factor, holds 5 of its 10 actions: no window, and no vouching either.
+    clock.advance_us(180_000_000);
+    engine
+        .ingest_mouse("alice", 8, &other.clicks(5, 200_000_000.0, 80))
+        .unwrap();
+    let stale = engine.decide("alice", 8).unwrap();
+    assert_eq!(stale.score.window, None, "{stale:?}");
+    assert!(stale.score.mouse.sufficient, "{stale:?}");
+    assert!(!stale.score.verified, "{stale:?}");
+    assert_ne!(stale.verdict, Verdict::Allow, "{stale:?}");
+}
+
+#[test]
 fn enrolment_windows_separate_genuine_from_impostors() {
     let (engine, _) = engine_with(small_config(), 12);
     for u in 0..5 {
