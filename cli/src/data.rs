@@ -5,7 +5,9 @@
 //! (`.<file>.<random>.part`) while computing SHA-256, then checks the size and digest against
 //! the catalog, syncs the file and renames it into place. A failed download leaves neither the
 //! temporary file nor the final file behind, and two downloads of the same file at once each
-//! write their own temporary file, so the file renamed last contains checked bytes.
+//! write their own temporary file, so the file renamed last contains checked bytes. A download
+//! killed by a signal leaves its temporary file, which a later download of the same file
+//! deletes once it is two read timeouts old.
 
 use std::cmp::Ordering;
 use std::fs::{self, File};
@@ -281,12 +283,15 @@ fn present_size_mismatches(entry: &DatasetEntry, root: &Path, name: &str) -> Vec
     mismatches
 }
 
+/// Maximum wait for one read of a response body, in seconds.
+const READ_TIMEOUT_SECS: u64 = 60;
+
 fn http_agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(30))
         // Per read call, so a stalled server fails instead of hanging, while a slow but live
         // download of any length still completes.
-        .timeout_read(Duration::from_secs(60))
+        .timeout_read(Duration::from_secs(READ_TIMEOUT_SECS))
         .user_agent(concat!("kinetype/", env!("CARGO_PKG_VERSION")))
         .build()
 }
@@ -330,9 +335,18 @@ pub(crate) fn download_file(
     let mut prefix = std::ffi::OsString::from(".");
     prefix.push(destination.file_name().unwrap_or_default());
     prefix.push(".");
-    let mut part = tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(".part")
+    remove_stale_parts(directory, &prefix);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".part");
+    // `tempfile` creates files readable by their owner only, which would hide a shared data
+    // root from other users. This requests what `File::create` gives, read and write for all
+    // less the umask.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let mut part = builder
         .tempfile_in(directory)
         .map_err(io_error(directory))?;
     let part_path = part.path().to_path_buf();
@@ -368,6 +382,37 @@ pub(crate) fn download_file(
         .map_err(|error| io_error(destination)(error.error))?;
     sync_directory(directory)?;
     Ok(())
+}
+
+/// Age after which a temporary download file is taken as abandoned. A live download writes
+/// within each read timeout ([`READ_TIMEOUT_SECS`]) or fails, so a file untouched for twice
+/// that long belongs to a download that was killed before it could delete it.
+const STALE_PART_AGE: Duration = Duration::from_secs(2 * READ_TIMEOUT_SECS);
+
+/// Deletes the temporary files of earlier downloads into `directory` whose names start with
+/// `prefix` and end in `.part` and that were last written more than [`STALE_PART_AGE`] ago.
+/// A process killed by a signal runs no destructor, so each interrupted download leaves such
+/// a file. Errors are ignored, because a file that stays only costs disk space.
+fn remove_stale_parts(directory: &Path, prefix: &std::ffi::OsStr) {
+    let Ok(entries) = fs::read_dir(directory) else {
+        return;
+    };
+    let prefix = prefix.as_encoded_bytes();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.as_encoded_bytes();
+        if !(name.starts_with(prefix) && name.ends_with(b".part")) {
+            continue;
+        }
+        let age = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok());
+        if age.is_some_and(|age| age > STALE_PART_AGE) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Copies at most `expected + 1` bytes of `body` into `output`, and returns the byte count and
@@ -634,6 +679,17 @@ mod tests {
         download_toy(&catalog, root)
     }
 
+    /// Serves `body` with its own size and digest in the catalog and downloads it into `root`.
+    fn download_good(body: &[u8], root: &Path) -> DownloadSummary {
+        download(response("200 OK", body), body.len(), &sha256(body), root).unwrap()
+    }
+
+    /// Sets the last-modified time of the existing file `path`.
+    fn set_modified(path: &Path, time: std::time::SystemTime) {
+        let file = File::options().write(true).open(path).unwrap();
+        file.set_modified(time).unwrap();
+    }
+
     fn download_error(result: Result<DownloadSummary>) -> DownloadError {
         let error = result.expect_err("the download should fail");
         match error.downcast::<DownloadError>() {
@@ -731,13 +787,7 @@ mod tests {
     fn good_download_lands_in_place() {
         let root = tempfile::tempdir().unwrap();
         let body = payload(200_000);
-        let summary = download(
-            response("200 OK", &body),
-            body.len(),
-            &sha256(&body),
-            root.path(),
-        )
-        .unwrap();
+        let summary = download_good(&body, root.path());
         let path = root.path().join("toy/data/toy.bin");
         assert_eq!(summary.downloaded, vec![path.clone()]);
         assert_eq!(fs::read(&path).unwrap(), body);
@@ -745,6 +795,41 @@ mod tests {
             part_files(&root.path().join("toy/data")),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn download_removes_abandoned_temporary_files() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("toy/data");
+        fs::create_dir_all(&dir).unwrap();
+        let abandoned = dir.join(".toy.bin.killed.part");
+        fs::write(&abandoned, b"a download killed by a signal").unwrap();
+        let old = std::time::SystemTime::now() - 2 * STALE_PART_AGE;
+        set_modified(&abandoned, old);
+        // Equally old, but a temporary file of another dataset file.
+        let other_file = dir.join(".other.bin.killed.part");
+        fs::write(&other_file, b"another file's download").unwrap();
+        set_modified(&other_file, old);
+
+        let body = payload(10_000);
+        download_good(&body, root.path());
+        assert!(!abandoned.exists());
+        assert!(other_file.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn downloaded_file_has_default_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let body = payload(10_000);
+        download_good(&body, root.path());
+        let dir = root.path().join("toy/data");
+        // A file made by `File::create` gets read and write for all less the umask.
+        let reference = dir.join("reference");
+        File::create(&reference).unwrap();
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.join("toy.bin")), mode(&reference));
     }
 
     #[test]
@@ -759,13 +844,7 @@ mod tests {
             fs::write(dir.join(name), b"another download's bytes").unwrap();
         }
         let body = payload(50_000);
-        download(
-            response("200 OK", &body),
-            body.len(),
-            &sha256(&body),
-            root.path(),
-        )
-        .unwrap();
+        download_good(&body, root.path());
         assert_eq!(fs::read(dir.join("toy.bin")).unwrap(), body);
         for name in others {
             assert_eq!(
