@@ -34,8 +34,9 @@ pub struct kinetype_modality_evidence {
 pub struct kinetype_score {
     /// Trust in [0, 1] after idle decay; it only locks sessions out.
     pub trust: f64,
-    /// Whether `window` is set: false until a modality with sufficient evidence has a full
-    /// window of scored actions.
+    /// Whether `window` is set: false while no modality with sufficient evidence has a full
+    /// window of scored actions (at the start, after another factor passed, or once evidence
+    /// is stale). `window` is 0 then.
     pub has_window: bool,
     /// Window statistic in [0, 1]: the fused mean calibrated posterior of the most recent
     /// scored actions of each modality with sufficient evidence.

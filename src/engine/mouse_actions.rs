@@ -133,9 +133,12 @@ impl Modality for MouseModality {
     type Model = RobustZ;
 
     const NAME: &'static str = "mouse";
-    const SCHEMA: &'static str = "mouse/action-robust-z/v3: MM, PC and DD actions (10 s idle \
-        split, split at cursor warps of over 1000 px in under 50 ms, 4 points minimum), 58 \
-        action features (55 path features, press hold, rest before \
+    // The cut at cursor warps came later without a new schema text: it changes only the rare
+    // actions that span a warp, not what a feature means, so models saved before it still fit.
+    // A new text would make every saved model of this engine, keyboard side included, fail to
+    // load.
+    const SCHEMA: &'static str = "mouse/action-robust-z/v2: MM, PC and DD actions (10 s idle \
+        split, 4 points minimum), 58 action features (55 path features, press hold, rest before \
         press, pause before the action), per-feature median and robust scale";
 
     fn event_time_us(event: &MouseEvent) -> f64 {
