@@ -59,6 +59,12 @@ pub struct MouseRun {
 /// longer than [`SegmentParams::idle_gap_ms`], at a cursor warp ([`is_warp`], which the Balabit
 /// loader also splits streams on), or after `MAX_RUN_EVENTS` (5,000) events. A trailing mouse move
 /// that none of these ends waits for the session's next event.
+///
+/// NOTE: a one-class model separates people weakly. On Balabit its windows of 30 actions almost
+/// never reach Allow at a 1 % false-match rate (the README's continuous replays), where the
+/// batch replay's two-class booster separates sessions well. A two-class model here would need
+/// the background actions in [`Modality::train`] and a calibration on background people that
+/// the model was not fitted on.
 #[derive(Debug, Clone, Default)]
 pub struct MouseModality {
     params: SegmentParams,
