@@ -14,13 +14,15 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     ///
     /// # Errors
     ///
-    /// [`Error::Enrolment`] when the user is already enrolled, has too little evidence, no
+    /// [`Error::UnknownUser`], also when [`Engine::remove_user`] removes the user during the
+    /// call; [`Error::Enrolment`] when the user is already enrolled, has too little evidence, no
     /// background population exists, or no background user has a full window of
     /// `min_evidence` actions; training errors of a modality; [`Error::Io`] when the
     /// model cannot be saved (the collected actions are kept, so the call can be retried).
     pub fn finish_enrolment(&self, user: &str) -> Result<EnrolmentReport> {
         let entry = self.user(user)?;
         let mut state = lock(&entry);
+        let target = self.write_target(user, &state)?;
         if state.model.is_some() {
             return Err(self.enrolment_error(user, EnrolmentProblem::AlreadyEnrolled));
         }
@@ -111,8 +113,8 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             adaptations: 0,
             replay_hashes: state.replay.to_pairs(),
         };
-        if let Some(store) = &self.store {
-            store.save(user, &self.header, &model)?;
+        if let Some((store, file)) = &target {
+            store.save_to(file, &self.header, &model)?;
         }
         tracing::info!(
             user = %self.label(user),

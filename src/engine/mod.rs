@@ -50,6 +50,7 @@ mod state;
 pub mod trust;
 pub mod window;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -500,6 +501,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         let entry = self.user(user)?;
         let mut guard = lock(&entry);
         let state = &mut *guard;
+        let target = self.write_target(user, state)?;
         let Some(model) = state.model.as_mut() else {
             return Err(self.enrolment_error(user, EnrolmentProblem::NotEnrolled));
         };
@@ -548,9 +550,11 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         if done.keyboard || done.mouse {
             model.adaptations += 1;
             model.replay_hashes = state.replay.to_pairs();
-            if let Some(store) = &self.store
-                && let Err(e) = store.save(user, &self.header, &*model)
-            {
+            let saved = match &target {
+                Some((store, file)) => store.save_to(file, &self.header, &*model),
+                None => Ok(()),
+            };
+            if let Err(e) = saved {
                 *model = previous;
                 return Err(e);
             }
@@ -571,6 +575,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     pub fn revert_adaptation(&self, user: &str) -> Result<()> {
         let entry = self.user(user)?;
         let mut state = lock(&entry);
+        let target = self.write_target(user, &state)?;
         let Some(model) = state.model.as_mut() else {
             return Err(self.enrolment_error(user, EnrolmentProblem::NotEnrolled));
         };
@@ -585,8 +590,8 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             side.current = side.original.clone();
         }
         reverted.adaptations = 0;
-        if let Some(store) = &self.store {
-            store.save(user, &self.header, &reverted)?;
+        if let Some((store, file)) = &target {
+            store.save_to(file, &self.header, &reverted)?;
         }
         *model = reverted;
         Ok(())
@@ -638,16 +643,49 @@ impl<K: Modality, M: Modality> Engine<K, M> {
 
     /// Removes `user` from memory and deletes their model file.
     ///
+    /// A call on the same user that runs at the same time writes no file after the removal:
+    /// one that saves a model or an enrolment gets [`Error::UnknownUser`], and `end_session`
+    /// and `save_all` skip the user.
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] when the file cannot be deleted.
     pub fn remove_user(&self, user: &str) -> Result<()> {
-        if self.users.remove(&self.key(user)) {
-            self.user_count.fetch_sub(1, Ordering::SeqCst);
+        let key = self.key(user);
+        // The user's lock is held until the file is deleted and the user is out of the map,
+        // and the state keeps no file, so a call that holds the user cannot write it again.
+        let entry = self.users.get(&key);
+        let mut guard = entry.as_ref().map(|entry| lock(entry));
+        if let Some(state) = guard.as_deref_mut() {
+            state.file = None;
         }
-        match &self.store {
+        let deleted = match &self.store {
             Some(store) => store.remove(user),
             None => Ok(()),
+        };
+        if self.users.remove(&key).is_some() {
+            self.user_count.fetch_sub(1, Ordering::SeqCst);
+        }
+        drop(guard);
+        deleted
+    }
+
+    /// Returns the store and the file to write `user`'s state to: `None` without a model
+    /// directory, and [`Error::UnknownUser`] when [`Engine::remove_user`] removed the user
+    /// while the caller held it.
+    fn write_target(
+        &self,
+        user: &str,
+        state: &UserState<K, M>,
+    ) -> Result<Option<(&ModelStore, PathBuf)>> {
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        match &state.file {
+            Some(file) => Ok(Some((store, file.clone()))),
+            None => Err(Error::UnknownUser {
+                user: self.label(user),
+            }),
         }
     }
 }

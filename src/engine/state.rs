@@ -295,7 +295,10 @@ pub(crate) struct UserState<K: Modality, M: Modality> {
     /// Timings of recent actions for the tolerant replay check, in memory only.
     pub(crate) timings: TimingStores,
     /// The user's model file, when the engine has a store; the engine keeps this path (a keyed
-    /// hash) instead of the clear user id.
+    /// hash) instead of the clear user id. [`Engine::remove_user`] sets it to `None`, so a call
+    /// that held the user before the removal cannot write the file again.
+    ///
+    /// [`Engine::remove_user`]: super::Engine::remove_user
     pub(crate) file: Option<PathBuf>,
 }
 
@@ -412,9 +415,10 @@ impl<T> ShardedUsers<T> {
             .collect()
     }
 
-    pub(crate) fn remove(&self, key: &[u8; 32]) -> bool {
+    /// Removes the entry of `key` and returns it, if there was one.
+    pub(crate) fn remove(&self, key: &[u8; 32]) -> Option<Arc<Mutex<T>>> {
         let mut shard = self.shard(key).write().unwrap_or_else(|p| p.into_inner());
-        shard.remove(key).is_some()
+        shard.remove(key)
     }
 }
 

@@ -183,6 +183,46 @@ fn end_session_reports_failed_write() {
 }
 
 #[test]
+fn removed_user_not_written_again() {
+    // `end_session` writes the file while holding the user; `remove_user` must not let that
+    // write land after the delete. The two run together for many users, so a wrong order
+    // shows up in some of them.
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = engine_with(stored_config(dir.path()), 8);
+    let users: Vec<String> = (0..20).map(|i| format!("user-{i}")).collect();
+    for (i, user) in users.iter().enumerate() {
+        let person = Person::new(100 + i as u64);
+        enrol(&engine, user, &person, 1);
+        engine
+            .ingest_keyboard(user, 7, &person.keys(60, 0, 77))
+            .unwrap();
+    }
+    let store = ModelStore::open(dir.path(), SECRET).unwrap();
+    for (i, user) in users.iter().enumerate() {
+        let start = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            let ender = scope.spawn(|| {
+                start.wait();
+                engine.end_session(user, 7)
+            });
+            start.wait();
+            // Delays of 0 to 400 µs land the removal before, during and after the write.
+            std::thread::sleep(std::time::Duration::from_micros(100 * (i as u64 % 5)));
+            engine.remove_user(user).unwrap();
+            // Either order is fine for the caller: ended, or the user already gone.
+            let ended = ender.join().unwrap();
+            assert!(
+                matches!(ended, Ok(()) | Err(Error::UnknownUser { .. })),
+                "{ended:?}"
+            );
+        });
+        assert!(!store.path_for(user).exists(), "{user} has a file again");
+        let gone = engine.user_model(user);
+        assert!(matches!(gone, Err(Error::UnknownUser { .. })), "{gone:?}");
+    }
+}
+
+#[test]
 fn save_all_without_directory_is_error() {
     let (engine, _) = engine_with(small_config(), 0);
     engine.begin_enrolment("alice").unwrap();
