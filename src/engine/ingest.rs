@@ -169,8 +169,9 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             if let Some((posterior, change)) = side_update {
                 side.window.push(posterior, window_len);
                 // A window completed after another factor passed ends that factor's vouching,
-                // even if the window later goes stale.
-                if side.window.is_full(window_len) {
+                // even if the window later goes stale. A window of fusion weight 0 never counts
+                // in the window statistic, so it does not end the vouching.
+                if weight > 0.0 && side.window.is_full(window_len) {
                     track.verified = false;
                 }
                 side.posterior_sum += posterior;

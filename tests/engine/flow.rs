@@ -164,7 +164,7 @@ fn verification_ends_when_a_window_fills() {
     assert!(!filled.score.verified, "{filled:?}");
 
     // Three minutes later the keyboard window is stale, and the mouse window, emptied by the
-    // other factor, holds 5 of its 10 actions: no window, and no vouching either.
+    // other factor, contains 5 of its 10 actions: no window, and no vouching either.
     clock.advance_us(180_000_000);
     engine
         .ingest_mouse("alice", 8, &other.clicks(5, 200_000_000.0, 80))
@@ -174,6 +174,27 @@ fn verification_ends_when_a_window_fills() {
     assert!(stale.score.mouse.sufficient, "{stale:?}");
     assert!(!stale.score.verified, "{stale:?}");
     assert_ne!(stale.verdict, Verdict::Allow, "{stale:?}");
+}
+
+#[test]
+fn zero_weight_window_keeps_vouching() {
+    let mut config = small_config();
+    config.fusion.mouse = 0.0;
+    let (engine, _) = engine_with(config, 8);
+    let alice = Person::new(1);
+    enrol(&engine, "alice", &alice, 1);
+    engine
+        .ingest_mouse("alice", 8, &alice.clicks(20, 0.0, 78))
+        .unwrap();
+    engine.report_success("alice", 8).unwrap();
+    // The mouse window fills again, but with weight 0 it never enters the window statistic.
+    engine
+        .ingest_mouse("alice", 8, &alice.clicks(12, 100_000_000.0, 79))
+        .unwrap();
+    let decision = engine.decide("alice", 8).unwrap();
+    assert!(decision.score.verified, "{decision:?}");
+    assert_eq!(decision.score.window, None, "{decision:?}");
+    assert_eq!(decision.verdict, Verdict::Allow, "{decision:?}");
 }
 
 #[test]
