@@ -7,7 +7,7 @@
 //! temporary file nor the final file behind, and two downloads of the same file at once each
 //! write their own temporary file, so the file renamed last contains checked bytes. A download
 //! killed by a signal leaves its temporary file, which a later download of the same file
-//! deletes once it is two read timeouts old.
+//! deletes once it is an hour old.
 
 use std::cmp::Ordering;
 use std::fs::{self, File};
@@ -337,7 +337,10 @@ pub(crate) fn download_file(
     prefix.push(".");
     remove_stale_parts(directory, &prefix);
     let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".part");
+    builder
+        .prefix(&prefix)
+        .rand_bytes(PART_RANDOM_CHARS)
+        .suffix(".part");
     // `tempfile` creates files readable by their owner only, which would hide a shared data
     // root from other users. This requests what `File::create` gives, read and write for all
     // less the umask.
@@ -384,13 +387,21 @@ pub(crate) fn download_file(
     Ok(())
 }
 
-/// Age after which a temporary download file is taken as abandoned. A live download writes
-/// within each read timeout ([`READ_TIMEOUT_SECS`]) or fails, so a file untouched for twice
-/// that long belongs to a download that was killed before it could delete it.
-const STALE_PART_AGE: Duration = Duration::from_secs(2 * READ_TIMEOUT_SECS);
+/// Age after which a temporary download file is taken as abandoned: one hour.
+///
+/// A live download gets bytes from the socket within each read timeout
+/// ([`READ_TIMEOUT_SECS`]) or fails, but its file can lag behind: TLS hands over a record of
+/// up to 16 KiB only once all of it has arrived. An hour without a write is far beyond what
+/// a live download shows even at a few bytes per second, and a killed download's file costs
+/// only disk space until then.
+const STALE_PART_AGE: Duration = Duration::from_secs(3600);
 
-/// Deletes the temporary files of earlier downloads into `directory` whose names start with
-/// `prefix` and end in `.part` and that were last written more than [`STALE_PART_AGE`] ago.
+/// Random characters that `tempfile` puts between the prefix and `.part`.
+const PART_RANDOM_CHARS: usize = 6;
+
+/// Deletes the temporary files of earlier downloads into `directory` that were last written
+/// more than [`STALE_PART_AGE`] ago: names of `prefix`, [`PART_RANDOM_CHARS`] letters or
+/// digits, and `.part`, so files of another catalog entry whose name extends this one's stay.
 /// A process killed by a signal runs no destructor, so each interrupted download leaves such
 /// a file. Errors are ignored, because a file that stays only costs disk space.
 fn remove_stale_parts(directory: &Path, prefix: &std::ffi::OsStr) {
@@ -401,7 +412,13 @@ fn remove_stale_parts(directory: &Path, prefix: &std::ffi::OsStr) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.as_encoded_bytes();
-        if !(name.starts_with(prefix) && name.ends_with(b".part")) {
+        let random = name
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(b".part"));
+        let ours = random.is_some_and(|r| {
+            r.len() == PART_RANDOM_CHARS && r.iter().all(u8::is_ascii_alphanumeric)
+        });
+        if !ours {
             continue;
         }
         let age = entry
@@ -802,12 +819,16 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("toy/data");
         fs::create_dir_all(&dir).unwrap();
-        let abandoned = dir.join(".toy.bin.killed.part");
+        let abandoned = dir.join(".toy.bin.Kil1ed.part");
         fs::write(&abandoned, b"a download killed by a signal").unwrap();
         let old = std::time::SystemTime::now() - 2 * STALE_PART_AGE;
         set_modified(&abandoned, old);
-        // Equally old, but a temporary file of another dataset file.
-        let other_file = dir.join(".other.bin.killed.part");
+        // Equally old, but temporary files of other catalog entries, one whose name extends
+        // this one's.
+        let other_file = dir.join(".other.bin.Kil1ed.part");
+        let longer_name = dir.join(".toy.bin.extra.Kil1ed.part");
+        fs::write(&longer_name, b"a longer name's download").unwrap();
+        set_modified(&longer_name, old);
         fs::write(&other_file, b"another file's download").unwrap();
         set_modified(&other_file, old);
 
@@ -815,6 +836,7 @@ mod tests {
         download_good(&body, root.path());
         assert!(!abandoned.exists());
         assert!(other_file.exists());
+        assert!(longer_name.exists());
     }
 
     #[cfg(unix)]

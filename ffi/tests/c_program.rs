@@ -189,7 +189,11 @@ fn build_c_program() -> PathBuf {
         build.arg("--target").arg(triple);
     }
     let status = build.current_dir(crate_dir).status().expect("cargo runs");
-    assert!(status.success(), "{build:?} failed");
+    assert!(
+        status.success(),
+        "{build:?} failed; this test expects to run from <target>/[<triple>/]<profile>/deps \
+         with CACHEDIR.TAG at the target root, and a custom target spec file is not supported"
+    );
     assert!(
         lib_dir.join("libkinetype.so").is_file(),
         "{} has no libkinetype.so",
