@@ -178,10 +178,14 @@ impl ReplayLog {
 
     /// Stored `(hash, session)` pairs, oldest first.
     pub(crate) fn to_pairs(&self) -> Vec<(u64, u64)> {
+        self.pairs().collect()
+    }
+
+    /// Iterates over the `(hash, session)` pairs, oldest first, without collecting them.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.order
             .iter()
             .filter_map(|h| self.seen.get(h).map(|&s| (*h, s)))
-            .collect()
     }
 
     /// Records `hash` for `session`; returns true when another session produced it before.

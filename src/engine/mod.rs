@@ -632,7 +632,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             return Ok(());
         };
         let changed = match &state.model {
-            Some(model) => model.replay_hashes != state.replay.to_pairs(),
+            Some(model) => !state.replay.pairs().eq(model.replay_hashes.iter().copied()),
             None => existed,
         };
         if changed {

@@ -28,8 +28,8 @@ use crate::events::{MouseEvent, MouseKind};
 use crate::limits::MAX_MOUSE_EVENTS;
 
 /// A move longer than this (Manhattan distance, pixels) within [`WARP_MS`] is taken as a cursor
-/// warp. At 20 px per ms it is an estimate of a speed hand movement does not reach; cursor
-/// repositioning by remote-desktop clients or multi-monitor setups is the likely cause.
+/// warp. The speed, 20 px per ms, is an estimate of what hand movement does not reach. The
+/// likely cause is cursor repositioning by remote-desktop clients or multi-monitor setups.
 pub const WARP_PX: f64 = 1000.0;
 /// Time window of a cursor warp, milliseconds.
 pub const WARP_MS: f64 = 50.0;

@@ -217,8 +217,8 @@ fn removed_user_not_written_again() {
             );
         });
         assert!(!store.path_for(user).exists(), "{user} has a file again");
-        let gone = engine.user_model(user);
-        assert!(matches!(gone, Err(Error::UnknownUser { .. })), "{gone:?}");
+        let model = engine.user_model(user);
+        assert!(matches!(model, Err(Error::UnknownUser { .. })), "{model:?}");
     }
 }
 
