@@ -255,15 +255,21 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         if let Some(found) = self.users.get(&key) {
             return Ok(found);
         }
-        if let Some(store) = &self.store
-            && let Some(loaded) = self.load_user(store, user)?
-        {
-            self.reserve_user_slot()?;
-            let (entry, inserted) = self.users.get_or_insert(key, || loaded);
-            if !inserted {
-                self.user_count.fetch_sub(1, Ordering::SeqCst);
+        if let Some(store) = &self.store {
+            // Held from the read to the insert, so `remove_user` cannot delete the file in
+            // between and leave the deleted user in memory.
+            let _loading = self.users.lock_loading(&key);
+            if let Some(found) = self.users.get(&key) {
+                return Ok(found);
             }
-            return Ok(entry);
+            if let Some(loaded) = self.load_user(store, user)? {
+                self.reserve_user_slot()?;
+                let (entry, inserted) = self.users.get_or_insert(key, || loaded);
+                if !inserted {
+                    self.user_count.fetch_sub(1, Ordering::SeqCst);
+                }
+                return Ok(entry);
+            }
         }
         Err(Error::UnknownUser {
             user: self.label(user),
@@ -645,13 +651,17 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     ///
     /// A call on the same user that runs at the same time writes no file after the removal:
     /// one that saves a model or an enrolment gets [`Error::UnknownUser`], and `end_session`
-    /// and `save_all` skip the user.
+    /// and `save_all` skip the user. A call that loads the user's file at the same time
+    /// either finishes before the removal, which then removes what it loaded, or finds no
+    /// file.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] when the file cannot be deleted.
     pub fn remove_user(&self, user: &str) -> Result<()> {
         let key = self.key(user);
+        // The loading lock keeps a concurrent load of the file from putting the user back.
+        let _loading = self.users.lock_loading(&key);
         // The user's lock is held until the file is deleted and the user is out of the map,
         // and the state keeps no file, so a call that holds the user cannot write it again.
         let entry = self.users.get(&key);

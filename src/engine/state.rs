@@ -367,6 +367,10 @@ pub(crate) struct EnrolmentRecordRef<'a, KeyboardAction, MouseAction> {
 #[derive(Debug)]
 pub(crate) struct ShardedUsers<T> {
     shards: Box<[Shard<T>]>,
+    /// Loading locks, one per shard. Each is held from reading a user's file to inserting the
+    /// user, and while removing a user, so a removal cannot leave a deleted user in memory.
+    /// Reading a file under the shard lock instead would block lookups of other users.
+    loading: Box<[Mutex<()>]>,
 }
 
 /// One shard: users keyed by the keyed hash of their id.
@@ -378,13 +382,24 @@ impl<T> ShardedUsers<T> {
     pub(crate) fn new() -> Self {
         ShardedUsers {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            loading: (0..SHARDS).map(|_| Mutex::new(())).collect(),
         }
     }
 
-    fn shard(&self, key: &[u8; 32]) -> &Shard<T> {
+    fn index(key: &[u8; 32]) -> usize {
         let mut hasher = DefaultHasher::new();
         key.hash(&mut hasher);
-        &self.shards[(hasher.finish() as usize) % SHARDS]
+        (hasher.finish() as usize) % SHARDS
+    }
+
+    fn shard(&self, key: &[u8; 32]) -> &Shard<T> {
+        &self.shards[Self::index(key)]
+    }
+
+    /// Locks the loading lock of `key`'s shard (see [`ShardedUsers::loading`]). A caller
+    /// that also locks a user must take this lock first.
+    pub(crate) fn lock_loading(&self, key: &[u8; 32]) -> MutexGuard<'_, ()> {
+        lock(&self.loading[Self::index(key)])
     }
 
     pub(crate) fn get(&self, key: &[u8; 32]) -> Option<Arc<Mutex<T>>> {

@@ -223,6 +223,50 @@ fn removed_user_not_written_again() {
 }
 
 #[test]
+fn removed_user_not_loaded_again() {
+    // A fresh engine has no user in memory, so a call on a user reads the user's file. A
+    // removal that deletes the file between that read and the insert must not leave the user
+    // in memory, where a later write would bring the file back.
+    let dir = tempfile::tempdir().unwrap();
+    let config = stored_config(dir.path());
+    let users: Vec<String> = (0..40).map(|i| format!("user-{i}")).collect();
+    {
+        let (engine, _) = engine_with(config.clone(), 8);
+        for (i, user) in users.iter().enumerate() {
+            enrol(&engine, user, &Person::new(200 + i as u64), 1);
+        }
+    }
+    let (engine, _) = engine_with(config, 8);
+    let store = ModelStore::open(dir.path(), SECRET).unwrap();
+    for (i, user) in users.iter().enumerate() {
+        let start = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            let loader = scope.spawn(|| {
+                start.wait();
+                engine.user_model(user)
+            });
+            start.wait();
+            // Delays of 0 to 380 µs land the removal before, during and after the load.
+            std::thread::sleep(std::time::Duration::from_micros(20 * (i as u64 % 20)));
+            engine.remove_user(user).unwrap();
+            // Either order is fine for the caller: loaded, or the user already gone.
+            let loaded = loader.join().unwrap();
+            assert!(
+                matches!(loaded, Ok(Some(_)) | Err(Error::UnknownUser { .. })),
+                "{loaded:?}"
+            );
+        });
+        let model = engine.user_model(user);
+        assert!(
+            matches!(model, Err(Error::UnknownUser { .. })),
+            "{user}: {model:?}"
+        );
+        engine.save_all().unwrap();
+        assert!(!store.path_for(user).exists(), "{user} has a file again");
+    }
+}
+
+#[test]
 fn save_all_without_directory_is_error() {
     let (engine, _) = engine_with(small_config(), 0);
     engine.begin_enrolment("alice").unwrap();
