@@ -40,7 +40,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::within_session::{append_relative, relative_in_pieces};
-use super::{BalabitParams, Classifier, fit_classifier, fit_two_class, out_of_bag_calibration};
+use super::{
+    Appended, BalabitParams, Classifier, fit_classifier, fit_two_class, out_of_bag_calibration,
+};
 use crate::datasets::balabit::{self, SessionFile};
 use crate::engine::calibration::ScoreCalibration;
 use crate::error::{Error, Result};
@@ -195,10 +197,10 @@ pub fn cross_validate(
             users.len()
         )));
     }
-    // With a position variant, every row carries the position columns after the action
-    // features, and the other variants and the one-class model see only the action features.
-    let any_position = variants.iter().any(|v| v.params.position_features);
-    let (sessions, _, _) = super::featurise_with(&files, &base.segment, any_position)?;
+    // With a variant that appends columns, every row carries them after the action features,
+    // and the other variants and the one-class model see only the action features.
+    let appended = appended_columns(variants)?;
+    let (sessions, _, _) = super::featurise_with(&files, &base.segment, appended)?;
     let by_user = group(sessions);
     if let Some((user, s)) = by_user.iter().find(|(_, s)| s.len() < cv.folds) {
         return Err(shape(format!(
@@ -216,7 +218,7 @@ pub fn cross_validate(
         let plain = join(&train_sessions, features_only)?;
         let plain_pieces: Vec<Array2<f64>> =
             pieces.iter().map(|p| features_only(&p.rows)).collect();
-        let positioned = if any_position {
+        let with_appended = if appended != Appended::None {
             join(&train_sessions, |x| x.clone())?
         } else {
             Vec::new()
@@ -243,8 +245,8 @@ pub fn cross_validate(
                 let params = &variant.params;
                 let train = if params.relative_features {
                     &relative
-                } else if params.position_features {
-                    &positioned
+                } else if Appended::of(params) != Appended::None {
+                    &with_appended
                 } else {
                     &plain
                 };
@@ -305,7 +307,7 @@ pub fn cross_validate(
                             .unwrap_or(forest);
                         let rows = if variant.params.relative_features {
                             &relative_pieces[index]
-                        } else if variant.params.position_features {
+                        } else if Appended::of(&variant.params) != Appended::None {
                             &piece.rows
                         } else {
                             &plain_pieces[index]
@@ -642,6 +644,31 @@ fn join(
                 .map_err(|e| Error::training(format!("joining action features: {e}")))
         })
         .collect()
+}
+
+/// Returns the columns that `variants` append at featurising time, all of one kind.
+///
+/// # Errors
+///
+/// [`Error::InvalidParameter`] when one variant appends screen positions and another the
+/// previous action's features, because every row carries the same appended columns.
+fn appended_columns(variants: &[ForestVariant]) -> Result<Appended> {
+    let mut kinds = variants
+        .iter()
+        .map(|v| Appended::of(&v.params))
+        .filter(|&a| a != Appended::None);
+    let Some(first) = kinds.next() else {
+        return Ok(Appended::None);
+    };
+    if kinds.any(|other| other != first) {
+        return Err(Error::InvalidParameter {
+            name: "variants",
+            value: "position_features and previous_action_features in different variants".into(),
+            expected: "variants that append columns of one kind (cross-validate the other \
+                       kind in a separate run)",
+        });
+    }
+    Ok(first)
 }
 
 /// Each user's training sessions of one fold, in user order.

@@ -90,6 +90,9 @@ fn small() -> BalabitParams {
             min_samples_leaf: 2,
             ..BoostParams::default()
         }),
+        // Off, so that variants can switch on the other appended columns; tests that need the
+        // previous action's columns switch them on.
+        previous_action_features: false,
         ..BalabitParams::default()
     }
 }
@@ -134,6 +137,10 @@ fn synthetic_users_separate() -> Result<()> {
         BalabitParams {
             position_features: true,
             ..small_with_session_folds()
+        },
+        BalabitParams {
+            previous_action_features: true,
+            ..small()
         },
     ];
     for params in params {
@@ -567,10 +574,20 @@ fn balabit_training_cv() -> Result<()> {
                 ..base.clone()
             },
         },
+        // Cross-validated in a run without the default, because every row carries the appended
+        // columns of one kind: the default's are the previous action's features.
         cv::ForestVariant {
             name: "positions".into(),
             params: BalabitParams {
                 position_features: true,
+                previous_action_features: false,
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "no previous action".into(),
+            params: BalabitParams {
+                previous_action_features: false,
                 ..base.clone()
             },
         },
@@ -737,8 +754,8 @@ fn calibration_length_is_nearest_on_log_scale() {
     assert_eq!(CALIBRATION_LENGTHS[calibration_length(10_000)], 512);
 }
 
-#[test]
-fn position_columns_follow_action_features() -> Result<()> {
+/// Featurises one synthetic session of three clicks, without and with `appended` columns.
+fn featurise_one_session(appended: Appended) -> Result<(Array2<f64>, Array2<f64>)> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
     write(
         &dir.path().join("training_files/user1/session_a"),
@@ -746,15 +763,97 @@ fn position_columns_follow_action_features() -> Result<()> {
     )?;
     let files = balabit::list_sessions(&dir.path().join(balabit::TRAINING_DIR))?;
     let segment = SegmentParams::default();
-    let (plain, _, _) = featurise_with(&files, &segment, false)?;
-    let (with, _, _) = featurise_with(&files, &segment, true)?;
-    let (plain, with) = (&plain[0].1, &with[0].1);
+    let (mut plain, _, _) = featurise_with(&files, &segment, Appended::None)?;
+    let (mut with, _, _) = featurise_with(&files, &segment, appended)?;
+    Ok((plain.remove(0).1, with.remove(0).1))
+}
+
+#[test]
+fn position_columns_follow_action_features() -> Result<()> {
+    let (plain, with) = featurise_one_session(Appended::Positions)?;
     assert_eq!(plain.ncols(), N_FEATURES);
     assert_eq!(with.ncols(), N_FEATURES + N_POSITIONS);
-    assert_eq!(action_columns(with), *plain);
+    assert_eq!(action_columns(&with), plain);
     // The first click's path starts at (100, 300) and the click is at (400, 400).
     let ends: Vec<f64> = with.row(0).iter().skip(N_FEATURES).copied().collect();
     assert_eq!(ends, [100.0, 300.0, 400.0, 400.0]);
+    Ok(())
+}
+
+#[test]
+fn previous_columns_repeat_previous_action() -> Result<()> {
+    let (plain, with) = featurise_one_session(Appended::Previous)?;
+    assert!(plain.nrows() >= 2, "{} actions", plain.nrows());
+    assert_eq!(with.ncols(), N_FEATURES + N_PREVIOUS);
+    assert_eq!(action_columns(&with), plain);
+
+    // The session's first action has no previous one, so its appended columns are all 0.
+    assert!(with.row(0).iter().skip(N_FEATURES).all(|&v| v == 0.0));
+    for i in 1..with.nrows() {
+        let previous: Vec<f64> = with.row(i).iter().skip(N_FEATURES).copied().collect();
+        assert_eq!(
+            previous[..N_FEATURES],
+            plain.row(i - 1).to_vec()[..],
+            "row {i}"
+        );
+        assert_eq!(previous[N_FEATURES], 1.0, "row {i}");
+    }
+    Ok(())
+}
+
+#[test]
+fn cross_validation_with_previous_action() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    synthetic_training(dir.path())?;
+    let variants = [cv::ForestVariant {
+        name: "small, previous".into(),
+        params: BalabitParams {
+            previous_action_features: true,
+            ..small()
+        },
+    }];
+    let results = cv::cross_validate(dir.path(), &two_fold_cv(false), &variants, &[])?;
+    for r in results
+        .iter()
+        .filter(|r| !r.variant.starts_with("one-class"))
+    {
+        // The weighted sum may round just below 1.
+        assert!((r.auc - 1.0).abs() < 1e-9, "{} {}", r.variant, r.auc);
+    }
+    Ok(())
+}
+
+#[test]
+fn cv_rejects_mixed_appended_columns() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    synthetic(dir.path(), "filename,is_illegal\n")?;
+    let variants = [
+        cv::ForestVariant {
+            name: "positions".into(),
+            params: BalabitParams {
+                position_features: true,
+                ..small()
+            },
+        },
+        cv::ForestVariant {
+            name: "previous".into(),
+            params: BalabitParams {
+                previous_action_features: true,
+                ..small()
+            },
+        },
+    ];
+    let result = cv::cross_validate(dir.path(), &cv::CvParams::default(), &variants, &[]);
+    assert!(
+        matches!(
+            result,
+            Err(Error::InvalidParameter {
+                name: "variants",
+                ..
+            })
+        ),
+        "{result:?}"
+    );
     Ok(())
 }
 
@@ -824,30 +923,36 @@ fn position_columns_reach_only_two_class_model() -> Result<()> {
 }
 
 #[test]
-fn relative_and_position_features_rejected_together() -> Result<()> {
+fn appended_column_switches_rejected_together() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
     let labels = "filename,is_illegal\nsession_1,0\nsession_2,1\nsession_3,0\nsession_4,1\n";
     synthetic(dir.path(), labels)?;
-    let both = BalabitParams {
-        relative_features: true,
-        position_features: true,
-        ..small()
-    };
-    let replayed = replay(dir.path(), &both).map(|_| ());
-    let variants = [cv::ForestVariant {
-        name: "both".into(),
-        params: both,
-    }];
-    let validated = cv::cross_validate(dir.path(), &cv::CvParams::default(), &variants, &[]);
-    for err in [replayed, validated.map(|_| ())] {
-        let named = matches!(
-            err,
-            Err(Error::InvalidParameter {
-                name: "position_features",
-                ..
-            })
-        );
-        assert!(named, "{err:?}");
+    // Each pair of switches, and the second switch of the pair that the error names.
+    let pairs = [
+        ((true, true, false), "position_features"),
+        ((true, false, true), "previous_action_features"),
+        ((false, true, true), "previous_action_features"),
+    ];
+    for ((relative, position, previous), expected) in pairs {
+        let both = BalabitParams {
+            relative_features: relative,
+            position_features: position,
+            previous_action_features: previous,
+            ..small()
+        };
+        let replayed = replay(dir.path(), &both).map(|_| ());
+        let variants = [cv::ForestVariant {
+            name: "both".into(),
+            params: both,
+        }];
+        let validated = cv::cross_validate(dir.path(), &cv::CvParams::default(), &variants, &[]);
+        for err in [replayed, validated.map(|_| ())] {
+            let named = matches!(
+                err,
+                Err(Error::InvalidParameter { name, .. }) if name == expected
+            );
+            assert!(named, "{expected}: {err:?}");
+        }
     }
     Ok(())
 }
@@ -858,7 +963,7 @@ fn session_folds_hold_out_every_training_action() -> Result<()> {
     synthetic(dir.path(), "filename,is_illegal\n")?;
     let files = balabit::list_sessions(&dir.path().join(balabit::TRAINING_DIR))?;
     let params = small();
-    let (featurised, _, _) = featurise_with(&files, &params.segment, false)?;
+    let (featurised, _, _) = featurise_with(&files, &params.segment, Appended::None)?;
     let mut sessions: Vec<(String, Vec<Array2<f64>>)> = Vec::new();
     for (file, x) in featurised {
         match sessions.iter_mut().find(|(u, _)| *u == file.user) {
