@@ -87,8 +87,10 @@ pub struct BalabitParams {
     /// Switch for the previous action's features as extra columns of the two-class model's
     /// rows: the [`N_FEATURES`] features of the action before it in the same recording, then
     /// 1 (or all zeros for a recording's first action). They show how the user moves from
-    /// one action to the next. On by default (see [`BalabitParams::default`]) and off in
-    /// [`BalabitParams::forest`], which the Python comparison ports.
+    /// one action to the next. Off (see [`BalabitParams::default`]).
+    ///
+    /// NOTE: the calibration pieces are runs of held-out probabilities of training rows, so
+    /// their first rows keep the previous action's columns, unlike a test session's first row.
     pub previous_action_features: bool,
     /// Calibrate each session with pieces as long as the session: a session of `n` actions
     /// (or the first `k` in the first-`k`-actions table) uses the calibration fitted on pieces
@@ -199,8 +201,11 @@ impl Default for BalabitParams {
     /// `previous_action_features` was then measured against that setting under a rule
     /// written before its first run: switch only if it wins in both draws, with enrolled
     /// impostors and with outsiders. It gave 0.9820 and 0.9752 against 0.9790 and 0.9698, and
-    /// 0.9570 and 0.9468 against 0.9524 and 0.9398 under outsiders, so it is on. It more than
-    /// doubles the replay's fitting time (about 76 s against 29 s on 2 cores).
+    /// 0.9570 and 0.9468 against 0.9524 and 0.9398 under outsiders. But in those runs each
+    /// held-out piece's first row carried the action before the piece, one action of evidence
+    /// that a test session does not have. The CV now zeroes it, and until the comparison is
+    /// repeated the switch stays off. It also more than doubles the replay's fitting time
+    /// (about 76 s against 29 s on 2 cores).
     fn default() -> Self {
         BalabitParams {
             segment: SegmentParams::default(),
@@ -213,7 +218,7 @@ impl Default for BalabitParams {
             calibration_piece: Some(50),
             relative_features: false,
             position_features: false,
-            previous_action_features: true,
+            previous_action_features: false,
             match_calibration_length: true,
             session_folds: None,
         }
@@ -222,13 +227,11 @@ impl Default for BalabitParams {
 
 impl BalabitParams {
     /// Returns the earlier default: a random forest per user instead of the booster, with the
-    /// same mean probability and length-matched calibrations, on out-of-bag probabilities, and
-    /// without the previous action's features. It fits in a fraction of the booster's time,
-    /// and the Python comparison script ports it.
+    /// same mean probability and length-matched calibrations, on out-of-bag probabilities. It
+    /// fits in a fraction of the booster's time, and the Python comparison script ports it.
     pub fn forest() -> Self {
         BalabitParams {
             boost: None,
-            previous_action_features: false,
             ..BalabitParams::default()
         }
     }

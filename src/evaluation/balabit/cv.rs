@@ -47,6 +47,7 @@ use crate::datasets::balabit::{self, SessionFile};
 use crate::engine::calibration::ScoreCalibration;
 use crate::error::{Error, Result};
 use crate::evaluation::metrics::auc;
+use crate::mouse::N_FEATURES;
 use crate::mouse::one_class::RobustZ;
 use crate::mouse::score::{SessionAggregate, cohort_llr, session_score};
 
@@ -105,7 +106,7 @@ pub struct ForestVariant {
     /// Short name used in results.
     pub name: String,
     /// Replay settings. Only `forest`, `boost`, `negative_ratio`, `seed`,
-    /// `relative_features` and `position_features` matter here. The "cross-fitted
+    /// `relative_features`, `position_features` and `previous_action_features` matter here. The "cross-fitted
     /// calibration" rows measure what `session_folds` does in the replay.
     pub params: BalabitParams,
 }
@@ -137,7 +138,7 @@ pub struct Fusion {
     pub members: (String, String),
 }
 
-/// One held-out piece: its author and rows (the action features, then the position columns
+/// One held-out piece: its author and rows (the action features, then the appended columns
 /// when a variant uses them).
 struct Piece {
     author: usize,
@@ -152,8 +153,9 @@ struct Piece {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] when a variant sets both relative and position features, or a
-/// fusion names a variant that is not in `variants`.
+/// [`Error::InvalidParameter`] when a variant sets two of the relative, position and
+/// previous-action switches, two variants append columns of different kinds, or a fusion
+/// names a variant that is not in `variants`.
 /// Loader and fitting errors, and [`Error::DatasetShape`] when a user has fewer training
 /// sessions than folds, `folds < 2`, the piece lengths are not `1 <= shortest <= longest`, or
 /// `cv.leave_impostor_out` is set with fewer than three users.
@@ -213,7 +215,7 @@ pub fn cross_validate(
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(cv.seed);
     let mut records: Vec<Record> = Vec::new();
     for fold in 0..cv.folds {
-        let (train_sessions, pieces) = split_fold(&by_user, fold, cv, &mut rng)?;
+        let (train_sessions, pieces) = split_fold(&by_user, fold, cv, appended, &mut rng)?;
         let features_only = super::action_columns;
         let plain = join(&train_sessions, features_only)?;
         let plain_pieces: Vec<Array2<f64>> =
@@ -676,10 +678,15 @@ type FoldTraining<'a> = Vec<Vec<&'a Array2<f64>>>;
 
 /// Returns each user's sessions outside fold `fold` (in user order) and cuts the sessions in
 /// the fold into pieces with lengths drawn from `cv.piece_actions`.
+///
+/// With [`Appended::Previous`], the previous-action columns of each piece's first row are set
+/// to zero, as for a recording's first action. Otherwise a piece of `k` actions would carry
+/// `k + 1` actions of evidence, where a test session of `k` actions carries `k`.
 fn split_fold<'a>(
     by_user: &'a [(String, Vec<Array2<f64>>)],
     fold: usize,
     cv: &CvParams,
+    appended: Appended,
     rng: &mut Xoshiro256PlusPlus,
 ) -> Result<(FoldTraining<'a>, Vec<Piece>)> {
     let mut train = Vec::new();
@@ -692,12 +699,17 @@ fn split_fold<'a>(
         train.push(training_sessions.into_iter().map(|(_, x)| x).collect());
         for (_, x) in held_out {
             for range in piece_ranges(x.nrows(), cv.piece_actions, false, rng) {
-                pieces.push(Piece {
-                    author,
-                    rows: x
-                        .slice_axis(Axis(0), ndarray::Slice::from(range))
-                        .to_owned(),
-                });
+                let mut rows = x
+                    .slice_axis(Axis(0), ndarray::Slice::from(range))
+                    .to_owned();
+                if appended == Appended::Previous
+                    && let Some(mut first) = rows.rows_mut().into_iter().next()
+                {
+                    first
+                        .slice_axis_mut(Axis(0), ndarray::Slice::from(N_FEATURES..))
+                        .fill(0.0);
+                }
+                pieces.push(Piece { author, rows });
             }
         }
     }
@@ -728,6 +740,40 @@ fn shape(problem: String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pieces_start_without_previous_action() -> Result<()> {
+        let columns = N_FEATURES + super::super::N_PREVIOUS;
+        let session = || Array2::from_elem((60, columns), 1.0);
+        let by_user = vec![("user1".to_string(), vec![session(), session()])];
+        let cv = CvParams {
+            folds: 2,
+            piece_actions: (4, 10),
+            ..CvParams::default()
+        };
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        let (_, pieces) = split_fold(&by_user, 0, &cv, Appended::Previous, &mut rng)?;
+        assert!(!pieces.is_empty());
+        for piece in &pieces {
+            let first = piece.rows.row(0);
+            assert!(first.iter().take(N_FEATURES).all(|&v| v == 1.0));
+            assert!(first.iter().skip(N_FEATURES).all(|&v| v == 0.0));
+            assert!(
+                piece
+                    .rows
+                    .rows()
+                    .into_iter()
+                    .skip(1)
+                    .flatten()
+                    .all(|&v| v == 1.0)
+            );
+        }
+
+        // Without previous-action columns nothing is zeroed.
+        let (_, pieces) = split_fold(&by_user, 0, &cv, Appended::None, &mut rng)?;
+        assert!(pieces.iter().all(|p| p.rows.iter().all(|&v| v == 1.0)));
+        Ok(())
+    }
 
     fn record(fold: usize, piece: usize, claimed: usize, genuine: bool) -> Record {
         Record {
