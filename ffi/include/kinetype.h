@@ -13,8 +13,12 @@
  *   thread; a successful call clears it. Messages never contain clear user ids.
  * - Handles are opaque. Each _new has a _free that accepts NULL.
  * - One engine handle may be used from many threads at once, except by kinetype_engine_free.
- * Exceptions: kinetype_engine_free returns nothing; kinetype_version and
- * kinetype_status_name cannot fail and return static strings.
+ * Exceptions: kinetype_engine_free returns nothing; kinetype_abi_version cannot fail and
+ * returns a number; kinetype_version and kinetype_status_name cannot fail and return static
+ * strings.
+ *
+ * At start-up, check that kinetype_abi_version() equals KINETYPE_ABI_VERSION: a library
+ * built from another header has other struct layouts.
  */
 
 #ifndef KINETYPE_H
@@ -26,6 +30,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+// Version of the C interface: the layout of every struct, the value of every enum
+// constant, and the signature of every function in this header. It rises by one with each
+// change to any of them, so a program built against one value cannot safely call a library
+// of another. The test `cargo test -p kinetype-ffi --test header` fails when the header's
+// declarations change while this value stays the same.
+#define KINETYPE_ABI_VERSION 1
 
 // Outcome of a call, returned by every fallible function. On anything but
 // `KINETYPE_STATUS_OK` the output parameters are left untouched, and
@@ -411,6 +422,13 @@ typedef struct kinetype_enrolment_report {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Returns `KINETYPE_ABI_VERSION` as the linked library defines it. A caller compares it
+// with the `KINETYPE_ABI_VERSION` of the header it was compiled against and must not call
+// anything else when they differ.
+//
+// Never fails. Thread-safe.
+uint32_t kinetype_abi_version(void);
 
 // Returns the library version as a static NUL-terminated string, such as `"0.1.0"`.
 //

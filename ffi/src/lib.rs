@@ -15,8 +15,13 @@
 //!   thread; a successful call clears it.
 //! - Handles are opaque. Each `_new` has a `_free` that accepts NULL.
 //!
-//! The exceptions are `kinetype_engine_free` (returns nothing), and `kinetype_version` and
-//! `kinetype_status_name` (cannot fail; they return static strings).
+//! The exceptions are `kinetype_engine_free` (returns nothing), `kinetype_abi_version`
+//! (cannot fail; returns a number), and `kinetype_version` and `kinetype_status_name`
+//! (cannot fail; they return static strings).
+//!
+//! A program compiled against one header and linked, at run time, against another library
+//! build would read structs with the wrong layout. Compare `kinetype_abi_version()` with the
+//! header's `KINETYPE_ABI_VERSION` once at start-up and stop when they differ.
 
 // The crate converts between C pointers and Rust references, which needs unsafe code; the
 // workspace denies it everywhere else.
@@ -48,6 +53,23 @@ pub use results::{
 pub use status::{kinetype_status, kinetype_status_name};
 
 use boundary::with_last_error;
+
+/// Version of the C interface: the layout of every struct, the value of every enum
+/// constant, and the signature of every function in this header. It rises by one with each
+/// change to any of them, so a program built against one value cannot safely call a library
+/// of another. The test `cargo test -p kinetype-ffi --test header` fails when the header's
+/// declarations change while this value stays the same.
+pub const KINETYPE_ABI_VERSION: u32 = 1;
+
+/// Returns `KINETYPE_ABI_VERSION` as the linked library defines it. A caller compares it
+/// with the `KINETYPE_ABI_VERSION` of the header it was compiled against and must not call
+/// anything else when they differ.
+///
+/// Never fails. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn kinetype_abi_version() -> u32 {
+    KINETYPE_ABI_VERSION
+}
 
 /// Returns the library version as a static NUL-terminated string, such as `"0.1.0"`.
 ///

@@ -1,10 +1,21 @@
 //! Regenerates `include/kinetype.h` with cbindgen and fails when the committed header differs.
 //! Run with `KINETYPE_BLESS=1` to write the new header instead.
+//!
+//! Also ties `KINETYPE_ABI_VERSION` to the header's declarations, so a change to a struct, an
+//! enum or a signature cannot ship under the old ABI version.
 
 use std::path::Path;
 
-#[test]
-fn header_matches_sources() {
+use sha2::{Digest, Sha256};
+
+/// Each ABI version with the SHA-256 of its header's declarations (see [`declarations`]).
+/// Append a row when `KINETYPE_ABI_VERSION` rises, and never edit an old row.
+const ABI_FINGERPRINTS: &[(u32, &str)] = &[(
+    1,
+    "bb8704947e34ed7726f4b4c9e505f1e1cca3a1464bdeb35e3657a9c25be1ebfe",
+)];
+
+fn generated_header() -> String {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config =
         cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml parses");
@@ -15,9 +26,13 @@ fn header_matches_sources() {
         .expect("cbindgen generates the header");
     let mut generated = Vec::new();
     bindings.write(&mut generated);
-    let generated = String::from_utf8(generated).expect("the header is UTF-8");
+    String::from_utf8(generated).expect("the header is UTF-8")
+}
 
-    let path = crate_dir.join("include/kinetype.h");
+#[test]
+fn header_matches_sources() {
+    let generated = generated_header();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("include/kinetype.h");
     if std::env::var_os("KINETYPE_BLESS").is_some() {
         std::fs::write(&path, &generated).expect("header is writable");
         return;
@@ -28,5 +43,73 @@ fn header_matches_sources() {
         "{} is out of date; regenerate it with `KINETYPE_BLESS=1 cargo test -p kinetype-ffi \
          --test header` and commit it",
         path.display()
+    );
+}
+
+/// Returns the header without its comments and with every run of white space made one
+/// space, so that editing documentation leaves the ABI fingerprint alone. The header has no
+/// string literals, so `//` and `/*` always start a comment.
+fn declarations(header: &str) -> String {
+    let mut code = String::with_capacity(header.len());
+    let mut rest = header;
+    while !rest.is_empty() {
+        let line = rest.find("//");
+        let block = rest.find("/*");
+        match (line, block) {
+            (Some(at), b) if b.is_none_or(|b| at < b) => {
+                code.push_str(&rest[..at]);
+                rest = rest[at..].find('\n').map_or("", |end| &rest[at + end..]);
+            }
+            (_, Some(at)) => {
+                code.push_str(&rest[..at]);
+                let end = rest[at + 2..]
+                    .find("*/")
+                    .expect("every block comment in the header is closed");
+                rest = &rest[at + 2 + end + 2..];
+                code.push(' ');
+            }
+            (_, None) => {
+                code.push_str(rest);
+                rest = "";
+            }
+        }
+    }
+    code.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn declarations_ignore_comments() {
+    let header = "/* a\n b */ int f(void); // c\n// d\nint  g(int x);\n";
+    assert_eq!(declarations(header), "int f(void); int g(int x);");
+}
+
+#[test]
+fn abi_version_follows_declarations() {
+    let header = generated_header();
+    // The library crate builds no rlib, so the constant is read from the header.
+    let version: u32 = header
+        .lines()
+        .find_map(|line| line.strip_prefix("#define KINETYPE_ABI_VERSION "))
+        .expect("the header defines KINETYPE_ABI_VERSION")
+        .trim()
+        .parse()
+        .expect("KINETYPE_ABI_VERSION is a number");
+    let fingerprint: String = Sha256::digest(declarations(&header).as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let recorded = ABI_FINGERPRINTS
+        .iter()
+        .find(|(v, _)| *v == version)
+        .map(|(_, f)| *f);
+    let last = ABI_FINGERPRINTS.last().map_or(0, |(v, _)| *v);
+    assert!(
+        recorded == Some(fingerprint.as_str()),
+        "the C declarations do not match ABI version {version} (recorded: {recorded:?}, now: \
+         {fingerprint}). When a struct, enum or signature changed, raise KINETYPE_ABI_VERSION \
+         in ffi/src/lib.rs to {} and append ({}, \"<the new fingerprint>\") to \
+         ABI_FINGERPRINTS in ffi/tests/header.rs",
+        last + 1,
+        last + 1
     );
 }

@@ -469,6 +469,13 @@ int main(int argc, char **argv) {
         join(labels_path, sizeof labels_path, argv[1], "public_labels.csv", NULL)) {
         return FAILED;
     }
+    if (kinetype_abi_version() != KINETYPE_ABI_VERSION) {
+        fprintf(stderr,
+                "kinetype: the linked library has C ABI version %u, but this program was "
+                "compiled against version %u; rebuild it against the library's header\n",
+                (unsigned)kinetype_abi_version(), (unsigned)KINETYPE_ABI_VERSION);
+        return FAILED;
+    }
     printf("kinetype %s\n", kinetype_version());
 
     kinetype_config config;
