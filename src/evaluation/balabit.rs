@@ -444,7 +444,7 @@ pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
     for (file, rows) in training {
         // Appended columns come after the action features, and only the two-class model
         // reads them.
-        let (features, forest_rows) = if appended != Appended::None {
+        let (features, forest_rows) = if appended.has_columns() {
             (action_columns(&rows), rows)
         } else if params.relative_features {
             let lengths = CvParams::default().piece_actions;
@@ -477,7 +477,7 @@ pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
     let test = labelled_test_sessions(dir, &labels)?;
     let (test, test_parse, test_segments) = featurise_with(&test, &params.segment, appended)?;
     stage_seconds.test_features = lap();
-    let probabilities = if appended != Appended::None {
+    let probabilities = if appended.has_columns() {
         forest_probabilities(&test, &models)?
     } else if params.relative_features {
         let relative: Vec<(SessionFile, Array2<f64>)> = test
@@ -495,7 +495,7 @@ pub fn replay(dir: &Path, params: &BalabitParams) -> Result<BalabitReport> {
             let model = &models[&file.user];
             // Only rows with appended columns need a copy without them.
             let without_appended;
-            let features = if appended != Appended::None {
+            let features = if appended.has_columns() {
                 without_appended = action_columns(rows);
                 &without_appended
             } else {
@@ -611,6 +611,11 @@ impl Appended {
         } else {
             Appended::None
         }
+    }
+
+    /// Returns whether any columns are appended.
+    pub(crate) fn has_columns(self) -> bool {
+        self != Appended::None
     }
 
     /// Returns the number of appended columns.

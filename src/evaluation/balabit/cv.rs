@@ -220,7 +220,7 @@ pub fn cross_validate(
         let plain = join(&train_sessions, features_only)?;
         let plain_pieces: Vec<Array2<f64>> =
             pieces.iter().map(|p| features_only(&p.rows)).collect();
-        let with_appended = if appended != Appended::None {
+        let with_appended = if appended.has_columns() {
             join(&train_sessions, |x| x.clone())?
         } else {
             Vec::new()
@@ -247,7 +247,7 @@ pub fn cross_validate(
                 let params = &variant.params;
                 let train = if params.relative_features {
                     &relative
-                } else if Appended::of(params) != Appended::None {
+                } else if Appended::of(params).has_columns() {
                     &with_appended
                 } else {
                     &plain
@@ -309,7 +309,7 @@ pub fn cross_validate(
                             .unwrap_or(forest);
                         let rows = if variant.params.relative_features {
                             &relative_pieces[index]
-                        } else if Appended::of(&variant.params) != Appended::None {
+                        } else if Appended::of(&variant.params).has_columns() {
                             &piece.rows
                         } else {
                             &plain_pieces[index]
@@ -658,7 +658,7 @@ fn appended_columns(variants: &[ForestVariant]) -> Result<Appended> {
     let mut kinds = variants
         .iter()
         .map(|v| Appended::of(&v.params))
-        .filter(|&a| a != Appended::None);
+        .filter(|a| a.has_columns());
     let Some(first) = kinds.next() else {
         return Ok(Appended::None);
     };
