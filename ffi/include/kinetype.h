@@ -32,7 +32,7 @@
 #include <stdint.h>
 
 // Version of the C interface: the layout of every struct, the value of every enum
-// constant, and the signature of every function in this header. It rises by one with each
+// constant, and the signature of every function of this C API. It rises by one with each
 // change to any of them, so a program built against one value cannot safely call a library
 // of another. The test `cargo test -p kinetype-ffi --test header` fails when the header's
 // declarations change while this value stays the same.

@@ -600,6 +600,7 @@ fn version_and_status_names() {
     unsafe {
         let version = CStr::from_ptr(kinetype_version()).to_str().expect("UTF-8");
         assert_eq!(version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(kinetype_abi_version(), crate::KINETYPE_ABI_VERSION);
         let name = CStr::from_ptr(kinetype_status_name(kinetype_status::CorruptModel as u32));
         assert_eq!(name, c"KINETYPE_STATUS_CORRUPT_MODEL");
         assert_eq!(

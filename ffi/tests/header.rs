@@ -47,8 +47,8 @@ fn header_matches_sources() {
 }
 
 /// Returns the header without its comments and with every run of white space made one
-/// space, so that editing documentation leaves the ABI fingerprint alone. The header has no
-/// string literals, so `//` and `/*` always start a comment.
+/// space, so that editing documentation leaves the ABI fingerprint alone. The header's only
+/// string literal is `extern "C"`, so outside comments `//` and `/*` always start one.
 fn declarations(header: &str) -> String {
     let mut code = String::with_capacity(header.len());
     let mut rest = header;
@@ -81,6 +81,8 @@ fn declarations(header: &str) -> String {
 fn declarations_ignore_comments() {
     let header = "/* a\n b */ int f(void); // c\n// d\nint  g(int x);\n";
     assert_eq!(declarations(header), "int f(void); int g(int x);");
+    let nested = "/* a // b */ int f(void); // c /* d\nint g(void);\n";
+    assert_eq!(declarations(nested), "int f(void); int g(void);");
 }
 
 #[test]

@@ -396,9 +396,18 @@ fn protocol(params: &BalabitParams) -> String {
             CALIBRATION_LENGTHS[CALIBRATION_LENGTHS.len() - 1]
         ),
     };
+    let columns = match Appended::of(params) {
+        Appended::None => "",
+        Appended::Positions => {
+            ", each row with the screen positions of the action's first and last points"
+        }
+        Appended::Previous => {
+            ", each row with the features of the previous action in the same recording"
+        }
+    };
     format!(
         "Models are fitted on training_files only: per user a two-class model ({model}; the \
-         user's actions against {} times as many other users' training actions) and a \
+         user's actions against {} times as many other users' training actions{columns}) and a \
          one-class robust z-score model (per-action mean and session median shift). A \
          session's headline score is {headline}. Each labelled test session \
          (public_labels.csv) is scored as the user whose folder it sits in; is_illegal=0 is \

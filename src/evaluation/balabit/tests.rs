@@ -645,8 +645,13 @@ fn balabit_training_cv() -> Result<()> {
         },
         cv::ForestVariant {
             name: "forest seed + 1".into(),
+            // Both seeds: the draw of negative rows and the forest's bootstrap samples.
             params: BalabitParams {
                 seed: forest.seed + 1,
+                forest: ForestParams {
+                    seed: forest.forest.seed + 1,
+                    ..forest.forest
+                },
                 ..forest.clone()
             },
         },
@@ -696,11 +701,11 @@ fn balabit_training_cv() -> Result<()> {
     let first_kind = variants
         .iter()
         .map(|v| Appended::of(&v.params))
-        .find(|&a| a != Appended::None);
+        .find(|a| a.has_columns());
     let (first, second): (Vec<cv::ForestVariant>, Vec<cv::ForestVariant>) =
         variants.into_iter().partition(|v| {
             let kind = Appended::of(&v.params);
-            kind == Appended::None || Some(kind) == first_kind
+            !kind.has_columns() || Some(kind) == first_kind
         });
     let mut results = cv::cross_validate(&dir, &cv_params, &first, &fusions)?;
     if !second.is_empty() {
