@@ -2,7 +2,8 @@
 //! Run with `KINETYPE_BLESS=1` to write the new header instead.
 //!
 //! Also ties `KINETYPE_ABI_VERSION` to the header's declarations, so a change to a struct, an
-//! enum or a signature cannot ship under the old ABI version.
+//! enum or a signature fails this test until the version rises and its fingerprint is
+//! recorded.
 
 use std::path::Path;
 
