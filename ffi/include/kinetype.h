@@ -423,9 +423,9 @@ typedef struct kinetype_enrolment_report {
 extern "C" {
 #endif // __cplusplus
 
-// Returns `KINETYPE_ABI_VERSION` as the linked library defines it. A caller compares it
-// with the `KINETYPE_ABI_VERSION` of the header it was compiled against and must not call
-// anything else when they differ.
+// Returns `KINETYPE_ABI_VERSION` as the linked library defines it. The library cannot
+// detect a mismatch itself, so a caller should compare this with the header's
+// `KINETYPE_ABI_VERSION` and call nothing else when they differ.
 //
 // Never fails. Thread-safe.
 uint32_t kinetype_abi_version(void);

@@ -16,8 +16,8 @@
 //! - Handles are opaque. Each `_new` has a `_free` that accepts NULL.
 //!
 //! The exceptions are `kinetype_engine_free` (returns nothing), `kinetype_abi_version`
-//! (cannot fail; returns a number), and `kinetype_version` and `kinetype_status_name`
-//! (cannot fail; they return static strings).
+//! (cannot fail and returns a number), and `kinetype_version` and `kinetype_status_name`
+//! (cannot fail and return static strings).
 //!
 //! A program compiled against one header and linked, at run time, against another library
 //! build would read structs with the wrong layout. Compare `kinetype_abi_version()` with the
@@ -61,9 +61,9 @@ use boundary::with_last_error;
 /// declarations change while this value stays the same.
 pub const KINETYPE_ABI_VERSION: u32 = 1;
 
-/// Returns `KINETYPE_ABI_VERSION` as the linked library defines it. A caller compares it
-/// with the `KINETYPE_ABI_VERSION` of the header it was compiled against and must not call
-/// anything else when they differ.
+/// Returns `KINETYPE_ABI_VERSION` as the linked library defines it. The library cannot
+/// detect a mismatch itself, so a caller should compare this with the header's
+/// `KINETYPE_ABI_VERSION` and call nothing else when they differ.
 ///
 /// Never fails. Thread-safe.
 #[unsafe(no_mangle)]

@@ -106,8 +106,8 @@ pub struct ForestVariant {
     /// Short name used in results.
     pub name: String,
     /// Replay settings. Only `forest`, `boost`, `negative_ratio`, `seed`,
-    /// `relative_features`, `position_features` and `previous_action_features` matter here. The "cross-fitted
-    /// calibration" rows measure what `session_folds` does in the replay.
+    /// `relative_features`, `position_features` and `previous_action_features` matter here.
+    /// The "cross-fitted calibration" rows measure what `session_folds` does in the replay.
     pub params: BalabitParams,
 }
 

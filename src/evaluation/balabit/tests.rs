@@ -821,13 +821,13 @@ fn previous_columns_repeat_previous_action() -> Result<()> {
 fn cross_validation_with_previous_action() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
     synthetic_training(dir.path())?;
-    let variants = [cv::ForestVariant {
-        name: "small, previous".into(),
-        params: BalabitParams {
+    let variants = [variant(
+        "small, previous",
+        BalabitParams {
             previous_action_features: true,
             ..small()
         },
-    }];
+    )];
     let results = cv::cross_validate(dir.path(), &two_fold_cv(false), &variants, &[])?;
     for r in results
         .iter()
@@ -844,20 +844,20 @@ fn cv_rejects_mixed_appended_columns() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
     synthetic(dir.path(), "filename,is_illegal\n")?;
     let variants = [
-        cv::ForestVariant {
-            name: "positions".into(),
-            params: BalabitParams {
+        variant(
+            "positions",
+            BalabitParams {
                 position_features: true,
                 ..small()
             },
-        },
-        cv::ForestVariant {
-            name: "previous".into(),
-            params: BalabitParams {
+        ),
+        variant(
+            "previous",
+            BalabitParams {
                 previous_action_features: true,
                 ..small()
             },
-        },
+        ),
     ];
     let result = cv::cross_validate(dir.path(), &cv::CvParams::default(), &variants, &[]);
     assert!(
