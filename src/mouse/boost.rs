@@ -302,6 +302,35 @@ fn logistic(f: f64) -> f64 {
     1.0 / (1.0 + (-f).exp())
 }
 
+/// Bins per feature in the histograms when no feature has more, as with the default 63 bins.
+/// The histograms then have a fixed stride, and [`add_block`] indexes them without bounds
+/// checks.
+const SHORT: usize = 64;
+
+/// Features per block of the code table (see [`Grower::blocks`]).
+const BLOCK: usize = 8;
+
+/// Adds the gradient sums `ordered[k]` of a leaf's rows to the [`SHORT`]-bin histograms of
+/// one block's [`BLOCK`] features, whose codes of the same rows are `codes[k]`.
+///
+/// Consecutive rows often fall in the same bin of a feature, and each addition must then wait
+/// for the one before. Interleaving the block's features gives the processor independent
+/// additions to overlap, while the block's histograms stay small enough for the first-level
+/// cache. Each bin still adds the leaf's rows in their order.
+fn add_block(
+    histograms: &mut [[Sums; SHORT]; BLOCK],
+    codes: &[[u8; BLOCK]],
+    ordered: &[(f64, f64)],
+) {
+    for (row_codes, &gh) in codes.iter().zip(ordered) {
+        for (histogram, &code) in histograms.iter_mut().zip(row_codes) {
+            // Every code is below `SHORT`, so the mask changes nothing; it only shows the
+            // compiler that the index is in bounds.
+            histogram[usize::from(code) & (SHORT - 1)].add(gh);
+        }
+    }
+}
+
 /// Gradient sum, Hessian sum and row count of one histogram bin or one set of rows.
 #[derive(Debug, Clone, Copy, Default)]
 struct Sums {
@@ -357,21 +386,50 @@ struct Grower<'a> {
     params: &'a BoostParams,
     /// Bins per feature in the histograms.
     bins: usize,
+    /// The bin codes in blocks of [`BLOCK`] features: the codes of features `8b` to `8b + 7`
+    /// of row `r` are at `blocks[b * n_rows + r]`, and the last block is padded with zeros. A
+    /// histogram pass over one block reads one small array per row and writes only the
+    /// block's histograms, which fit the first-level cache, unlike all histograms of a leaf.
+    blocks: Vec<[u8; BLOCK]>,
     order: Vec<u32>,
+    /// Gradient and Hessian of the rows of the leaf being summed, in the leaf's row order.
+    ordered: Vec<(f64, f64)>,
+    /// One block's codes of the rows of the leaf being summed, in the leaf's row order.
+    gathered: Vec<[u8; BLOCK]>,
     /// Features the current tree may split on, ascending.
     features: Vec<usize>,
 }
 
 impl<'a> Grower<'a> {
     fn new(binned: &'a Binned, params: &'a BoostParams) -> Self {
-        let bins = binned.cuts.iter().map(|c| c.len() + 1).max().unwrap_or(1);
+        let mut bins = binned.cuts.iter().map(|c| c.len() + 1).max().unwrap_or(1);
+        if bins <= SHORT {
+            bins = SHORT;
+        }
+        let (n, d) = (binned.n_rows(), binned.cuts.len());
+        let mut blocks = vec![[0; BLOCK]; n * d.div_ceil(BLOCK)];
+        for row in 0..n {
+            let codes = binned.row(row as u32);
+            for f in 0..d {
+                blocks[f / BLOCK * n + row][f % BLOCK] = codes[f / 64].0[f % 64];
+            }
+        }
         Grower {
             binned,
             params,
             bins,
+            blocks,
             order: Vec::new(),
-            features: (0..binned.cuts.len()).collect(),
+            ordered: Vec::new(),
+            gathered: Vec::new(),
+            features: (0..d).collect(),
         }
+    }
+
+    /// Returns the bin code of `feature` in `row`.
+    fn code(&self, row: u32, feature: usize) -> usize {
+        let n_rows = self.binned.n_rows();
+        usize::from(self.blocks[feature / BLOCK * n_rows + row as usize][feature % BLOCK])
     }
 
     /// Grows one tree on `gradients` (per row: gradient, Hessian) of the training rows
@@ -433,7 +491,7 @@ impl<'a> Grower<'a> {
                 let mut index = 0;
                 while let Node::Split { left, right, .. } = nodes[index] {
                     let (feature, bin) = code_splits[index];
-                    index = if self.binned.code(row as u32, feature) <= bin {
+                    index = if self.code(row as u32, feature) <= bin {
                         left
                     } else {
                         right
@@ -511,14 +569,38 @@ impl<'a> Grower<'a> {
         ]
     }
 
-    fn histogram(&self, start: usize, end: usize, gradients: &[(f64, f64)]) -> Vec<Sums> {
+    /// Sums the gradients of the rows `order[start..end]` into one histogram per feature of
+    /// the tree. Every bin adds its rows in the order of `order`, whatever the loop nesting,
+    /// so the sums are the same to the last bit as a row-by-row pass.
+    fn histogram(&mut self, start: usize, end: usize, gradients: &[(f64, f64)]) -> Vec<Sums> {
+        let n_rows = self.binned.n_rows();
+        let rows = &self.order[start..end];
+        self.ordered.clear();
+        self.ordered
+            .extend(rows.iter().map(|&row| gradients[row as usize]));
         let mut histogram = vec![Sums::default(); self.features.len() * self.bins];
-        for &row in &self.order[start..end] {
-            let gh = gradients[row as usize];
-            let codes = self.binned.row(row);
-            for (j, &f) in self.features.iter().enumerate() {
-                let code = usize::from(codes[f / 64].0[f % 64]);
-                histogram[j * self.bins + code].add(gh);
+        let (bins, ordered, gathered) = (self.bins, &self.ordered, &mut self.gathered);
+        let block = |b: usize| &self.blocks[b * n_rows..][..n_rows];
+        let mut done = 0;
+        // Whole blocks of features, while the tree may split on every feature.
+        if bins == SHORT && self.features.len() == self.binned.cuts.len() {
+            let lines = histogram.as_chunks_mut::<SHORT>().0;
+            for (b, histograms) in lines.as_chunks_mut::<BLOCK>().0.iter_mut().enumerate() {
+                // Gathering the leaf's codes first lets their loads, which are independent,
+                // overlap; the summing loop then reads them in sequence.
+                let codes = block(b);
+                gathered.clear();
+                gathered.extend(rows.iter().map(|&row| codes[row as usize]));
+                add_block(histograms, gathered, ordered);
+                done += BLOCK;
+            }
+        }
+        // The other features one at a time.
+        for (j, &f) in self.features.iter().enumerate().skip(done) {
+            let codes = block(f / BLOCK);
+            let bins = &mut histogram[j * bins..][..bins];
+            for (&row, &gh) in rows.iter().zip(ordered) {
+                bins[usize::from(codes[row as usize][f % BLOCK])].add(gh);
             }
         }
         histogram
@@ -543,9 +625,16 @@ impl<'a> Grower<'a> {
         }
         let parent_score = total.score(l2);
         let mut best: Option<Split> = None;
+        // The sides of each candidate bin, column by column: the gains then come from a loop
+        // whose steps are independent, which the compiler turns into vector divisions. A
+        // feature has at most 255 cuts, so 256 entries are enough.
+        let mut sides = [[0.0; 256]; 4];
+        let mut gains = [0.0; 256];
+        let mut candidates = [(0, Sums::default()); 256];
         for (j, &feature) in self.features.iter().enumerate() {
             let cuts = &self.binned.cuts[feature];
             let mut left = Sums::default();
+            let mut count = 0;
             // A split after the last bin would leave the right side empty.
             for (bin, sums) in histogram[j * self.bins..][..cuts.len()].iter().enumerate() {
                 left.g += sums.g;
@@ -558,7 +647,23 @@ impl<'a> Grower<'a> {
                 if right.n < min_leaf || right.h < MIN_HESSIAN {
                     break;
                 }
-                let gain = left.score(l2) + right.score(l2) - parent_score;
+                let [left_g, left_h, right_g, right_h] = &mut sides;
+                (left_g[count], left_h[count]) = (left.g, left.h);
+                (right_g[count], right_h[count]) = (right.g, right.h);
+                candidates[count] = (bin, left);
+                count += 1;
+            }
+            let [left_g, left_h, right_g, right_h] = &sides;
+            let columns = left_g[..count]
+                .iter()
+                .zip(&left_h[..count])
+                .zip(&right_g[..count])
+                .zip(&right_h[..count]);
+            for (gain, (((&lg, &lh), &rg), &rh)) in gains[..count].iter_mut().zip(columns) {
+                // `Sums::score` of both sides, written out.
+                *gain = lg * lg / (lh + l2) + rg * rg / (rh + l2) - parent_score;
+            }
+            for (&gain, &(bin, left)) in gains[..count].iter().zip(&candidates[..count]) {
                 if gain > 1e-12 && best.is_none_or(|b| gain > b.gain) {
                     best = Some(Split {
                         gain,
@@ -575,10 +680,13 @@ impl<'a> Grower<'a> {
     /// Reorders the leaf's rows so those going left come first; returns where the right
     /// rows start.
     fn partition(&mut self, leaf: &Leaf, split: Split) -> usize {
+        let n_rows = self.binned.n_rows();
+        let (block, lane) = (split.feature / BLOCK, split.feature % BLOCK);
+        let codes = &self.blocks[block * n_rows..][..n_rows];
         let rows = &mut self.order[leaf.start..leaf.end];
         let mut next = 0;
         for i in 0..rows.len() {
-            if self.binned.code(rows[i], split.feature) <= split.bin {
+            if usize::from(codes[rows[i] as usize][lane]) <= split.bin {
                 rows.swap(i, next);
                 next += 1;
             }
