@@ -68,13 +68,19 @@ pub struct DefenceParams {
     pub min_interval_cv: f64,
     /// Intervals needed before the regularity check runs.
     pub min_intervals: usize,
+    /// Replay hashes a user's ingestion records before it writes the user's file, so a crash
+    /// loses at most this many. Each write replaces the whole file. 0 writes only when a
+    /// session ends and on [`Engine::save_all`](super::Engine::save_all).
+    pub replay_save_every: usize,
 }
 
 impl Default for DefenceParams {
     /// Hash windows of 10 actions quantised to 2 ms, and tolerant windows of 20 actions with a
     /// tolerance of 20 ms and 80 % of the other timings agreeing. Input counts as synthetic
     /// below a coefficient of variation of 0.05 after 20 intervals, a tenth of the lower end
-    /// of usual human variation.
+    /// of usual human variation. Ingestion writes a user's file every 1,000 replay hashes,
+    /// about one per keystroke or mouse action: at five keys per second, an estimate for steady
+    /// typing, that is one write every three minutes or so.
     ///
     /// The 20 ms tolerance catches replays moved by up to 10 ms per timestamp, which covers
     /// jitter too small to change the biometric score much: human inter-key intervals vary by
@@ -93,6 +99,7 @@ impl Default for DefenceParams {
             replay_match_fraction: 0.8,
             min_interval_cv: 0.05,
             min_intervals: 20,
+            replay_save_every: 1_000,
         }
     }
 }

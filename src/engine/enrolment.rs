@@ -115,6 +115,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         };
         if let Some((store, file)) = &target {
             store.save_to(file, &self.header, &model)?;
+            state.unsaved_hashes = 0;
         }
         tracing::info!(
             user = %self.label(user),

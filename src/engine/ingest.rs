@@ -183,6 +183,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 if state.replay.check_and_insert(hash, session, capacity) {
                     track.replay_hits += 1;
                 }
+                state.unsaved_hashes += 1;
             }
             if tolerant_hit {
                 track.replay_hits += 1;
@@ -199,7 +200,30 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 }
             }
         }
+        let every = self.config.defences.replay_save_every;
+        if every > 0 && state.unsaved_hashes >= every {
+            self.save_during_ingestion(user, state);
+        }
         Ok(())
+    }
+
+    /// Writes the user's file once ingestion has recorded
+    /// [`replay_save_every`](super::DefenceParams::replay_save_every) replay hashes, so a
+    /// crash does not lose the hashes of sessions still open. A failed write does not fail
+    /// the batch, which is already applied. It is logged, and the next attempt comes after as
+    /// many hashes again, while `end_session` and `save_all` report their own failures.
+    fn save_during_ingestion(&self, user: &str, state: &mut UserState<K, M>) {
+        let (Some(store), Some(file)) = (&self.store, state.file.clone()) else {
+            return;
+        };
+        if let Err(error) = self.save_state(store, &file, &Self::enrolment_header(), state) {
+            state.unsaved_hashes = 0;
+            tracing::warn!(
+                user = %self.label(user),
+                %error,
+                "failed to write the replay hashes during ingestion; they stay in memory"
+            );
+        }
     }
 
     /// Drops the least recently active session when a new one would exceed the limit.

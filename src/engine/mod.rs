@@ -564,6 +564,9 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 *model = previous;
                 return Err(e);
             }
+            if target.is_some() {
+                state.unsaved_hashes = 0;
+            }
             // The same actions must not be absorbed twice.
             s.keyboard.retained.clear();
             s.mouse.retained.clear();

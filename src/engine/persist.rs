@@ -83,7 +83,6 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                     model.replay_hashes = previous;
                     return Err(error);
                 }
-                Ok(())
             }
             None => {
                 let record = EnrolmentRecordRef {
@@ -91,9 +90,11 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                     mouse: &state.enrolment.mouse,
                     replay_hashes,
                 };
-                store.save_to(file, enrolment_header, &record)
+                store.save_to(file, enrolment_header, &record)?;
             }
         }
+        state.unsaved_hashes = 0;
+        Ok(())
     }
 
     /// Loads `user`'s file: a model (converting the `user-model/v1` and `v2` layouts, see

@@ -54,8 +54,10 @@ pub struct UserModel<KeyboardModel, MouseModel> {
     ///
     /// Enrolment, adaptation, [`Engine::end_session`] and [`Engine::save_all`] write the
     /// current hashes to the file.
-    /// NOTE: hashes of sessions still open at a crash are lost, because only the end of a
-    /// session or [`Engine::save_all`] writes them.
+    /// Ingestion also writes them every [`DefenceParams::replay_save_every`] hashes, so a
+    /// crash loses at most the hashes recorded since.
+    ///
+    /// [`DefenceParams::replay_save_every`]: super::DefenceParams::replay_save_every
     ///
     /// [`Engine::end_session`]: super::Engine::end_session
     /// [`Engine::save_all`]: super::Engine::save_all
@@ -300,6 +302,8 @@ pub(crate) struct UserState<K: Modality, M: Modality> {
     ///
     /// [`Engine::remove_user`]: super::Engine::remove_user
     pub(crate) file: Option<PathBuf>,
+    /// Replay hashes recorded since the user's file was last written or a write failed.
+    pub(crate) unsaved_hashes: usize,
 }
 
 impl<K: Modality, M: Modality> UserState<K, M> {
@@ -311,6 +315,7 @@ impl<K: Modality, M: Modality> UserState<K, M> {
             replay: ReplayLog::default(),
             timings: TimingStores::default(),
             file,
+            unsaved_hashes: 0,
         }
     }
 

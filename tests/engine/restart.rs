@@ -88,8 +88,17 @@ fn shifted(events: &[KeyEvent]) -> Vec<KeyEvent> {
 fn restart_after_session(
     before_restart: impl FnOnce(&TestEngine),
 ) -> (TestEngine, Vec<KeyEvent>, tempfile::TempDir) {
+    restart_with(|_| {}, before_restart)
+}
+
+/// [`restart_after_session`] with the configuration changed by `configure`.
+fn restart_with(
+    configure: impl FnOnce(&mut EngineConfig),
+    before_restart: impl FnOnce(&TestEngine),
+) -> (TestEngine, Vec<KeyEvent>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let config = stored_config(dir.path());
+    let mut config = stored_config(dir.path());
+    configure(&mut config);
     let alice = Person::new(1);
     let (engine, _) = engine_with(config.clone(), 8);
     enrol(&engine, "alice", &alice, 1);
@@ -116,9 +125,43 @@ fn replay_hashes_survive_restart() {
 
 #[test]
 fn unsaved_replay_hashes_are_lost() {
+    // 60 keys give fewer hashes than the default 1,000 after which ingestion saves.
     let (engine, keys, _dir) = restart_after_session(|_| {});
     engine.ingest_keyboard("alice", 8, &shifted(&keys)).unwrap();
     assert_eq!(engine.score("alice", 8).unwrap().replay_hits, 0);
+}
+
+#[test]
+fn open_session_hashes_survive_crash() {
+    // Ingestion writes the file every 20 hashes, and nothing else saves before the crash.
+    let (engine, keys, _dir) = restart_with(|c| c.defences.replay_save_every = 20, |_| {});
+    engine.ingest_keyboard("alice", 8, &shifted(&keys)).unwrap();
+    let replay = engine.decide("alice", 8).unwrap();
+    assert!(replay.score.replay_hits > 0);
+    assert_eq!(replay.reason, Reason::Replay);
+}
+
+#[test]
+fn failed_ingestion_save_keeps_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = stored_config(dir.path());
+    config.defences.replay_save_every = 5;
+    let alice = Person::new(1);
+    let (engine, _) = engine_with(config, 8);
+    enrol(&engine, "alice", &alice, 1);
+    // A non-empty directory where the model file was makes the atomic rename fail.
+    let file = ModelStore::open(dir.path(), SECRET)
+        .unwrap()
+        .path_for("alice");
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    std::fs::write(file.join("blocker"), b"x").unwrap();
+    let keys = alice.keys(60, 0, 77);
+    engine.ingest_keyboard("alice", 7, &keys).unwrap();
+    // The batch counts although its write failed, and its hashes still catch a replay.
+    assert!(engine.score("alice", 7).unwrap().keyboard.actions > 0);
+    engine.ingest_keyboard("alice", 8, &shifted(&keys)).unwrap();
+    assert!(engine.score("alice", 8).unwrap().replay_hits > 0);
 }
 
 #[test]
