@@ -68,9 +68,12 @@ pub struct DefenceParams {
     pub min_interval_cv: f64,
     /// Intervals needed before the regularity check runs.
     pub min_intervals: usize,
-    /// Replay hashes a user's ingestion records before it writes the user's file, so a crash
-    /// loses at most this many. Each write replaces the whole file. 0 writes only when a
-    /// session ends and on [`Engine::save_all`](super::Engine::save_all).
+    /// New replay hashes that ingestion stores for a user before it writes the user's file.
+    /// While the writes succeed, a crash loses at most this many hashes. The write replaces
+    /// the whole file, so for a user still enrolling it also saves the enrolment actions
+    /// collected so far. 0 leaves the writes to session ends,
+    /// [`Engine::save_all`](super::Engine::save_all), enrolment and adaptation.
+    #[serde(default = "default_replay_save_every")]
     pub replay_save_every: usize,
 }
 
@@ -99,9 +102,15 @@ impl Default for DefenceParams {
             replay_match_fraction: 0.8,
             min_interval_cv: 0.05,
             min_intervals: 20,
-            replay_save_every: 1_000,
+            replay_save_every: default_replay_save_every(),
         }
     }
+}
+
+/// Returns the default of [`DefenceParams::replay_save_every`], also used for parameters
+/// serialised before the field existed.
+fn default_replay_save_every() -> usize {
+    1_000
 }
 
 impl DefenceParams {
@@ -164,6 +173,18 @@ impl DefenceParams {
     }
 }
 
+/// The outcome of [`ReplayLog::check_and_insert`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReplayCheck {
+    /// Another session produced the hash before.
+    Replayed,
+    /// The same session produced the hash before, or the log keeps no hashes, so the log is
+    /// unchanged.
+    Unchanged,
+    /// The hash is new and now stored.
+    Stored,
+}
+
 /// A user's replay hashes with the session that produced each, oldest evicted first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ReplayLog {
@@ -195,13 +216,22 @@ impl ReplayLog {
             .filter_map(|h| self.seen.get(h).map(|&s| (*h, s)))
     }
 
-    /// Records `hash` for `session`; returns true when another session produced it before.
-    pub(crate) fn check_and_insert(&mut self, hash: u64, session: u64, capacity: usize) -> bool {
+    /// Records `hash` for `session` unless the log has it already.
+    pub(crate) fn check_and_insert(
+        &mut self,
+        hash: u64,
+        session: u64,
+        capacity: usize,
+    ) -> ReplayCheck {
         if let Some(&first) = self.seen.get(&hash) {
-            return first != session;
+            return if first == session {
+                ReplayCheck::Unchanged
+            } else {
+                ReplayCheck::Replayed
+            };
         }
         if capacity == 0 {
-            return false;
+            return ReplayCheck::Unchanged;
         }
         while self.order.len() >= capacity {
             if let Some(old) = self.order.pop_front() {
@@ -210,7 +240,7 @@ impl ReplayLog {
         }
         self.seen.insert(hash, session);
         self.order.push_back(hash);
-        false
+        ReplayCheck::Stored
     }
 }
 
@@ -563,9 +593,9 @@ mod tests {
     #[test]
     fn replay_log_flags_other_sessions_only() {
         let mut log = ReplayLog::default();
-        assert!(!log.check_and_insert(7, 1, 10));
-        assert!(!log.check_and_insert(7, 1, 10));
-        assert!(log.check_and_insert(7, 2, 10));
+        assert_eq!(log.check_and_insert(7, 1, 10), ReplayCheck::Stored);
+        assert_eq!(log.check_and_insert(7, 1, 10), ReplayCheck::Unchanged);
+        assert_eq!(log.check_and_insert(7, 2, 10), ReplayCheck::Replayed);
         let restored = ReplayLog::from_pairs(&log.to_pairs());
         assert_eq!(restored, log);
     }
@@ -577,7 +607,15 @@ mod tests {
             log.check_and_insert(h, 1, 3);
         }
         assert_eq!(log.to_pairs(), vec![(2, 1), (3, 1), (4, 1)]);
-        assert!(!log.check_and_insert(0, 2, 3));
+        // Hash 0 was evicted, so it is new again.
+        assert_eq!(log.check_and_insert(0, 2, 3), ReplayCheck::Stored);
+    }
+
+    #[test]
+    fn replay_log_without_capacity_stores_nothing() {
+        let mut log = ReplayLog::default();
+        assert_eq!(log.check_and_insert(7, 1, 0), ReplayCheck::Unchanged);
+        assert!(log.to_pairs().is_empty());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::Engine;
-use super::defences::TimingStore;
+use super::defences::{ReplayCheck, TimingStore};
 use super::modality::Modality;
 use super::state::{
     SessionState, SideModel, SideSession, TimingStores, UserModel, UserState, lock,
@@ -15,7 +15,10 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     /// Ingests a batch of keyboard events of one session.
     ///
     /// The whole batch is validated before any of it is applied, so a rejected batch leaves
-    /// the user's state as it was.
+    /// the user's state as it was. With a model directory, the call also writes the user's
+    /// file, holding the user's lock, once
+    /// [`replay_save_every`](super::DefenceParams::replay_save_every) new replay hashes have
+    /// accumulated. A failed write is logged and does not fail the call.
     ///
     /// # Errors
     ///
@@ -180,10 +183,11 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             }
             if let Some(hash) = hash {
                 let capacity = self.config.limits.max_replay_hashes;
-                if state.replay.check_and_insert(hash, session, capacity) {
-                    track.replay_hits += 1;
+                match state.replay.check_and_insert(hash, session, capacity) {
+                    ReplayCheck::Replayed => track.replay_hits += 1,
+                    ReplayCheck::Stored => state.unsaved_hashes += 1,
+                    ReplayCheck::Unchanged => {}
                 }
-                state.unsaved_hashes += 1;
             }
             if tolerant_hit {
                 track.replay_hits += 1;
@@ -207,10 +211,10 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         Ok(())
     }
 
-    /// Writes the user's file once ingestion has recorded
-    /// [`replay_save_every`](super::DefenceParams::replay_save_every) replay hashes, so a
-    /// crash does not lose the hashes of sessions still open. A failed write does not fail
-    /// the batch, which is already applied. It is logged, and the next attempt comes after as
+    /// Writes the user's file once ingestion has stored
+    /// [`replay_save_every`](super::DefenceParams::replay_save_every) new replay hashes, so a
+    /// crash does not lose those of sessions still open. A failed write does not fail the
+    /// batch, which is already applied. It is logged, and the next attempt comes after as
     /// many hashes again, while `end_session` and `save_all` report their own failures.
     fn save_during_ingestion(&self, user: &str, state: &mut UserState<K, M>) {
         let (Some(store), Some(file)) = (&self.store, state.file.clone()) else {

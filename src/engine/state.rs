@@ -54,8 +54,8 @@ pub struct UserModel<KeyboardModel, MouseModel> {
     ///
     /// Enrolment, adaptation, [`Engine::end_session`] and [`Engine::save_all`] write the
     /// current hashes to the file.
-    /// Ingestion also writes them every [`DefenceParams::replay_save_every`] hashes, so a
-    /// crash loses at most the hashes recorded since.
+    /// Ingestion also writes them every [`DefenceParams::replay_save_every`] new hashes, so
+    /// while those writes succeed a crash loses at most that many.
     ///
     /// [`DefenceParams::replay_save_every`]: super::DefenceParams::replay_save_every
     ///
@@ -302,7 +302,8 @@ pub(crate) struct UserState<K: Modality, M: Modality> {
     ///
     /// [`Engine::remove_user`]: super::Engine::remove_user
     pub(crate) file: Option<PathBuf>,
-    /// Replay hashes recorded since the user's file was last written or a write failed.
+    /// New replay hashes stored since the user's file was last written with the current
+    /// hashes, or since a write during ingestion failed.
     pub(crate) unsaved_hashes: usize,
 }
 

@@ -147,7 +147,7 @@ fn failed_ingestion_save_keeps_batch() {
     let mut config = stored_config(dir.path());
     config.defences.replay_save_every = 5;
     let alice = Person::new(1);
-    let (engine, _) = engine_with(config, 8);
+    let (engine, _) = engine_with(config.clone(), 8);
     enrol(&engine, "alice", &alice, 1);
     // A non-empty directory where the model file was makes the atomic rename fail.
     let file = ModelStore::open(dir.path(), SECRET)
@@ -158,10 +158,22 @@ fn failed_ingestion_save_keeps_batch() {
     std::fs::write(file.join("blocker"), b"x").unwrap();
     let keys = alice.keys(60, 0, 77);
     engine.ingest_keyboard("alice", 7, &keys).unwrap();
-    // The batch counts although its write failed, and its hashes still catch a replay.
+    // The batch counts although its write failed.
     assert!(engine.score("alice", 7).unwrap().keyboard.actions > 0);
-    engine.ingest_keyboard("alice", 8, &shifted(&keys)).unwrap();
-    assert!(engine.score("alice", 8).unwrap().replay_hits > 0);
+
+    // Once the file can be written again, a later batch's write brings it back with session
+    // 7's hashes, with no session ended.
+    std::fs::remove_dir_all(&file).unwrap();
+    engine
+        .ingest_keyboard("alice", 9, &alice.keys(60, 0, 78))
+        .unwrap();
+    assert!(file.is_file());
+    drop(engine);
+    let (reopened, _) = engine_with(config, 0);
+    reopened
+        .ingest_keyboard("alice", 8, &shifted(&keys))
+        .unwrap();
+    assert!(reopened.score("alice", 8).unwrap().replay_hits > 0);
 }
 
 #[test]
@@ -185,7 +197,8 @@ fn ended_enrolment_session_survives_crash() {
         .ingest_keyboard("alice", 0, &alice.keys(30, 0, 1))
         .unwrap();
     engine.end_session("alice", 0).unwrap();
-    // Session 1 is still open at the crash, so its actions are lost.
+    // Session 1 is still open at the crash, and its 20 actions give fewer replay hashes than
+    // the 1,000 after which ingestion writes the file, so its actions are lost.
     engine
         .ingest_mouse("alice", 1, &alice.clicks(20, 0.0, 1))
         .unwrap();
