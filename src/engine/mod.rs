@@ -623,10 +623,9 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     /// changed it: an enrolled user's replay hashes when they differ from the saved ones, or
     /// a user's enrolment actions when the ended session existed. So a crash after this call
     /// loses neither. Sessions still open are saved by [`Engine::save_all`], and by
-    /// ingestion every [`DefenceParams::replay_save_every`](super::DefenceParams::replay_save_every)
-    /// new replay hashes. The
-    /// write is atomic and flushed to disk (see [`ModelStore::save`]), so each such call
-    /// costs one file write and flush while the user's lock is held.
+    /// ingestion every [`DefenceParams::replay_save_every`] new replay hashes. The write is
+    /// atomic and flushed to disk (see [`ModelStore::save`]), so each such call costs one
+    /// file write and flush while the user's lock is held.
     ///
     /// [`ModelStore::save`]: crate::store::ModelStore::save
     ///
