@@ -225,7 +225,8 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             tracing::warn!(
                 user = %self.label(user),
                 %error,
-                "failed to write the replay hashes during ingestion; they stay in memory"
+                "failed to write the user's file during ingestion, so the replay hashes stay in \
+                 memory until a later write; check that the model directory is writable"
             );
         }
     }

@@ -110,6 +110,24 @@ fn restart_with(
     (reopened, keys, dir)
 }
 
+/// Replaces `user`'s model file in `dir` with a non-empty directory, which makes the atomic
+/// rename of every later write fail. Returns the file's path.
+fn block_model_file(dir: &std::path::Path, user: &str) -> std::path::PathBuf {
+    let file = ModelStore::open(dir, SECRET).unwrap().path_for(user);
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    std::fs::write(file.join("blocker"), b"x").unwrap();
+    file
+}
+
+/// Replays `keys` 50 s later as Alice's session 8 and checks that the decision flags it.
+fn assert_replay_caught(engine: &TestEngine, keys: &[KeyEvent]) {
+    engine.ingest_keyboard("alice", 8, &shifted(keys)).unwrap();
+    let replay = engine.decide("alice", 8).unwrap();
+    assert!(replay.score.replay_hits > 0);
+    assert_eq!(replay.reason, Reason::Replay);
+}
+
 #[test]
 fn replay_hashes_survive_restart() {
     let (engine, keys, _dir) = restart_after_session(|e| assert_eq!(e.save_all().unwrap(), 1));
@@ -117,10 +135,7 @@ fn replay_hashes_survive_restart() {
     let old_session = engine.decide("alice", 7).unwrap();
     assert_eq!(old_session.verdict, Verdict::StepUp);
     assert_eq!(old_session.reason, Reason::NotEnoughRecentEvidence);
-    engine.ingest_keyboard("alice", 8, &shifted(&keys)).unwrap();
-    let replay = engine.decide("alice", 8).unwrap();
-    assert!(replay.score.replay_hits > 0);
-    assert_eq!(replay.reason, Reason::Replay);
+    assert_replay_caught(&engine, &keys);
 }
 
 #[test]
@@ -135,10 +150,7 @@ fn unsaved_replay_hashes_are_lost() {
 fn open_session_hashes_survive_crash() {
     // Ingestion writes the file every 20 hashes, and nothing else saves before the crash.
     let (engine, keys, _dir) = restart_with(|c| c.defences.replay_save_every = 20, |_| {});
-    engine.ingest_keyboard("alice", 8, &shifted(&keys)).unwrap();
-    let replay = engine.decide("alice", 8).unwrap();
-    assert!(replay.score.replay_hits > 0);
-    assert_eq!(replay.reason, Reason::Replay);
+    assert_replay_caught(&engine, &keys);
 }
 
 #[test]
@@ -149,20 +161,14 @@ fn failed_ingestion_save_keeps_batch() {
     let alice = Person::new(1);
     let (engine, _) = engine_with(config.clone(), 8);
     enrol(&engine, "alice", &alice, 1);
-    // A non-empty directory where the model file was makes the atomic rename fail.
-    let file = ModelStore::open(dir.path(), SECRET)
-        .unwrap()
-        .path_for("alice");
-    std::fs::remove_file(&file).unwrap();
-    std::fs::create_dir(&file).unwrap();
-    std::fs::write(file.join("blocker"), b"x").unwrap();
+    let file = block_model_file(dir.path(), "alice");
     let keys = alice.keys(60, 0, 77);
     engine.ingest_keyboard("alice", 7, &keys).unwrap();
     // The batch counts although its write failed.
     assert!(engine.score("alice", 7).unwrap().keyboard.actions > 0);
 
-    // Once the file can be written again, a later batch's write brings it back with session
-    // 7's hashes, with no session ended.
+    // Once the file can be written again, the next batch's write restores it, including the
+    // hashes of the batch whose write failed, although no session has ended.
     std::fs::remove_dir_all(&file).unwrap();
     engine
         .ingest_keyboard("alice", 9, &alice.keys(60, 0, 78))
@@ -180,10 +186,7 @@ fn failed_ingestion_save_keeps_batch() {
 fn ended_session_hashes_survive_crash() {
     // Ending the session is the only save before the crash.
     let (engine, keys, _dir) = restart_after_session(|e| e.end_session("alice", 7).unwrap());
-    engine.ingest_keyboard("alice", 8, &shifted(&keys)).unwrap();
-    let replay = engine.decide("alice", 8).unwrap();
-    assert!(replay.score.replay_hits > 0);
-    assert_eq!(replay.reason, Reason::Replay);
+    assert_replay_caught(&engine, &keys);
 }
 
 #[test]
@@ -197,7 +200,7 @@ fn ended_enrolment_session_survives_crash() {
         .ingest_keyboard("alice", 0, &alice.keys(30, 0, 1))
         .unwrap();
     engine.end_session("alice", 0).unwrap();
-    // Session 1 is still open at the crash, and its 20 actions give fewer replay hashes than
+    // This session is still open at the crash. Its 20 actions give fewer replay hashes than
     // the 1,000 after which ingestion writes the file, so its actions are lost.
     engine
         .ingest_mouse("alice", 1, &alice.clicks(20, 0.0, 1))
@@ -224,13 +227,7 @@ fn end_session_reports_failed_write() {
     engine
         .ingest_keyboard("alice", 7, &alice.keys(60, 0, 77))
         .unwrap();
-    // A non-empty directory where the model file was makes the atomic rename fail.
-    let file = ModelStore::open(dir.path(), SECRET)
-        .unwrap()
-        .path_for("alice");
-    std::fs::remove_file(&file).unwrap();
-    std::fs::create_dir(&file).unwrap();
-    std::fs::write(file.join("blocker"), b"x").unwrap();
+    block_model_file(dir.path(), "alice");
     let result = engine.end_session("alice", 7);
     assert!(matches!(result, Err(Error::Io { .. })), "{result:?}");
     // The session is forgotten even so.
