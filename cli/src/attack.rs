@@ -283,11 +283,11 @@ fn run_mouse(
         });
     }
     eprintln!("attacking {} mouse victims...", victims.len());
-    let background = |victim: &str| -> Vec<balabit::MouseSession> {
+    let background = |victim: &str| -> Vec<(String, balabit::MouseSession)> {
         loaded
             .iter()
             .filter(|(u, _)| u != victim)
-            .map(|(_, s)| s.clone())
+            .cloned()
             .collect()
     };
     Ok(mouse_attacks(&victims, background, params)?)

@@ -4,11 +4,15 @@
 //! engine fits two normal distributions per user and modality (with statrs): one to *genuine*
 //! scores, obtained by k-fold cross-validation on the user's enrolment actions, and one to
 //! *impostor* scores, obtained by scoring the background population's actions against the
-//! user's model. A raw score then becomes a log-likelihood ratio (LLR) and a posterior with
+//! user's model. A model fitted on the background itself (a two-class model) scores each
+//! background person with a model fitted without that person instead
+//! ([`cross_fitted_impostor_scores`]), and its two normals share one spread
+//! ([`ScoreCalibration::fit_equal_variance`]). A raw score then becomes a log-likelihood ratio (LLR) and a posterior with
 //! equal priors, which is the classification score the trust model consumes. The window
 //! statistic (see [`window`](super::window)) averages these posteriors, and
 //! [`window_threshold`] sets the allow threshold on it from background windows.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Continuous, Normal};
 use statrs::statistics::{Data, OrderStatistics, Statistics};
@@ -151,9 +155,10 @@ impl ScoreCalibration {
     }
 }
 
-/// Scores each enrolment action by a model trained on the other folds (contiguous blocks, so
-/// that neighbouring actions of one session do not leak into their own test fold); the result
-/// is aligned with `actions`, `None` where the model could not score an action.
+/// Scores each enrolment action by a model trained on the other folds and on all of
+/// `background`. The folds are contiguous blocks, so that neighbouring actions of one session
+/// do not leak into their own test fold, and they are fitted in parallel. The result is
+/// aligned with `actions`, with `None` where the model could not score an action.
 ///
 /// # Errors
 ///
@@ -162,22 +167,76 @@ pub fn cross_validated_scores<X: Modality>(
     modality: &X,
     actions: &[X::Action],
     folds: usize,
+    background: &[Vec<&[X::Action]>],
 ) -> Result<Vec<Option<f64>>> {
     let folds = folds.clamp(2, actions.len().max(2));
-    let fold_len = actions.len().div_ceil(folds);
-    let mut scores = Vec::with_capacity(actions.len());
-    for start in (0..actions.len()).step_by(fold_len.max(1)) {
-        let end = (start + fold_len).min(actions.len());
-        let mut train: Vec<X::Action> = actions[..start].to_vec();
-        train.extend_from_slice(&actions[end..]);
-        let model = modality.train(&train)?;
-        scores.extend(
-            actions[start..end]
+    let fold_len = actions.len().div_ceil(folds).max(1);
+    let starts: Vec<usize> = (0..actions.len()).step_by(fold_len).collect();
+    let scored = starts
+        .into_par_iter()
+        .map(|start| {
+            let end = (start + fold_len).min(actions.len());
+            let mut train: Vec<X::Action> = actions[..start].to_vec();
+            train.extend_from_slice(&actions[end..]);
+            let model = modality.train(&train, background)?;
+            Ok(actions[start..end]
                 .iter()
-                .map(|a| modality.score(&model, a)),
-        );
+                .map(|a| modality.score(&model, a))
+                .collect::<Vec<_>>())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(scored.into_iter().flatten().collect())
+}
+
+/// Scores every background session for the impostor calibration of a model that
+/// [`Modality::uses_background`]. `person_of[s]`, in `0..people`, is the person of session
+/// `sessions[s]`. The people are dealt round robin into `folds` groups (at least 2, at most
+/// one per person). Each group's sessions are scored by a model fitted on `actions` and the
+/// other groups' people only, so no person is scored by a model that was fitted on them, just
+/// as an impostor from outside the background is not. The groups are fitted in parallel, and
+/// the result is aligned with `sessions`.
+///
+/// # Errors
+///
+/// [`Error::InvalidTrainingData`] with fewer than two background people, and whatever
+/// [`Modality::train`] returns for a group.
+pub fn cross_fitted_impostor_scores<X: Modality>(
+    modality: &X,
+    actions: &[X::Action],
+    folds: usize,
+    sessions: &[&[X::Action]],
+    person_of: &[usize],
+    people: usize,
+) -> Result<Vec<Vec<Option<f64>>>> {
+    if people < 2 {
+        return Err(Error::training(format!(
+            "a {} model fitted against the background needs background sessions of at least \
+             2 people to calibrate on people it was not fitted on, found {people}",
+            X::NAME
+        )));
     }
-    Ok(scores)
+    let groups = folds.clamp(2, people);
+    let fitted = (0..groups)
+        .into_par_iter()
+        .map(|group| {
+            let mut others: Vec<Vec<&[X::Action]>> = vec![Vec::new(); people];
+            for (session, &person) in sessions.iter().zip(person_of) {
+                if person % groups != group {
+                    others[person].push(session);
+                }
+            }
+            others.retain(|p| !p.is_empty());
+            modality.train(actions, &others)
+        })
+        .collect::<Result<Vec<X::Model>>>()?;
+    Ok(sessions
+        .iter()
+        .zip(person_of)
+        .map(|(session, &person)| {
+            let model = &fitted[person % groups];
+            session.iter().map(|a| modality.score(model, a)).collect()
+        })
+        .collect())
 }
 
 /// Returns the threshold above which at most `target_fmr` of the impostor values lie (their
@@ -246,6 +305,91 @@ pub fn window_threshold(impostor: &[f64], target_fmr: f64) -> Option<WindowThres
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Test modality whose actions are person numbers and whose model is the list of people
+    /// it was fitted on: a score of 1 means the scored person was among them.
+    #[derive(Debug, Default)]
+    struct Seen {
+        two_class: bool,
+    }
+
+    impl Modality for Seen {
+        type Event = u32;
+        type Action = u32;
+        type Extractor = ();
+        type Model = Vec<u32>;
+        const NAME: &'static str = "seen";
+        const SCHEMA: &'static str = "seen/v1";
+
+        fn event_time_us(event: &u32) -> f64 {
+            f64::from(*event)
+        }
+        fn extract(&self, _: &mut (), event: &u32, out: &mut Vec<u32>) {
+            out.push(*event);
+        }
+        fn action_time_us(action: &u32) -> f64 {
+            f64::from(*action)
+        }
+        fn action_timings(_: &u32, _: &mut Vec<f64>) {}
+        fn train(&self, actions: &[u32], background: &[Vec<&[u32]>]) -> Result<Vec<u32>> {
+            let mut seen: Vec<u32> = actions.to_vec();
+            seen.extend(background.iter().flatten().flat_map(|s| s.iter()));
+            Ok(seen)
+        }
+        fn uses_background(&self) -> bool {
+            self.two_class
+        }
+        fn score(&self, model: &Vec<u32>, action: &u32) -> Option<f64> {
+            Some(if model.contains(action) { 1.0 } else { 0.0 })
+        }
+        fn adapt(&self, model: &Vec<u32>, _: &[u32], _: f64) -> Result<Vec<u32>> {
+            Ok(model.clone())
+        }
+    }
+
+    #[test]
+    fn impostor_scores_come_from_models_without_the_person() {
+        let seen = Seen { two_class: true };
+        // Five people; people 1 and 3 have two sessions each. An action is its person's number.
+        let sessions: Vec<Vec<u32>> = vec![
+            vec![100],
+            vec![101, 101],
+            vec![102],
+            vec![101],
+            vec![103, 103, 103],
+            vec![104],
+            vec![103],
+        ];
+        let person_of = [0, 1, 2, 1, 3, 4, 3];
+        let slices: Vec<&[u32]> = sessions.iter().map(|s| &s[..]).collect();
+        for folds in [2, 3, 5, 9] {
+            let scores =
+                cross_fitted_impostor_scores(&seen, &[7, 8], folds, &slices, &person_of, 5)
+                    .unwrap();
+            assert_eq!(scores.len(), sessions.len());
+            for (session, scores) in sessions.iter().zip(&scores) {
+                assert_eq!(scores.len(), session.len());
+                assert!(
+                    scores.iter().all(|&s| s == Some(0.0)),
+                    "{folds} folds: {session:?} scored {scores:?}"
+                );
+            }
+        }
+        let error =
+            cross_fitted_impostor_scores(&seen, &[7], 5, &slices[..1], &[0], 1).unwrap_err();
+        assert!(error.to_string().contains("at least 2 people"), "{error}");
+    }
+
+    #[test]
+    fn cross_validated_scores_leave_each_block_out() {
+        let seen = Seen::default();
+        let actions: Vec<u32> = (0..10).collect();
+        let background: Vec<Vec<&[u32]>> = vec![vec![&[50, 51]]];
+        for folds in [1, 2, 3, 10, 40] {
+            let scores = cross_validated_scores(&seen, &actions, folds, &background).unwrap();
+            assert_eq!(scores, vec![Some(0.0); 10], "{folds} folds");
+        }
+    }
 
     #[test]
     fn llr_favours_the_nearer_distribution() {

@@ -1,10 +1,12 @@
 //! Training and calibration at the end of enrolment.
 
+use std::collections::HashMap;
+
 use super::calibration::{self, ScoreCalibration};
 use super::modality::Modality;
 use super::state::{SideModel, UserModel, lock};
 use super::window::{self, TimedPosterior};
-use super::{Engine, EnrolmentReport};
+use super::{BackgroundUser, Engine, EnrolmentReport};
 use crate::error::{EnrolmentProblem, Error, Result};
 
 impl<K: Modality, M: Modality> Engine<K, M> {
@@ -43,13 +45,16 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         }
         let on = self.config.modalities;
         let background = self.background.read().unwrap_or_else(|p| p.into_inner());
+        let (person_of, people) = people_of(&background);
         let folds = self.config.calibration_folds;
         let keyboard = if on.keyboard {
+            let sessions: Vec<&[K::Action]> = background.iter().map(|b| &b.keyboard[..]).collect();
             let side = train_side(
                 &self.keyboard,
                 &state.enrolment.keyboard,
                 folds,
-                background.iter().map(|b| &b.keyboard[..]),
+                &sessions,
+                &person_of,
             )
             .map_err(|e| self.no_background(user, K::NAME, e))?;
             Some(side)
@@ -57,24 +62,32 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             None
         };
         let mouse = if on.mouse {
+            let sessions: Vec<&[M::Action]> = background.iter().map(|b| &b.mouse[..]).collect();
             let side = train_side(
                 &self.mouse,
                 &state.enrolment.mouse,
                 folds,
-                background.iter().map(|b| &b.mouse[..]),
+                &sessions,
+                &person_of,
             )
             .map_err(|e| self.no_background(user, M::NAME, e))?;
             Some(side)
         } else {
             None
         };
+        debug_assert!(people <= background.len());
 
         let impostor: Vec<f64> = background
             .iter()
-            .flat_map(|b| {
-                let k = posteriors(&self.keyboard, keyboard.as_ref(), &b.keyboard);
-                let m = posteriors(&self.mouse, mouse.as_ref(), &b.mouse);
-                self.simulate_windows(&b.keyboard, &k, &b.mouse, &m)
+            .enumerate()
+            .flat_map(|(i, b)| {
+                let k = keyboard
+                    .as_ref()
+                    .map_or(&[][..], |s| &s.impostor_posteriors[i]);
+                let m = mouse
+                    .as_ref()
+                    .map_or(&[][..], |s| &s.impostor_posteriors[i]);
+                self.simulate_windows(&b.keyboard, k, &b.mouse, m)
             })
             .collect();
         drop(background);
@@ -202,31 +215,113 @@ impl<K: Modality, M: Modality> Engine<K, M> {
 struct TrainedSide<T> {
     model: T,
     calibration: ScoreCalibration,
+    /// Cross-validated posteriors of the enrolment actions, aligned with them.
     genuine_posteriors: Vec<Option<f64>>,
+    /// Posteriors of each background session's actions, aligned with the sessions.
+    impostor_posteriors: Vec<Vec<Option<f64>>>,
 }
 
-fn train_side<'a, X: Modality>(
+/// Numbers the background people: sessions with the same keyed person share a number, and a
+/// session added without a person gets a number of its own. Returns each session's number and
+/// how many people there are.
+fn people_of<K: Modality, M: Modality>(background: &[BackgroundUser<K, M>]) -> (Vec<usize>, usize) {
+    let mut numbers: HashMap<[u8; 32], usize> = HashMap::new();
+    let mut people = 0;
+    let person_of = background
+        .iter()
+        .map(|b| {
+            let mut fresh = || {
+                people += 1;
+                people - 1
+            };
+            match b.person {
+                Some(key) => *numbers.entry(key).or_insert_with(fresh),
+                None => fresh(),
+            }
+        })
+        .collect();
+    (person_of, people)
+}
+
+/// Trains one modality's side on `actions` and calibrates it. `sessions` are the background
+/// sessions' actions of this modality and `person_of` their people (see [`people_of`]).
+///
+/// The genuine scores are cross-validated over `folds` blocks of `actions`. The impostor
+/// scores come from the final model, or for a modality that fits on the background, from
+/// models fitted without the scored person
+/// ([`calibration::cross_fitted_impostor_scores`]).
+fn train_side<X: Modality>(
     modality: &X,
     actions: &[X::Action],
     folds: usize,
-    background: impl Iterator<Item = &'a [X::Action]>,
+    sessions: &[&[X::Action]],
+    person_of: &[usize],
 ) -> Result<TrainedSide<X::Model>> {
-    let model = modality.train(actions)?;
-    let genuine = calibration::cross_validated_scores(modality, actions, folds)?;
-    let impostor: Vec<f64> = background
-        .flatten()
-        .filter_map(|a| modality.score(&model, a))
-        .collect();
+    // Only sessions with actions of this modality take part; their people are renumbered
+    // densely.
+    let mut renumber: HashMap<usize, usize> = HashMap::new();
+    let mut used: Vec<(usize, usize)> = Vec::new();
+    for (s, (session, &person)) in sessions.iter().zip(person_of).enumerate() {
+        if !session.is_empty() {
+            let next = renumber.len();
+            used.push((s, *renumber.entry(person).or_insert(next)));
+        }
+    }
+    let people = renumber.len();
+    let mut by_person: Vec<Vec<&[X::Action]>> = vec![Vec::new(); people];
+    for &(s, person) in &used {
+        by_person[person].push(sessions[s]);
+    }
+    let (model, genuine) = rayon::join(
+        || modality.train(actions, &by_person),
+        || calibration::cross_validated_scores(modality, actions, folds, &by_person),
+    );
+    let (model, genuine) = (model?, genuine?);
+    let mut impostor_raw: Vec<Vec<Option<f64>>> = vec![Vec::new(); sessions.len()];
+    if modality.uses_background() {
+        let used_sessions: Vec<&[X::Action]> = used.iter().map(|&(s, _)| sessions[s]).collect();
+        let used_people: Vec<usize> = used.iter().map(|&(_, p)| p).collect();
+        let scores = calibration::cross_fitted_impostor_scores(
+            modality,
+            actions,
+            folds,
+            &used_sessions,
+            &used_people,
+            people,
+        )?;
+        for (&(s, _), scores) in used.iter().zip(scores) {
+            impostor_raw[s] = scores;
+        }
+    } else {
+        for &(s, _) in &used {
+            impostor_raw[s] = sessions[s]
+                .iter()
+                .map(|a| modality.score(&model, a))
+                .collect();
+        }
+    }
     let genuine_flat: Vec<f64> = genuine.iter().flatten().copied().collect();
-    let calibration = ScoreCalibration::fit(&genuine_flat, &impostor)?;
-    let genuine_posteriors = genuine
+    let impostor_flat: Vec<f64> = impostor_raw.iter().flatten().flatten().copied().collect();
+    // A two-class model's raw score is already a log odds, and its genuine scores bunch
+    // tightly where the model is sure. Two normals of unequal spread then give a ratio that
+    // falls steeply just past the genuine bunch and turns back beyond it. One pooled spread
+    // gives a ratio linear in the raw score instead, which keeps the model's order.
+    let calibration = if modality.uses_background() {
+        ScoreCalibration::fit_equal_variance(&genuine_flat, &impostor_flat)?
+    } else {
+        ScoreCalibration::fit(&genuine_flat, &impostor_flat)?
+    };
+    let posterior = |s: &Option<f64>| s.map(|s| calibration.posterior(s));
+    let genuine_posteriors = genuine.iter().map(posterior).collect();
+    let impostor_posteriors = impostor_raw
         .iter()
-        .map(|s| s.map(|s| calibration.posterior(s)))
+        .map(|session| session.iter().map(posterior).collect())
         .collect();
     Ok(TrainedSide {
         model,
         calibration,
         genuine_posteriors,
+        impostor_posteriors,
     })
 }
 
@@ -240,20 +335,30 @@ impl<T: Clone> TrainedSide<T> {
     }
 }
 
-/// Calibrated posteriors of `actions` under a trained side, aligned with `actions`; empty
-/// when the modality is disabled.
-fn posteriors<X: Modality>(
-    modality: &X,
-    side: Option<&TrainedSide<X::Model>>,
-    actions: &[X::Action],
-) -> Vec<Option<f64>> {
-    let Some(side) = side else {
-        return Vec::new();
-    };
-    let score = |a| {
-        modality
-            .score(&side.model, a)
-            .map(|raw| side.calibration.posterior(raw))
-    };
-    actions.iter().map(score).collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{KeyHoldModality, MouseModality};
+
+    #[test]
+    fn named_sessions_share_a_person() {
+        let session = |person: Option<u8>| BackgroundUser::<KeyHoldModality, MouseModality> {
+            keyboard: Vec::new(),
+            mouse: Vec::new(),
+            person: person.map(|p| [p; 32]),
+        };
+        let background = [
+            session(Some(1)),
+            session(None),
+            session(Some(2)),
+            session(Some(1)),
+            session(None),
+            session(Some(2)),
+        ];
+        assert_eq!(people_of(&background), (vec![0, 1, 2, 0, 3, 2], 4));
+        assert_eq!(
+            people_of::<KeyHoldModality, MouseModality>(&[]),
+            (vec![], 0)
+        );
+    }
 }

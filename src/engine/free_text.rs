@@ -189,7 +189,11 @@ impl Modality for FreeTextModality {
         out.extend(action.timings.iter().map(|o| o.value_ms * 1000.0));
     }
 
-    fn train(&self, actions: &[TypedKey]) -> Result<NgraphRobust> {
+    fn train(
+        &self,
+        actions: &[TypedKey],
+        _background: &[Vec<&[TypedKey]>],
+    ) -> Result<NgraphRobust> {
         let sample = self.sample(actions);
         if sample.observations.len() < 2 {
             return Err(Error::training(format!(
@@ -210,7 +214,7 @@ impl Modality for FreeTextModality {
     }
 
     fn adapt(&self, model: &NgraphRobust, actions: &[TypedKey], rate: f64) -> Result<NgraphRobust> {
-        let session = self.train(actions)?;
+        let session = self.train(actions, &[])?;
         model.moved_toward(&session, rate)
     }
 }
@@ -275,7 +279,7 @@ mod tests {
     fn train_rejects_empty() {
         let m = FreeTextModality::new(b"k");
         assert!(matches!(
-            m.train(&[]),
+            m.train(&[], &[]),
             Err(Error::InvalidTrainingData { .. })
         ));
     }
@@ -294,7 +298,7 @@ mod tests {
                 })
                 .collect()
         };
-        let model = m.train(&typed(&m, &typing(80_000))).unwrap();
+        let model = m.train(&typed(&m, &typing(80_000)), &[]).unwrap();
         let slow = typed(&m, &typing(90_000));
         let adapted = m.adapt(&model, &slow, 0.1).unwrap();
         let probe = &slow[10];

@@ -132,7 +132,11 @@ impl Modality for KeyHoldModality {
         out.push(action.hold_us);
     }
 
-    fn train(&self, actions: &[Keystroke]) -> Result<HoldTimeModel> {
+    fn train(
+        &self,
+        actions: &[Keystroke],
+        _background: &[Vec<&[Keystroke]>],
+    ) -> Result<HoldTimeModel> {
         let (all, _) = stats(actions.iter().map(|a| log_ms(a.hold_us))).ok_or_else(|| {
             Error::training(format!(
                 "hold-time model needs 2 keystrokes, got {}",
@@ -164,7 +168,7 @@ impl Modality for KeyHoldModality {
         actions: &[Keystroke],
         rate: f64,
     ) -> Result<HoldTimeModel> {
-        let session = self.train(actions)?;
+        let session = self.train(actions, &[])?;
         let blend = |old: &LogNormalStats, new: &LogNormalStats| LogNormalStats {
             mean: old.mean + rate * (new.mean - old.mean),
             sd: (old.sd + rate * (new.sd - old.sd)).max(MIN_LOG_SD),
@@ -217,7 +221,7 @@ mod tests {
     fn own_holds_score_lower_than_other_holds() {
         let m = KeyHoldModality::new(b"k");
         let own: Vec<(u32, f64)> = (0..200).map(|i| (i % 4, 80.0 + f64::from(i % 7))).collect();
-        let model = m.train(&strokes(&m, &own)).unwrap();
+        let model = m.train(&strokes(&m, &own), &[]).unwrap();
         assert_eq!(model.keys.len(), 4);
         let close = strokes(&m, &[(1, 83.0)]);
         let far = strokes(&m, &[(1, 160.0)]);
@@ -228,14 +232,14 @@ mod tests {
     fn adapt_moves_by_at_most_rate() {
         let m = KeyHoldModality::new(b"k");
         let own: Vec<(u32, f64)> = (0..100).map(|i| (i % 2, 80.0 + f64::from(i % 5))).collect();
-        let model = m.train(&strokes(&m, &own)).unwrap();
+        let model = m.train(&strokes(&m, &own), &[]).unwrap();
         let slower: Vec<(u32, f64)> = (0..100)
             .map(|i| (i % 2, 120.0 + f64::from(i % 5)))
             .collect();
-        let session = m.train(&strokes(&m, &slower)).unwrap();
+        let session = m.train(&strokes(&m, &slower), &[]).unwrap();
         let adapted = m.adapt(&model, &strokes(&m, &slower), 0.1).unwrap();
         let expected = model.all.mean + 0.1 * (session.all.mean - model.all.mean);
         assert!((adapted.all.mean - expected).abs() < 1e-12);
-        assert!(m.train(&[]).is_err());
+        assert!(m.train(&[], &[]).is_err());
     }
 }

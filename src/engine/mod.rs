@@ -5,12 +5,14 @@
 //! of the two off (see [`Modalities`]), for deployments or datasets with only one: the
 //! disabled modality needs no enrolment evidence, gets no template, and its events are
 //! rejected with [`Error::ModalityDisabled`]. [`DefaultEngine`] uses [`FreeTextModality`]
-//! and [`MouseModality`]; [`KeyHoldModality`] is a simpler baseline keyboard modality. The flow for one user:
+//! and [`MouseModality`], whose default model is a two-class booster fitted against the
+//! background people; [`KeyHoldModality`] is a simpler baseline keyboard modality. The flow
+//! for one user:
 //!
 //! 1. [`Engine::begin_enrolment`], then ingest sessions until [`Engine::enrolment_status`]
 //!    reports enough actions of each enabled modality, then [`Engine::finish_enrolment`] trains
 //!    their templates, calibrates their scores against the background population
-//!    ([`Engine::add_background_session`]) and sets the user's allow threshold on the window
+//!    ([`Engine::add_background_session`], [`Engine::add_background_session_of`]) and sets the user's allow threshold on the window
 //!    statistic for the target false-match rate (see [`calibration`] and [`window`]).
 //! 2. Events arrive in batches per (user, session) from any thread
 //!    ([`Engine::ingest_keyboard`], [`Engine::ingest_mouse`]); each completed action is scored
@@ -68,7 +70,7 @@ pub use defences::DefenceParams;
 pub use free_text::{FreeTextModality, KeyPairing, TypedKey};
 pub use hold_time::{HoldTimeModel, KeyHoldModality, Keystroke, LogNormalStats};
 pub use modality::Modality;
-pub use mouse_actions::{MouseAction, MouseModality, MouseRun};
+pub use mouse_actions::{MouseAction, MouseModality, MouseModel, MouseModelKind, MouseRun};
 pub use state::{SideModel, UserModel, UserModelV1, UserModelV2};
 pub use trust::TrustParams;
 
@@ -132,11 +134,14 @@ pub struct Adaptation {
     pub mouse: bool,
 }
 
-/// One background user's actions, used to calibrate impostor scores.
+/// One background session's actions, used to calibrate impostor scores.
 #[derive(Debug)]
 struct BackgroundUser<K: Modality, M: Modality> {
     keyboard: Vec<K::Action>,
     mouse: Vec<M::Action>,
+    /// Keyed hash of the person the caller named for this session. A session added without
+    /// a name has `None` and counts as a person of its own.
+    person: Option<[u8; 32]>,
 }
 
 /// The continuous-authentication engine; see the [module documentation](self).
@@ -361,16 +366,45 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         }
     }
 
-    /// Adds one background user's session, used to calibrate impostor scores of users who
-    /// enrol afterwards. Background data should come from people who consented to it and who
-    /// are not among the users being protected.
+    /// Adds one background session, used to calibrate impostor scores of users who enrol
+    /// afterwards. Background data should come from people who consented to it and who are
+    /// not among the users being protected. The session counts as a person of its own; see
+    /// [`Engine::add_background_session_of`] for several sessions of one person.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidBatch`] (user `background`, session 0) for invalid timestamps,
     /// [`Error::ModalityDisabled`] when events of a disabled modality are not empty,
-    /// [`Error::ResourceLimit`] beyond `max_background_users`.
+    /// [`Error::ResourceLimit`] beyond `max_background_users` sessions.
     pub fn add_background_session(&self, keyboard: &[K::Event], mouse: &[M::Event]) -> Result<()> {
+        self.add_background(None, keyboard, mouse)
+    }
+
+    /// Adds one session of the background person `person`, as
+    /// [`Engine::add_background_session`] does. Sessions with the same `person` are one
+    /// person's. A modality whose model is fitted against the background (the default mouse
+    /// model) calibrates its impostor scores on people the model was not fitted on, and it
+    /// needs to know whose sessions belong together for that. The engine keeps only a keyed
+    /// hash of `person`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::add_background_session`].
+    pub fn add_background_session_of(
+        &self,
+        person: &str,
+        keyboard: &[K::Event],
+        mouse: &[M::Event],
+    ) -> Result<()> {
+        self.add_background(Some(self.key(person)), keyboard, mouse)
+    }
+
+    fn add_background(
+        &self,
+        person: Option<[u8; 32]>,
+        keyboard: &[K::Event],
+        mouse: &[M::Event],
+    ) -> Result<()> {
         let on = self.config.modalities;
         self.check_enabled(K::NAME, on.keyboard || keyboard.is_empty())?;
         self.check_enabled(M::NAME, on.mouse || mouse.is_empty())?;
@@ -384,6 +418,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         let mut entry = BackgroundUser {
             keyboard: Vec::new(),
             mouse: Vec::new(),
+            person,
         };
         let mut extractor = K::Extractor::default();
         for event in keyboard {
@@ -542,16 +577,19 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         if let Some(side) = model.keyboard.as_mut()
             && close(&score.keyboard, s.keyboard.retained.len())
         {
-            side.current = self
+            let adapted = self
                 .keyboard
                 .adapt(&side.current, &s.keyboard.retained, a.rate)?;
-            done.keyboard = true;
+            // A model that cannot adapt comes back unchanged and counts no adaptation.
+            done.keyboard = adapted != side.current;
+            side.current = adapted;
         }
         if let Some(side) = model.mouse.as_mut()
             && close(&score.mouse, s.mouse.retained.len())
         {
-            side.current = self.mouse.adapt(&side.current, &s.mouse.retained, a.rate)?;
-            done.mouse = true;
+            let adapted = self.mouse.adapt(&side.current, &s.mouse.retained, a.rate)?;
+            done.mouse = adapted != side.current;
+            side.current = adapted;
         }
         if done.keyboard || done.mouse {
             model.adaptations += 1;

@@ -54,20 +54,36 @@ pub trait Modality: Send + Sync + 'static {
     /// replay check hashes after quantisation.
     fn action_timings(action: &Self::Action, out: &mut Vec<f64>);
 
-    /// Trains a model on one user's enrolment actions.
+    /// Trains a model on one user's enrolment actions. `background` contains the background
+    /// population's actions, one entry per person with that person's sessions. A one-class
+    /// model ignores it; a two-class model uses it as the other class and must then say so
+    /// through [`Modality::uses_background`].
     ///
     /// # Errors
     ///
     /// [`Error::InvalidTrainingData`](crate::Error::InvalidTrainingData) when the actions cannot
     /// support a model.
-    fn train(&self, actions: &[Self::Action]) -> Result<Self::Model>;
+    fn train(
+        &self,
+        actions: &[Self::Action],
+        background: &[Vec<&[Self::Action]>],
+    ) -> Result<Self::Model>;
+
+    /// Returns whether [`Modality::train`] fits on the background actions. The engine then
+    /// scores each background person, for the impostor calibration, only with models fitted
+    /// without that person. A model scores the people it was fitted on as less like the user
+    /// than it would score a stranger, so their scores would set the threshold too low.
+    fn uses_background(&self) -> bool {
+        false
+    }
 
     /// Raw anomaly score of `action` under `model`: higher is less like the user. `None` when
     /// the model cannot score this action (for example a key never seen in enrolment).
     fn score(&self, model: &Self::Model, action: &Self::Action) -> Option<f64>;
 
     /// Returns `model` moved toward what `actions` show, by at most the fraction `rate` (in
-    /// `(0, 1]`) of the distance for every parameter.
+    /// `(0, 1]`) of the distance for every parameter. A model that cannot move this way may
+    /// return itself unchanged; the engine then counts no adaptation.
     ///
     /// # Errors
     ///

@@ -181,7 +181,7 @@ trait Side {
         events: &[Self::Event],
     ) -> Result<()>;
     fn time_us(event: &Self::Event) -> f64;
-    fn background(engine: &DefaultEngine, session: &[Self::Event]) -> Result<()>;
+    fn background(engine: &DefaultEngine, person: &str, session: &[Self::Event]) -> Result<()>;
 }
 
 struct Keyboard;
@@ -204,8 +204,8 @@ impl Side for Keyboard {
         event.time_us as f64
     }
 
-    fn background(engine: &DefaultEngine, session: &[KeyEvent]) -> Result<()> {
-        engine.add_background_session(session, &[])
+    fn background(engine: &DefaultEngine, person: &str, session: &[KeyEvent]) -> Result<()> {
+        engine.add_background_session_of(person, session, &[])
     }
 }
 
@@ -232,8 +232,8 @@ impl Side for Mouse {
         event.time_ms * 1000.0
     }
 
-    fn background(engine: &DefaultEngine, session: &[MouseEvent]) -> Result<()> {
-        engine.add_background_session(&[], session)
+    fn background(engine: &DefaultEngine, person: &str, session: &[MouseEvent]) -> Result<()> {
+        engine.add_background_session_of(person, &[], session)
     }
 }
 
@@ -285,7 +285,7 @@ type Forge<'a, E> = dyn FnMut(AttackKind, &Victim<E>, &mut Xoshiro256PlusPlus) -
 /// Runs every attack against every victim of one modality.
 fn run<S: Side>(
     victims: &[Victim<S::Event>],
-    background: &[Vec<S::Event>],
+    background: &[(String, Vec<S::Event>)],
     params: &AttackParams,
     forge: &mut Forge<'_, S::Event>,
 ) -> Result<AttackReport> {
@@ -308,8 +308,8 @@ fn run<S: Side>(
         let dir = tempdir(S::NAME, &victim.id)?;
         {
             let (engine, _) = engine::<S>(&dir, params.target_fmr)?;
-            for session in background {
-                S::background(&engine, session)?;
+            for (person, session) in background {
+                S::background(&engine, person, session)?;
             }
             engine.begin_enrolment(&victim.id)?;
             // Each enrolment session has its own clock, so each gets its own session id.
@@ -404,12 +404,12 @@ pub fn keyboard_attacks(
         timing::key_events(&keys)
     };
     let mut population = KeyTimings::default();
-    let background_events: Vec<Vec<KeyEvent>> = background
+    let background_events: Vec<(String, Vec<KeyEvent>)> = background
         .iter()
         .map(|p| {
             let events = events_of(&p.sentences);
             population.add(&timing::keystrokes(&events));
-            events
+            (p.id.to_string(), events)
         })
         .collect();
     let victims: Vec<Victim<KeyEvent>> = victims
@@ -504,14 +504,15 @@ pub fn monotonic_events(session: &MouseSession) -> Vec<MouseEvent> {
 /// Attacks mouse victims enrolled from Balabit training sessions.
 ///
 /// Each victim gets its own engine whose background is `background(victim)`, sessions of the
-/// other users; the population statistics come from that background only.
+/// other users, each with the user who made it; the population statistics come from that
+/// background only.
 ///
 /// # Errors
 ///
 /// As [`keyboard_attacks`].
 pub fn mouse_attacks(
     victims: &[MouseVictim],
-    background: impl Fn(&str) -> Vec<MouseSession>,
+    background: impl Fn(&str) -> Vec<(String, MouseSession)>,
     params: &AttackParams,
 ) -> Result<AttackReport> {
     let mut total = AttackReport {
@@ -524,10 +525,12 @@ pub fn mouse_attacks(
     for victim in victims {
         let sessions = background(&victim.id);
         check_counts(1, sessions.len())?;
-        let background_events: Vec<Vec<MouseEvent>> =
-            sessions.iter().map(monotonic_events).collect();
+        let background_events: Vec<(String, Vec<MouseEvent>)> = sessions
+            .iter()
+            .map(|(person, s)| (person.clone(), monotonic_events(s)))
+            .collect();
         let mut population = MouseTimings::default();
-        for events in &background_events {
+        for (_, events) in &background_events {
             population.add(events);
         }
         let mut own = MouseTimings::default();

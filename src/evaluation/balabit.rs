@@ -28,7 +28,6 @@ use std::time::Instant;
 
 use ndarray::{Array2, ArrayView1, Axis, Slice};
 use rand::SeedableRng;
-use rand::seq::index::sample;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -42,6 +41,7 @@ use crate::mouse::boost::{BoostParams, BoostedTrees};
 use crate::mouse::forest::{ForestParams, RandomForest};
 use crate::mouse::one_class::RobustZ;
 use crate::mouse::score::{SessionAggregate, session_score, smoothed_log_odds};
+use crate::mouse::two_class::{TwoClassRows, two_class_rows};
 use crate::mouse::{N_FEATURES, SegmentParams, SegmentStats, action_features, segment};
 use cv::CvParams;
 
@@ -933,38 +933,8 @@ impl Classifier {
 /// the fold's booster did not see.
 pub const CROSS_FIT_FOLDS: usize = 3;
 
-/// Rows of one user's two-class model: `positives` against `negative_ratio` times as many
-/// rows drawn without replacement from `others`, spread evenly over the other users (each
-/// gives at most all of its rows), with a generator seeded by `seed`. Returns the rows, their
-/// labels (`true` for the user's) and the [`CROSS_FIT_FOLDS`] stretch of each row's user's
-/// actions that the row lies in.
-fn two_class_rows(
-    positives: &Array2<f64>,
-    others: &[&Array2<f64>],
-    negative_ratio: usize,
-    seed: u64,
-) -> Result<(Array2<f64>, Vec<bool>, Vec<usize>)> {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let negatives_needed = positives.nrows() * negative_ratio.max(1);
-    let share = negatives_needed.div_ceil(others.len().max(1));
-    let mut rows: Vec<ndarray::ArrayView1<'_, f64>> = positives.rows().into_iter().collect();
-    let mut labels = vec![true; rows.len()];
-    let stretch = |i: usize, n: usize| i * CROSS_FIT_FOLDS / n.max(1);
-    let mut folds: Vec<usize> = (0..rows.len()).map(|i| stretch(i, rows.len())).collect();
-    for other in others {
-        let take = share.min(other.nrows());
-        for i in sample(&mut rng, other.nrows(), take) {
-            rows.push(other.row(i));
-            labels.push(false);
-            folds.push(stretch(i, other.nrows()));
-        }
-    }
-    let x = ndarray::stack(ndarray::Axis(0), &rows)
-        .map_err(|e| Error::training(format!("stacking training rows: {e}")))?;
-    Ok((x, labels, folds))
-}
-
-/// Fits one user's two-class model on the rows of [`two_class_rows`], without held-out
+/// Fits one user's two-class model on the rows of [`two_class_rows`] (the user's actions
+/// against `params.negative_ratio` times as many of the other users'), without held-out
 /// probabilities.
 pub(crate) fn fit_classifier(
     positives: &Array2<f64>,
@@ -972,7 +942,14 @@ pub(crate) fn fit_classifier(
     params: &BalabitParams,
     seed: u64,
 ) -> Result<Classifier> {
-    let (x, labels, _) = two_class_rows(positives, others, params.negative_ratio, seed)?;
+    let rows = two_class_rows(
+        positives,
+        others,
+        params.negative_ratio,
+        CROSS_FIT_FOLDS,
+        seed,
+    )?;
+    let (x, labels) = (rows.x, rows.labels);
     Ok(match params.boost {
         Some(boost) => Classifier::Boosted(boost.fit(x.view(), &labels)?),
         None => Classifier::Forest(params.forest.fit(x.view(), &labels)?),
@@ -988,7 +965,13 @@ pub(crate) fn fit_two_class(
     params: &BalabitParams,
     seed: u64,
 ) -> Result<(Classifier, Vec<f64>, Vec<bool>)> {
-    let (x, labels, folds) = two_class_rows(positives, others, params.negative_ratio, seed)?;
+    let TwoClassRows { x, labels, folds } = two_class_rows(
+        positives,
+        others,
+        params.negative_ratio,
+        CROSS_FIT_FOLDS,
+        seed,
+    )?;
     let Some(boost) = params.boost else {
         let (forest, out_of_bag) = params.forest.fit_out_of_bag(x.view(), &labels)?;
         return Ok((Classifier::Forest(forest), out_of_bag, labels));

@@ -725,6 +725,24 @@ impl BoostedTrees {
         Ok(self.predict_proba_rows(row)?[0])
     }
 
+    /// Returns the log odds that `row` belongs to the positive class: the base plus every
+    /// tree's output, which [`BoostedTrees::predict_proba`] passes through the logistic
+    /// function. Unlike the probability it does not round to 0 or 1 for confident rows.
+    ///
+    /// # Errors
+    ///
+    /// As [`BoostedTrees::predict_proba`].
+    pub fn log_odds(&self, row: &[f64]) -> Result<f64> {
+        if row.len() != self.n_features {
+            return Err(Error::DimensionMismatch {
+                expected: self.n_features,
+                actual: row.len(),
+            });
+        }
+        check_rows(row, self.n_features)?;
+        Ok(self.base + self.trees.iter().map(|t| t.predict(row)).sum::<f64>())
+    }
+
     /// Computes [`BoostedTrees::predict_proba`] for every row of `rows`, a row-major matrix
     /// of [`BoostedTrees::n_features`] columns.
     ///

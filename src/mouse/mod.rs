@@ -14,6 +14,7 @@ pub mod forest;
 pub mod one_class;
 pub mod score;
 pub mod segment;
+pub mod two_class;
 
 pub use features::{FEATURE_NAMES, N_FEATURES, action_features};
 pub use segment::{

@@ -76,7 +76,11 @@ impl Modality for ClickModality {
         out.push(action.duration_us);
     }
 
-    fn train(&self, actions: &[ClickAction]) -> Result<ClickModel> {
+    fn train(
+        &self,
+        actions: &[ClickAction],
+        _background: &[Vec<&[ClickAction]>],
+    ) -> Result<ClickModel> {
         let v: Vec<f64> = actions.iter().map(|a| ln_ms(a.duration_us)).collect();
         if v.len() < 2 {
             return Err(kinetype::Error::InvalidTrainingData {
@@ -96,7 +100,7 @@ impl Modality for ClickModality {
     }
 
     fn adapt(&self, model: &ClickModel, actions: &[ClickAction], rate: f64) -> Result<ClickModel> {
-        let new = self.train(actions)?;
+        let new = self.train(actions, &[])?;
         Ok(ClickModel {
             mean: model.mean + rate * (new.mean - model.mean),
             sd: model.sd + rate * (new.sd - model.sd),

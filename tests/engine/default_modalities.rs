@@ -5,8 +5,10 @@ use std::sync::Arc;
 use kinetype::engine::{
     DefaultEngine, Engine, EngineConfig, Evidence, ManualClock, ModalityEvidence, Score,
 };
-use kinetype::engine::{FreeTextModality, MouseModality};
+use kinetype::engine::{FreeTextModality, Modality, MouseModality};
 use kinetype::events::{KeyEvent, MouseButton, MouseEvent, MouseKind};
+use kinetype::store::{Header, ModelStore, encode_file};
+use kinetype::{Error, ModelFileProblem};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -178,7 +180,9 @@ fn genuine_trust_above_impostors() {
         );
         assert!(
             posterior(&genuine.mouse) > posterior(&other.mouse),
-            "mouse posterior, impostor {i}"
+            "mouse posterior, impostor {i}: {} against {}",
+            posterior(&genuine.mouse),
+            posterior(&other.mouse)
         );
     }
 }
@@ -250,6 +254,7 @@ fn continuous_replay_streams_typists() {
     let background: Vec<Vec<KeyEvent>> = (0..8)
         .map(|b| Typist::new(30_000 + b).typing(30, 0, b))
         .collect();
+    let names: Vec<String> = (0..background.len()).map(|b| format!("bg-{b}")).collect();
     let people: Vec<Typist> = (0..4).map(Typist::new).collect();
     let enrolment: Vec<Vec<KeyEvent>> = people.iter().map(|p| p.typing(30, 0, 1)).collect();
     let genuine: Vec<Vec<KeyEvent>> = people.iter().map(|p| p.typing(15, 0, 2)).collect();
@@ -275,7 +280,11 @@ fn continuous_replay_streams_typists() {
     let groups: Vec<Group<'_, KeyEvent>> = users
         .chunks(2)
         .map(|chunk| Group {
-            background: background.iter().map(|b| &b[..]).collect(),
+            background: names
+                .iter()
+                .zip(&background)
+                .map(|(name, b)| (name.as_str(), &b[..]))
+                .collect(),
             users: chunk.to_vec(),
         })
         .collect();
@@ -304,4 +313,40 @@ fn continuous_replay_streams_typists() {
     // while the genuine users keep typing.
     assert!(report.impostors_never_detected < 0.5, "{report:?}");
     assert!(report.genuine_locked_out < 0.5, "{report:?}");
+}
+
+/// Mouse schema text of the default engine before the two-class mouse model.
+const MOUSE_SCHEMA_V2: &str = "mouse/action-robust-z/v2: MM, PC and DD actions (10 s idle \
+    split, 4 points minimum), 58 action features (55 path features, press hold, rest before \
+    press, pause before the action), per-feature median and robust scale";
+
+#[test]
+fn files_with_old_mouse_schema_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.model_dir = Some(dir.path().to_path_buf());
+    let current = DefaultEngine::model_header();
+    let old = Header::new(
+        &current.kind,
+        &format!(
+            "{}\n{MOUSE_SCHEMA_V2}\nuser-model/v3",
+            FreeTextModality::SCHEMA
+        ),
+    );
+    assert_ne!(old.schema_hash, current.schema_hash);
+    // The schema check comes before the payload is decoded, so any payload will do.
+    let store = ModelStore::open(dir.path(), SECRET).unwrap();
+    std::fs::write(store.path_for("old"), encode_file(&old, &7_u32).unwrap()).unwrap();
+    let (engine, _) = engine(config);
+    let result = engine.user_model("old");
+    assert!(
+        matches!(
+            result,
+            Err(Error::ModelFile {
+                problem: ModelFileProblem::SchemaMismatch { .. },
+                ..
+            })
+        ),
+        "{result:?}"
+    );
 }

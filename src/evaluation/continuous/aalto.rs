@@ -69,14 +69,17 @@ pub fn replay_dataset(data: &AaltoDataset, params: &ContinuousParams) -> Result<
     let is_background = |i: usize| i.is_multiple_of(BACKGROUND_EVERY);
     // One background session per person, so the engine calibrates on 100 people rather
     // than on 1,500 sentences (it keeps at most 200 background sessions).
-    let background_people: Vec<Vec<KeyEvent>> = data
+    let background_people: Vec<(String, Vec<KeyEvent>)> = data
         .participants
         .iter()
         .enumerate()
         .filter(|(i, _)| is_background(*i))
-        .map(|(_, p)| concatenate(&p.sentences))
+        .map(|(_, p)| (p.id.to_string(), concatenate(&p.sentences)))
         .collect();
-    let background: Vec<&[KeyEvent]> = background_people.iter().map(|v| &v[..]).collect();
+    let background: Vec<(&str, &[KeyEvent])> = background_people
+        .iter()
+        .map(|(person, v)| (person.as_str(), &v[..]))
+        .collect();
     let enrolled: Vec<usize> = (0..data.participants.len())
         .filter(|&i| !is_background(i))
         .collect();

@@ -66,7 +66,7 @@ pub fn replay_balabit(dir: &Path, params: &ContinuousParams) -> Result<Continuou
         let background = training
             .iter()
             .filter(|(u, _)| u != user)
-            .map(|(_, events)| &events[..])
+            .map(|(u, events)| (u.as_str(), &events[..]))
             .collect();
         let enrolment = own.iter().map(|&i| &training[i].1[..]).collect();
         let tests = tests

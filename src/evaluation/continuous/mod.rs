@@ -53,12 +53,12 @@ pub trait StreamEvent: Clone + Send + Sync + 'static {
     ///
     /// The errors of the engine's ingest call.
     fn ingest(engine: &DefaultEngine, user: &str, session: u64, events: &[Self]) -> Result<()>;
-    /// Adds `events` as one background session.
+    /// Adds `events` as one background session of `person`.
     ///
     /// # Errors
     ///
-    /// The errors of [`Engine::add_background_session`].
-    fn add_background(engine: &DefaultEngine, events: &[Self]) -> Result<()>;
+    /// The errors of [`Engine::add_background_session_of`].
+    fn add_background(engine: &DefaultEngine, person: &str, events: &[Self]) -> Result<()>;
 }
 
 impl StreamEvent for KeyEvent {
@@ -69,8 +69,8 @@ impl StreamEvent for KeyEvent {
     fn ingest(engine: &DefaultEngine, user: &str, session: u64, events: &[Self]) -> Result<()> {
         engine.ingest_keyboard(user, session, events)
     }
-    fn add_background(engine: &DefaultEngine, events: &[Self]) -> Result<()> {
-        engine.add_background_session(events, &[])
+    fn add_background(engine: &DefaultEngine, person: &str, events: &[Self]) -> Result<()> {
+        engine.add_background_session_of(person, events, &[])
     }
 }
 
@@ -82,8 +82,8 @@ impl StreamEvent for MouseEvent {
     fn ingest(engine: &DefaultEngine, user: &str, session: u64, events: &[Self]) -> Result<()> {
         engine.ingest_mouse(user, session, events)
     }
-    fn add_background(engine: &DefaultEngine, events: &[Self]) -> Result<()> {
-        engine.add_background_session(&[], events)
+    fn add_background(engine: &DefaultEngine, person: &str, events: &[Self]) -> Result<()> {
+        engine.add_background_session_of(person, &[], events)
     }
 }
 
@@ -111,8 +111,8 @@ pub struct ReplayUser<'a, E: Clone> {
 /// one of the group's users or produce one of its impostor sessions.
 #[derive(Debug, Clone)]
 pub struct Group<'a, E: Clone> {
-    /// Background sessions, each in time order.
-    pub background: Vec<&'a [E]>,
+    /// Background sessions, each in time order, with the person who made it.
+    pub background: Vec<(&'a str, &'a [E])>,
     /// Users enrolled in this group's engine.
     pub users: Vec<ReplayUser<'a, E>>,
 }
@@ -288,8 +288,8 @@ fn run_group<E: StreamEvent>(
         MouseModality::default(),
         clock.clone(),
     )?;
-    for session in &group.background {
-        E::add_background(&engine, session)?;
+    for (person, session) in &group.background {
+        E::add_background(&engine, person, session)?;
     }
     let mut replay_clock = ReplayClock { clock, base_us: 0 };
     let mut out = GroupOutcome::default();

@@ -209,6 +209,8 @@ fn batch_prediction_matches_single_rows() -> Result<()> {
         let single = booster.predict_proba(&row.to_vec())?;
         assert_eq!(single.to_bits(), p.to_bits());
         assert!((0.0..=1.0).contains(p));
+        let log_odds = booster.log_odds(&row.to_vec())?;
+        assert!((1.0 / (1.0 + (-log_odds).exp()) - p).abs() < 1e-12);
     }
     Ok(())
 }
@@ -231,6 +233,17 @@ fn bad_rows_rejected() -> Result<()> {
     assert!(matches!(
         booster.predict_proba(&[0.0, 0.0, f64::INFINITY, 0.0, 0.0]),
         Err(Error::NonFiniteFeature { index: 2, .. })
+    ));
+    assert!(matches!(
+        booster.log_odds(&[0.0; 6]),
+        Err(Error::DimensionMismatch {
+            expected: 5,
+            actual: 6
+        })
+    ));
+    assert!(matches!(
+        booster.log_odds(&[0.0, f64::NAN, 0.0, 0.0, 0.0]),
+        Err(Error::NonFiniteFeature { index: 1, .. })
     ));
     assert!(matches!(
         booster.predict_proba_rows(&[0.0; 7]),
