@@ -7,8 +7,9 @@
 //! user's model. A model fitted on the background itself (a two-class model) scores each
 //! background person with a model fitted without that person instead
 //! ([`cross_fitted_impostor_scores`]), and its two normals share one spread
-//! ([`ScoreCalibration::fit_equal_variance`]). A raw score then becomes a log-likelihood ratio (LLR) and a posterior with
-//! equal priors, which is the classification score the trust model consumes. The window
+//! ([`ScoreCalibration::fit_equal_variance`]). A raw score then becomes a log-likelihood
+//! ratio (LLR) and a posterior with equal priors, which is the classification score the trust
+//! model consumes. The window
 //! statistic (see [`window`](super::window)) averages these posteriors, and
 //! [`window_threshold`] sets the allow threshold on it from background windows.
 
@@ -198,8 +199,9 @@ pub fn cross_validated_scores<X: Modality>(
 ///
 /// # Errors
 ///
-/// [`Error::InvalidTrainingData`] with fewer than two background people, and whatever
-/// [`Modality::train`] returns for a group.
+/// [`Error::InvalidTrainingData`] with fewer than two background people,
+/// [`Error::InvalidParameter`] when `person_of` and `sessions` differ in length or a person
+/// number is not below `people`, and whatever [`Modality::train`] returns for a group.
 pub fn cross_fitted_impostor_scores<X: Modality>(
     modality: &X,
     actions: &[X::Action],
@@ -214,6 +216,17 @@ pub fn cross_fitted_impostor_scores<X: Modality>(
              2 people to calibrate on people it was not fitted on, found {people}",
             X::NAME
         )));
+    }
+    if person_of.len() != sessions.len() || person_of.iter().any(|&p| p >= people) {
+        return Err(Error::InvalidParameter {
+            name: "person_of",
+            value: format!(
+                "{} numbers for {} sessions",
+                person_of.len(),
+                sessions.len()
+            ),
+            expected: "one person number below the person count per session",
+        });
     }
     let groups = folds.clamp(2, people);
     let fitted = (0..groups)
@@ -378,6 +391,16 @@ mod tests {
         let error =
             cross_fitted_impostor_scores(&seen, &[7], 5, &slices[..1], &[0], 1).unwrap_err();
         assert!(error.to_string().contains("at least 2 people"), "{error}");
+        let short = cross_fitted_impostor_scores(&seen, &[7], 2, &slices, &person_of[1..], 5);
+        assert!(
+            matches!(short, Err(Error::InvalidParameter { .. })),
+            "{short:?}"
+        );
+        let beyond = cross_fitted_impostor_scores(&seen, &[7], 2, &slices, &person_of, 3);
+        assert!(
+            matches!(beyond, Err(Error::InvalidParameter { .. })),
+            "{beyond:?}"
+        );
     }
 
     #[test]

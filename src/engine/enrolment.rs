@@ -56,7 +56,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 &sessions,
                 &person_of,
             )
-            .map_err(|e| self.no_background(user, K::NAME, e))?;
+            .map_err(|e| self.no_background(user, K::NAME, &sessions, e))?;
             Some(side)
         } else {
             None
@@ -70,7 +70,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 &sessions,
                 &person_of,
             )
-            .map_err(|e| self.no_background(user, M::NAME, e))?;
+            .map_err(|e| self.no_background(user, M::NAME, &sessions, e))?;
             Some(side)
         } else {
             None
@@ -160,28 +160,24 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         Ok(report)
     }
 
-    fn no_background(&self, user: &str, modality: &'static str, error: Error) -> Error {
+    /// Turns a training error into [`EnrolmentProblem::NoBackground`] when the background
+    /// `sessions` of `modality` have fewer than two actions. It takes the sessions from the
+    /// caller, which holds the background lock: a second read lock on the same thread could
+    /// deadlock behind a queued writer.
+    fn no_background<A>(
+        &self,
+        user: &str,
+        modality: &'static str,
+        sessions: &[&[A]],
+        error: Error,
+    ) -> Error {
+        let actions: usize = sessions.iter().map(|s| s.len()).sum();
         match error {
-            Error::InvalidTrainingData { .. } if self.background_is_empty(modality) => {
+            Error::InvalidTrainingData { .. } if actions < 2 => {
                 self.enrolment_error(user, EnrolmentProblem::NoBackground { modality })
             }
             other => other,
         }
-    }
-
-    fn background_is_empty(&self, modality: &str) -> bool {
-        let background = self.background.read().unwrap_or_else(|p| p.into_inner());
-        let actions: usize = background
-            .iter()
-            .map(|b| {
-                if modality == K::NAME {
-                    b.keyboard.len()
-                } else {
-                    b.mouse.len()
-                }
-            })
-            .sum();
-        actions < 2
     }
 
     /// Returns the window statistic after each of one person's actions of the enabled

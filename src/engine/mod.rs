@@ -12,8 +12,9 @@
 //! 1. [`Engine::begin_enrolment`], then ingest sessions until [`Engine::enrolment_status`]
 //!    reports enough actions of each enabled modality, then [`Engine::finish_enrolment`] trains
 //!    their templates, calibrates their scores against the background population
-//!    ([`Engine::add_background_session`], [`Engine::add_background_session_of`]) and sets the user's allow threshold on the window
-//!    statistic for the target false-match rate (see [`calibration`] and [`window`]).
+//!    ([`Engine::add_background_session`], [`Engine::add_background_session_of`]) and sets
+//!    the user's allow threshold on the window statistic for the target false-match rate (see
+//!    [`calibration`] and [`window`]).
 //! 2. Events arrive in batches per (user, session) from any thread
 //!    ([`Engine::ingest_keyboard`], [`Engine::ingest_mouse`]); each completed action is scored
 //!    at once, updates the session's trust (see [`trust`]), which only locks sessions out,
