@@ -36,7 +36,7 @@
 // change to any of them, so a program built against one value cannot safely call a library
 // of another. The test `cargo test -p kinetype-ffi --test header` fails when the header's
 // declarations change while this value stays the same.
-#define KINETYPE_ABI_VERSION 1
+#define KINETYPE_ABI_VERSION 2
 
 // Outcome of a call, returned by every fallible function. On anything but
 // `KINETYPE_STATUS_OK` the output parameters are left untouched, and
@@ -281,7 +281,13 @@ typedef struct kinetype_config {
   // Background sessions kept for calibration.
   size_t max_background_users;
   // Folds of the cross-validation that produces genuine scores at enrolment; at least 2.
+  // A two-class mouse model also scores the background people in as many groups.
   size_t calibration_folds;
+  // Whether the mouse model is the one-class model of the user's own actions instead of
+  // the default two-class model fitted against the background people. The one-class model
+  // allows almost no genuine session at a 1 % target, so use it only where a user's model
+  // may not be fitted on other people's data.
+  bool mouse_one_class;
 } kinetype_config;
 
 // One key transition.
@@ -622,9 +628,10 @@ kinetype_status kinetype_engine_finish_enrolment(const struct kinetype_engine *e
                                                  const char *user,
                                                  struct kinetype_enrolment_report *out);
 
-// Adds one background person's session, used to calibrate impostor scores of users who
-// enrol afterwards. Either array may be empty (its pointer may then be NULL); the batch-size
-// limit does not apply.
+// Adds one background session, used to calibrate impostor scores of users who enrol
+// afterwards. The session counts as a person of its own; call
+// `kinetype_engine_add_background_session_of` for several sessions of one person. Either
+// array may be empty (its pointer may then be NULL); the batch-size limit does not apply.
 //
 // Returns `KINETYPE_STATUS_INVALID_ARGUMENT` for invalid events and
 // `KINETYPE_STATUS_RESOURCE_LIMIT` beyond `max_background_users`. Thread-safe.
@@ -638,6 +645,29 @@ kinetype_status kinetype_engine_add_background_session(const struct kinetype_eng
                                                        size_t keys_len,
                                                        const struct kinetype_mouse_event *mouse,
                                                        size_t mouse_len);
+
+// Adds one session of the background person `person`, as
+// `kinetype_engine_add_background_session` does. Sessions with the same `person` are one
+// person's: the two-class mouse model calibrates its impostor scores only with models fitted
+// without the scored person, so it needs to know whose sessions belong together. Sessions
+// named after a user are left out of that user's background at enrolment. The engine keeps
+// only a keyed hash of `person`.
+//
+// Returns `KINETYPE_STATUS_NULL_POINTER` for a NULL `person`,
+// `KINETYPE_STATUS_INVALID_ARGUMENT` for an empty `person` or invalid events,
+// `KINETYPE_STATUS_INVALID_UTF8` for a `person` that is not UTF-8, and
+// `KINETYPE_STATUS_RESOURCE_LIMIT` beyond `max_background_users`. Thread-safe.
+//
+// # Safety
+//
+// As `kinetype_engine_add_background_session`, and `person` must be NULL or
+// NUL-terminated.
+kinetype_status kinetype_engine_add_background_session_of(const struct kinetype_engine *engine,
+                                                          const char *person,
+                                                          const struct kinetype_key_event *keys,
+                                                          size_t keys_len,
+                                                          const struct kinetype_mouse_event *mouse,
+                                                          size_t mouse_len);
 
 // Forgets the state of `session` of `user`; an unknown session is ignored.
 //

@@ -50,7 +50,13 @@ pub struct kinetype_config {
     /// Background sessions kept for calibration.
     pub max_background_users: usize,
     /// Folds of the cross-validation that produces genuine scores at enrolment; at least 2.
+    /// A two-class mouse model also scores the background people in as many groups.
     pub calibration_folds: usize,
+    /// Whether the mouse model is the one-class model of the user's own actions instead of
+    /// the default two-class model fitted against the background people. The one-class model
+    /// allows almost no genuine session at a 1 % target, so use it only where a user's model
+    /// may not be fitted on other people's data.
+    pub mouse_one_class: bool,
 }
 
 impl kinetype_config {
@@ -71,6 +77,7 @@ impl kinetype_config {
             max_users: config.limits.max_users,
             max_background_users: config.limits.max_background_users,
             calibration_folds: config.calibration_folds,
+            mouse_one_class: false,
         }
     }
 

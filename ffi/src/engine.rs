@@ -6,7 +6,9 @@
 
 use std::ffi::c_char;
 
-use kinetype_core::engine::{DefaultEngine, FreeTextModality, MouseModality};
+use kinetype_core::engine::{DefaultEngine, FreeTextModality, MouseModality, MouseModelKind};
+use kinetype_core::events::{KeyEvent, MouseEvent};
+use kinetype_core::mouse::SegmentParams;
 
 use crate::boundary::{arg_out, arg_ref, arg_slice, arg_str, guard};
 use crate::config::kinetype_config;
@@ -49,10 +51,15 @@ pub unsafe extern "C" fn kinetype_engine_new(
         let out = arg_out(out, "out")?;
         // SAFETY: `config` is NULL or valid by the caller's contract.
         let config = unsafe { arg_ref(config, "config") }?;
+        let mouse = if config.mouse_one_class {
+            MouseModality::with_model(SegmentParams::default(), MouseModelKind::OneClass)?
+        } else {
+            MouseModality::default()
+        };
         // SAFETY: the string and secret pointers are valid by the caller's contract.
         let config = unsafe { config.to_core() }?;
         let keyboard = FreeTextModality::new(&config.secret);
-        let inner = DefaultEngine::new(config, keyboard, MouseModality::default())?;
+        let inner = DefaultEngine::new(config, keyboard, mouse)?;
         let handle = Box::into_raw(Box::new(kinetype_engine { inner }));
         // SAFETY: `out` is non-null and valid for writing by the caller's contract.
         unsafe { out.write(handle) };
@@ -363,9 +370,10 @@ pub unsafe extern "C" fn kinetype_engine_finish_enrolment(
     })
 }
 
-/// Adds one background person's session, used to calibrate impostor scores of users who
-/// enrol afterwards. Either array may be empty (its pointer may then be NULL); the batch-size
-/// limit does not apply.
+/// Adds one background session, used to calibrate impostor scores of users who enrol
+/// afterwards. The session counts as a person of its own; call
+/// `kinetype_engine_add_background_session_of` for several sessions of one person. Either
+/// array may be empty (its pointer may then be NULL); the batch-size limit does not apply.
 ///
 /// Returns `KINETYPE_STATUS_INVALID_ARGUMENT` for invalid events and
 /// `KINETYPE_STATUS_RESOURCE_LIMIT` beyond `max_background_users`. Thread-safe.
@@ -385,15 +393,72 @@ pub unsafe extern "C" fn kinetype_engine_add_background_session(
     guard(|| {
         // SAFETY: `engine` is NULL or a live handle by the caller's contract.
         let engine = &unsafe { arg_ref(engine, "engine") }?.inner;
-        // SAFETY: `keys` points to `keys_len` events by the caller's contract.
-        let keys = unsafe { arg_slice(keys, keys_len, "keys") }?;
-        // SAFETY: `mouse` points to `mouse_len` events by the caller's contract.
-        let mouse = unsafe { arg_slice(mouse, mouse_len, "mouse") }?;
-        let keys = key_events(keys, "keys")?;
-        let mouse = mouse_events(mouse, "mouse")?;
+        // SAFETY: the arrays have the given lengths by the caller's contract.
+        let (keys, mouse) = unsafe { background_events(keys, keys_len, mouse, mouse_len) }?;
         engine.add_background_session(&keys, &mouse)?;
         Ok(())
     })
+}
+
+/// Adds one session of the background person `person`, as
+/// `kinetype_engine_add_background_session` does. Sessions with the same `person` are one
+/// person's: the two-class mouse model calibrates its impostor scores only with models fitted
+/// without the scored person, so it needs to know whose sessions belong together. Sessions
+/// named after a user are left out of that user's background at enrolment. The engine keeps
+/// only a keyed hash of `person`.
+///
+/// Returns `KINETYPE_STATUS_NULL_POINTER` for a NULL `person`,
+/// `KINETYPE_STATUS_INVALID_ARGUMENT` for an empty `person` or invalid events,
+/// `KINETYPE_STATUS_INVALID_UTF8` for a `person` that is not UTF-8, and
+/// `KINETYPE_STATUS_RESOURCE_LIMIT` beyond `max_background_users`. Thread-safe.
+///
+/// # Safety
+///
+/// As `kinetype_engine_add_background_session`, and `person` must be NULL or
+/// NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kinetype_engine_add_background_session_of(
+    engine: *const kinetype_engine,
+    person: *const c_char,
+    keys: *const kinetype_key_event,
+    keys_len: usize,
+    mouse: *const kinetype_mouse_event,
+    mouse_len: usize,
+) -> kinetype_status {
+    guard(|| {
+        // SAFETY: `engine` is NULL or a live handle by the caller's contract.
+        let engine = &unsafe { arg_ref(engine, "engine") }?.inner;
+        // SAFETY: `person` is NULL or NUL-terminated by the caller's contract.
+        let person = unsafe { arg_str(person, "person") }?;
+        if person.is_empty() {
+            return Err(Failure::invalid(
+                "person is empty; pass the background person's name or id",
+            ));
+        }
+        // SAFETY: the arrays have the given lengths by the caller's contract.
+        let (keys, mouse) = unsafe { background_events(keys, keys_len, mouse, mouse_len) }?;
+        engine.add_background_session_of(person, &keys, &mouse)?;
+        Ok(())
+    })
+}
+
+/// Copies a background session's two event arrays into engine events.
+///
+/// # Safety
+///
+/// `keys` must point to `keys_len` events and `mouse` to `mouse_len` events (each may be NULL
+/// when its length is 0).
+unsafe fn background_events(
+    keys: *const kinetype_key_event,
+    keys_len: usize,
+    mouse: *const kinetype_mouse_event,
+    mouse_len: usize,
+) -> Result<(Vec<KeyEvent>, Vec<MouseEvent>), Failure> {
+    // SAFETY: `keys` points to `keys_len` events by the caller's contract.
+    let keys = unsafe { arg_slice(keys, keys_len, "keys") }?;
+    // SAFETY: `mouse` points to `mouse_len` events by the caller's contract.
+    let mouse = unsafe { arg_slice(mouse, mouse_len, "mouse") }?;
+    Ok((key_events(keys, "keys")?, mouse_events(mouse, "mouse")?))
 }
 
 /// Forgets the state of `session` of `user`; an unknown session is ignored.

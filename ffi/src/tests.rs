@@ -725,3 +725,85 @@ fn save_writes_users_or_names_missing_dir() {
     }
     assert_eq!(std::fs::read_dir(dir.path()).expect("readable").count(), 1);
 }
+
+/// Adds `session` as a background session of `person`.
+///
+/// # Safety
+///
+/// `engine` must be a live handle and `person` NULL or NUL-terminated.
+unsafe fn add_named(
+    engine: &Engine,
+    person: *const c_char,
+    session: &[kinetype_mouse_event],
+) -> kinetype_status {
+    // SAFETY: forwarded from this function's contract; the array has the given length.
+    unsafe {
+        kinetype_engine_add_background_session_of(
+            engine.0,
+            person,
+            ptr::null(),
+            0,
+            session.as_ptr(),
+            session.len(),
+        )
+    }
+}
+
+#[test]
+fn background_person_must_be_named() {
+    let engine = Engine::new(&config(None));
+    let session = Person::new(3).mousing(5, 3);
+    let not_utf8 = CString::new(vec![b'p', 0xff]).expect("no interior NUL");
+    // SAFETY: live handle; the names are NULL or NUL-terminated.
+    unsafe {
+        assert_eq!(
+            add_named(&engine, ptr::null(), &session),
+            kinetype_status::NullPointer
+        );
+        assert_eq!(
+            add_named(&engine, c"".as_ptr(), &session),
+            kinetype_status::InvalidArgument
+        );
+        assert!(last_error().contains("person is empty"), "{}", last_error());
+        assert_eq!(
+            add_named(&engine, not_utf8.as_ptr(), &session),
+            kinetype_status::InvalidUtf8
+        );
+        assert_eq!(
+            add_named(&engine, c"carol".as_ptr(), &session),
+            kinetype_status::Ok,
+            "{}",
+            last_error()
+        );
+    }
+}
+
+#[test]
+fn both_mouse_models_enrol_on_named_background() {
+    for one_class in [false, true] {
+        let mut config = config(None);
+        config.mouse_one_class = one_class;
+        let engine = Engine::new(&config);
+        // Three people with two sessions each.
+        for b in 0..6_u64 {
+            let name = CString::new(format!("person-{}", b / 2)).expect("no interior NUL");
+            let session = Person::new(20_000 + b / 2).mousing(40, b);
+            // SAFETY: live handle and a NUL-terminated name.
+            let status = unsafe { add_named(&engine, name.as_ptr(), &session) };
+            assert_eq!(status, kinetype_status::Ok, "{}", last_error());
+            let keys = Person::new(20_000 + b).typing(20, b);
+            // SAFETY: live handle; the key array has the given length.
+            let status = unsafe {
+                kinetype_engine_add_background_session(
+                    engine.0,
+                    keys.as_ptr(),
+                    keys.len(),
+                    ptr::null(),
+                    0,
+                )
+            };
+            assert_eq!(status, kinetype_status::Ok, "{}", last_error());
+        }
+        engine.enrol(c"alice", &Person::new(1));
+    }
+}

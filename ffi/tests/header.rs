@@ -11,10 +11,16 @@ use sha2::{Digest, Sha256};
 
 /// Each ABI version with the SHA-256 of its header's declarations (see [`declarations`]).
 /// Append a row when `KINETYPE_ABI_VERSION` rises, and never edit an old row.
-const ABI_FINGERPRINTS: &[(u32, &str)] = &[(
-    1,
-    "bb8704947e34ed7726f4b4c9e505f1e1cca3a1464bdeb35e3657a9c25be1ebfe",
-)];
+const ABI_FINGERPRINTS: &[(u32, &str)] = &[
+    (
+        1,
+        "bb8704947e34ed7726f4b4c9e505f1e1cca3a1464bdeb35e3657a9c25be1ebfe",
+    ),
+    (
+        2,
+        "6359464e5f05a620a830a36d36b7174a502eb2546d8a5f72479ab60bfeb84da9",
+    ),
+];
 
 fn generated_header() -> String {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -187,6 +187,7 @@ async fn main() {
         let chunk = proto::BackgroundChunk {
             key_events: Vec::new(),
             mouse_events: clicks(&mut rng, 80, 0.0),
+            person: String::new(),
         };
         client
             .add_background_session(tokio_stream::iter(vec![chunk]))

@@ -42,6 +42,22 @@ pub struct ServiceConfig {
     /// Whether the health service also requires the bearer token. Off by default so that
     /// orchestrators without the token can probe the server.
     pub guard_health: bool,
+    /// Mouse model: `two-class` (the default, fitted against the background people) or
+    /// `one-class` (the user's own actions only). The one-class model is for deployments that
+    /// may not fit a user's model on other people's data. It allows almost no genuine session
+    /// at a 1 % target.
+    pub mouse_model: MouseModelSetting,
+}
+
+/// The mouse model a server fits at enrolment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MouseModelSetting {
+    /// A booster of the user's actions against the background people's.
+    #[default]
+    TwoClass,
+    /// A robust z model of the user's own actions.
+    OneClass,
 }
 
 /// Switches for the keyboard and mouse modalities, of which at least one must be on. A key missing from
@@ -161,6 +177,7 @@ impl Default for ServiceConfig {
             max_evidence_age_seconds: engine.max_evidence_age.as_secs(),
             limits: ServiceLimits::default(),
             guard_health: false,
+            mouse_model: MouseModelSetting::TwoClass,
         }
     }
 }
@@ -309,6 +326,16 @@ mod tests {
     fn unknown_evidence_key_is_rejected() {
         let err = ServiceConfig::from_toml("[min_evidence]\nkeybord = 5").unwrap_err();
         assert!(err.to_string().contains("keybord"), "{err}");
+    }
+
+    #[test]
+    fn mouse_model_is_read() {
+        let config = ServiceConfig::from_toml("mouse_model = \"one-class\"").unwrap();
+        assert_eq!(config.mouse_model, MouseModelSetting::OneClass);
+        let config = ServiceConfig::from_toml("").unwrap();
+        assert_eq!(config.mouse_model, MouseModelSetting::TwoClass);
+        let err = ServiceConfig::from_toml("mouse_model = \"forest\"").unwrap_err();
+        assert!(err.to_string().contains("forest"), "{err}");
     }
 
     #[test]

@@ -23,7 +23,9 @@ mod service;
 
 use std::path::PathBuf;
 
-pub use config::{EvidenceSetting, ModalitySetting, ServiceConfig, ServiceLimits};
+pub use config::{
+    EvidenceSetting, ModalitySetting, MouseModelSetting, ServiceConfig, ServiceLimits,
+};
 pub use convert::MAX_USER_ID_BYTES;
 pub use server::{
     MIN_TOKEN_BYTES, ServeOptions, build_engine, read_token, run, serve, serve_engine,

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kinetype::engine::{DefaultEngine, FreeTextModality, MouseModality};
+use kinetype::engine::{DefaultEngine, FreeTextModality, MouseModality, MouseModelKind};
+use kinetype::mouse::SegmentParams;
+
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -14,7 +16,7 @@ use tonic::transport::{Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 use crate::ServeError;
-use crate::config::ServiceConfig;
+use crate::config::{MouseModelSetting, ServiceConfig};
 use crate::gate::{Gate, GateLayer};
 use crate::proto::scoring_server::ScoringServer;
 use crate::service::ScoringService;
@@ -89,11 +91,13 @@ pub fn build_engine(options: &ServeOptions) -> Result<DefaultEngine, ServeError>
     let config = options
         .config
         .engine_config(&options.model_dir, &options.secret)?;
-    let engine = DefaultEngine::new(
-        config,
-        FreeTextModality::new(&options.secret),
-        MouseModality::default(),
-    )?;
+    let mouse = match options.config.mouse_model {
+        MouseModelSetting::TwoClass => MouseModality::default(),
+        MouseModelSetting::OneClass => {
+            MouseModality::with_model(SegmentParams::default(), MouseModelKind::OneClass)?
+        }
+    };
+    let engine = DefaultEngine::new(config, FreeTextModality::new(&options.secret), mouse)?;
     Ok(engine)
 }
 

@@ -215,8 +215,32 @@ impl Scoring for ScoringService {
         let mut stream = request.into_inner();
         let max = self.limits.max_background_events;
         let (mut keys, mut mouse) = (Vec::new(), Vec::new());
+        let mut person: Option<String> = None;
         while let Some(chunk) = stream.message().await.map_err(stream_status)? {
             self.gate.take_rate(peer)?;
+            if !chunk.person.is_empty() {
+                if chunk.person.len() > convert::MAX_USER_ID_BYTES {
+                    return Err(Failure::invalid(
+                        "person",
+                        format!(
+                            "the person has {} bytes but at most {} are accepted",
+                            chunk.person.len(),
+                            convert::MAX_USER_ID_BYTES
+                        ),
+                    )
+                    .into());
+                }
+                match &person {
+                    Some(first) if *first != chunk.person => {
+                        return Err(Failure::invalid(
+                            "person",
+                            "differs from the stream's first chunk; set it once or repeat it",
+                        )
+                        .into());
+                    }
+                    _ => person = Some(chunk.person),
+                }
+            }
             let total =
                 keys.len() + mouse.len() + chunk.key_events.len() + chunk.mouse_events.len();
             if total > max {
@@ -247,9 +271,11 @@ impl Scoring for ScoringService {
             "background session received"
         );
         blocking(&self.engine, move |engine| {
-            engine
-                .add_background_session(&keys, &mouse)
-                .map_err(Failure::from)
+            match &person {
+                Some(person) => engine.add_background_session_of(person, &keys, &mouse),
+                None => engine.add_background_session(&keys, &mouse),
+            }
+            .map_err(Failure::from)
         })
         .await?;
         Ok(Response::new(proto::AddBackgroundSessionResponse {

@@ -115,15 +115,30 @@ impl ScoreCalibration {
 
     /// Log-likelihood ratio of genuine over impostor for raw score `raw`, without the bound of
     /// [`llr`](Self::llr), for ranking scores where ties at the bound would lose order.
+    ///
+    /// Never NaN. Far from both means both densities round to zero, and their log difference
+    /// is then computed from the quadratic forms instead. A ratio that is still undefined (a
+    /// NaN score, or a calibration that no fit produces) counts as impostor-like:
+    /// `-f64::MAX`, so that it can never help a session toward Allow.
     pub fn unbounded_llr(&self, raw: f64) -> f64 {
         let genuine = Normal::new(self.genuine_mean, self.genuine_sd);
         let impostor = Normal::new(self.impostor_mean, self.impostor_sd);
-        match (genuine, impostor) {
+        let ratio = match (genuine, impostor) {
             (Ok(g), Ok(i)) => g.ln_pdf(raw) - i.ln_pdf(raw),
             // Fitted means and deviations are finite and positive; a model loaded from a file
             // passed its checksum, so this only guards against a hand-made calibration.
             _ => 0.0,
+        };
+        if !ratio.is_nan() {
+            return ratio;
         }
+        let quadratic = |mean: f64, sd: f64| {
+            let z = (raw - mean) / sd;
+            -sd.ln() - 0.5 * z * z
+        };
+        let ratio = quadratic(self.genuine_mean, self.genuine_sd)
+            - quadratic(self.impostor_mean, self.impostor_sd);
+        if ratio.is_nan() { -f64::MAX } else { ratio }
     }
 
     /// Log-likelihood ratio of genuine over impostor for raw score `raw`, made monotone: it
@@ -486,6 +501,31 @@ mod tests {
             ..cal
         };
         assert_eq!(equal.monotone_llr(-20.0), equal.unbounded_llr(-20.0));
+    }
+
+    #[test]
+    fn llr_is_never_nan() {
+        let cal = ScoreCalibration {
+            genuine_mean: 0.0,
+            genuine_sd: 1e-3,
+            impostor_mean: 5.0,
+            impostor_sd: 1e-3,
+        };
+        // Both densities round to zero this far out; the ratio still favours the nearer mean.
+        let far = cal.unbounded_llr(1e6);
+        assert!(far.is_finite(), "{far}");
+        assert!(far < 0.0, "{far}");
+        assert!(cal.unbounded_llr(-1e6) > 0.0);
+        assert_eq!(cal.llr(-1e6), MAX_LLR);
+        // An undefined ratio counts as impostor-like.
+        assert_eq!(cal.unbounded_llr(f64::NAN), -f64::MAX);
+        assert_eq!(cal.llr(f64::NAN), -MAX_LLR);
+        assert!(cal.posterior(f64::NAN) < 0.5);
+        let broken = ScoreCalibration {
+            genuine_sd: f64::NAN,
+            ..cal
+        };
+        assert!(!broken.llr(1.0).is_nan());
     }
 
     #[test]

@@ -45,10 +45,22 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         }
         let on = self.config.modalities;
         let background = self.background.read().unwrap_or_else(|p| p.into_inner());
-        let (person_of, people) = people_of(&background);
+        let (person_of, _) = people_of(&background);
         let folds = self.config.calibration_folds;
+        // Background sessions named after the enrolling user are left out of this user's
+        // background: they are neither negatives nor impostor windows.
+        let own = Some(self.key(user));
         let keyboard = if on.keyboard {
-            let sessions: Vec<&[K::Action]> = background.iter().map(|b| &b.keyboard[..]).collect();
+            let sessions: Vec<&[K::Action]> = background
+                .iter()
+                .map(|b| {
+                    if b.person == own {
+                        &[]
+                    } else {
+                        &b.keyboard[..]
+                    }
+                })
+                .collect();
             let side = train_side(
                 &self.keyboard,
                 &state.enrolment.keyboard,
@@ -62,7 +74,10 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             None
         };
         let mouse = if on.mouse {
-            let sessions: Vec<&[M::Action]> = background.iter().map(|b| &b.mouse[..]).collect();
+            let sessions: Vec<&[M::Action]> = background
+                .iter()
+                .map(|b| if b.person == own { &[] } else { &b.mouse[..] })
+                .collect();
             let side = train_side(
                 &self.mouse,
                 &state.enrolment.mouse,
@@ -75,8 +90,6 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         } else {
             None
         };
-        debug_assert!(people <= background.len());
-
         let impostor: Vec<f64> = background
             .iter()
             .enumerate()

@@ -157,16 +157,21 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 self.config.limits.max_replay_timings,
             );
             let side_update = match state.model.as_ref().and_then(&model_of) {
-                Some(side_model) => modality.score(&side_model.current, action).map(|raw| {
-                    let posterior = side_model.calibration.posterior(raw);
-                    let idle = Duration::from_micros(now.saturating_sub(track.at_us));
-                    let before = params.decay(track.trust, idle);
-                    let after = (before + weight * params.delta(posterior)).clamp(0.0, params.max);
-                    track.trust = after;
-                    track.at_us = now;
-                    track.locked |= after < params.lockout;
-                    (posterior, after - before)
-                }),
+                // A non-finite raw score has no posterior, so the action counts as unscored.
+                Some(side_model) => modality
+                    .score(&side_model.current, action)
+                    .filter(|raw| raw.is_finite())
+                    .map(|raw| {
+                        let posterior = side_model.calibration.posterior(raw);
+                        let idle = Duration::from_micros(now.saturating_sub(track.at_us));
+                        let before = params.decay(track.trust, idle);
+                        let after =
+                            (before + weight * params.delta(posterior)).clamp(0.0, params.max);
+                        track.trust = after;
+                        track.at_us = now;
+                        track.locked |= after < params.lockout;
+                        (posterior, after - before)
+                    }),
                 None => None,
             };
             if let Some((posterior, change)) = side_update {

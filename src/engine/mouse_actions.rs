@@ -57,6 +57,7 @@ pub struct MouseRun {
 
 /// Model family that [`MouseModality`] fits.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum MouseModelKind {
     /// A booster of the user's actions (positive) against the background people's (negative).
     TwoClass {
@@ -87,6 +88,7 @@ impl Default for MouseModelKind {
 
 /// A user's mouse model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum MouseModel {
     /// Two-class booster; an action's raw score is minus its log odds of being the user's.
     TwoClass(BoostedTrees),
@@ -132,11 +134,24 @@ impl MouseModality {
     ///
     /// # Errors
     ///
-    /// The errors of [`SegmentParams::check`] and [`BoostParams::check`].
+    /// The errors of [`SegmentParams::check`] and [`BoostParams::check`], and
+    /// [`Error::InvalidParameter`] for a `negative_ratio` of 0.
     pub fn with_model(params: SegmentParams, kind: MouseModelKind) -> Result<Self> {
         params.check()?;
-        if let MouseModelKind::TwoClass { boost, .. } = &kind {
+        if let MouseModelKind::TwoClass {
+            boost,
+            negative_ratio,
+            ..
+        } = &kind
+        {
             boost.check()?;
+            if *negative_ratio == 0 {
+                return Err(Error::InvalidParameter {
+                    name: "negative_ratio",
+                    value: "0".into(),
+                    expected: "at least 1 background action per enrolment action",
+                });
+            }
         }
         Ok(MouseModality { params, kind })
     }
@@ -299,7 +314,11 @@ impl Modality for MouseModality {
 
     fn score(&self, model: &MouseModel, action: &MouseAction) -> Option<f64> {
         match model {
-            MouseModel::TwoClass(booster) => booster.log_odds(&action.features).ok().map(|l| -l),
+            MouseModel::TwoClass(booster) => booster
+                .log_odds(&action.features)
+                .ok()
+                .filter(|l| l.is_finite())
+                .map(|l| -l),
             MouseModel::OneClass(robust) => robust.score(&action.features).ok(),
         }
     }
@@ -483,6 +502,13 @@ mod tests {
             seed: 1,
         };
         assert!(MouseModality::with_model(SegmentParams::default(), bad).is_err());
+        let no_negatives = MouseModelKind::TwoClass {
+            boost: BoostParams::default(),
+            negative_ratio: 0,
+            seed: 1,
+        };
+        let error = MouseModality::with_model(SegmentParams::default(), no_negatives).unwrap_err();
+        assert!(error.to_string().contains("negative_ratio"), "{error}");
         assert_eq!(one_class().model_kind(), MouseModelKind::OneClass);
     }
 

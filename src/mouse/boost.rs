@@ -111,6 +111,8 @@ impl TryFrom<BoosterFields> for BoostedTrees {
     /// Accepts what [`BoostParams::fit`] can produce: at least one feature, a finite base,
     /// non-empty trees, split features below `n_features`, thresholds that are not NaN,
     /// finite leaf values, and children stored after their parent, which rules out cycles.
+    /// The base plus the largest absolute leaf of every tree must be finite too, so that no
+    /// row's log odds overflow to infinity.
     fn try_from(fields: BoosterFields) -> Result<Self, Rejection> {
         let BoosterFields {
             n_features,
@@ -149,6 +151,18 @@ impl TryFrom<BoosterFields> for BoostedTrees {
                     )));
                 }
             }
+        }
+        let bound = trees.iter().fold(base.abs(), |sum, tree| {
+            let largest = tree.nodes.iter().fold(0.0_f64, |m, node| match *node {
+                Node::Leaf(value) => m.max(value.abs()),
+                Node::Split { .. } => m,
+            });
+            sum + largest
+        });
+        if !bound.is_finite() {
+            return Err(Rejection::from(
+                "the base and leaf values can sum to an infinite log odds".to_owned(),
+            ));
         }
         Ok(BoostedTrees {
             n_features,

@@ -350,3 +350,29 @@ fn files_with_old_mouse_schema_are_rejected() {
         "{result:?}"
     );
 }
+
+#[test]
+fn own_background_session_is_left_out() {
+    let alice = Typist::new(1);
+    let (plain, _) = engine(config());
+    enrol(&plain, "alice", &alice);
+    let (with_own, _) = engine(config());
+    with_own
+        .add_background_session_of("alice", &alice.typing(20, 0, 9), &alice.mousing(40, 0.0, 9))
+        .unwrap();
+    enrol(&with_own, "alice", &alice);
+    assert_eq!(
+        with_own.user_model("alice").unwrap(),
+        plain.user_model("alice").unwrap()
+    );
+    // The same session under another name changes the model.
+    let (with_other, _) = engine(config());
+    with_other
+        .add_background_session_of("bob", &alice.typing(20, 0, 9), &alice.mousing(40, 0.0, 9))
+        .unwrap();
+    enrol(&with_other, "alice", &alice);
+    assert_ne!(
+        with_other.user_model("alice").unwrap(),
+        plain.user_model("alice").unwrap()
+    );
+}

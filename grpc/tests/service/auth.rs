@@ -26,6 +26,7 @@ async fn call_all(client: &mut Client) -> Vec<(&'static str, Code)> {
     let chunk = proto::BackgroundChunk {
         key_events: Typist::new(3).typing(1, 0, 1),
         mouse_events: Vec::new(),
+        person: String::new(),
     };
     vec![
         (

@@ -268,13 +268,15 @@ pub async fn ingest(
         .map(tonic::Response::into_inner)
 }
 
-/// Adds `n` synthetic background people (seeds 10,000 and up) through the service.
+/// Adds `n` synthetic background people (seeds 10,000 and up, named `person-0` and up)
+/// through the service.
 pub async fn add_background(client: &mut Client, n: u64) {
     for b in 0..n {
         let person = Typist::new(10_000 + b);
         let chunk = proto::BackgroundChunk {
             key_events: person.typing(25, 0, b),
             mouse_events: person.mousing(45, 0.0, b),
+            person: format!("person-{b}"),
         };
         client
             .add_background_session(tokio_stream::iter(vec![chunk]))

@@ -77,7 +77,9 @@ async fn decisions_match_library() {
         let person = Typist::new(10_000 + b);
         let keys: Vec<KeyEvent> = person.typing(25, 0, b).iter().map(to_key).collect();
         let mouse: Vec<MouseEvent> = person.mousing(45, 0.0, b).iter().map(to_mouse).collect();
-        engine.add_background_session(&keys, &mouse).unwrap();
+        engine
+            .add_background_session_of(&format!("person-{b}"), &keys, &mouse)
+            .unwrap();
     }
 
     let alice = Typist::new(1);
@@ -271,5 +273,52 @@ async fn errors_name_field_and_state() {
     let status = ingest(&mut client, vec![missing]).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("batch"), "{}", status.message());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_person_is_checked() {
+    let served = tempfile::tempdir().unwrap();
+    let server = TestServer::start(options(served.path(), small_config())).await;
+    let mut client = server.client().await;
+    // Two phrases starting at `start_us`; a second chunk of a stream must start later.
+    let chunk = |person: &str, start_us: i64| proto::BackgroundChunk {
+        key_events: Typist::new(3).typing(2, start_us, 1),
+        mouse_events: Vec::new(),
+        person: person.into(),
+    };
+
+    let long = "p".repeat(kinetype_grpc::MAX_USER_ID_BYTES + 1);
+    let status = client
+        .add_background_session(tokio_stream::iter(vec![chunk(&long, 0)]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("person"), "{}", status.message());
+
+    let status = client
+        .add_background_session(tokio_stream::iter(vec![
+            chunk("erin", 0),
+            chunk("frank", 60_000_000),
+        ]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("first chunk"),
+        "{}",
+        status.message()
+    );
+
+    // Repeating the name, or leaving later chunks empty, is accepted.
+    for chunks in [
+        vec![chunk("erin", 0), chunk("erin", 60_000_000)],
+        vec![chunk("erin", 0), chunk("", 60_000_000)],
+    ] {
+        client
+            .add_background_session(tokio_stream::iter(chunks))
+            .await
+            .unwrap();
+    }
     server.stop().await;
 }

@@ -96,13 +96,16 @@ async fn balabit_decisions_match_library() {
             .map(|b| proto::BackgroundChunk {
                 key_events: Vec::new(),
                 mouse_events: b.iter().map(to_proto).collect(),
+                person: user.to_string(),
             })
             .collect();
         client
             .add_background_session(tokio_stream::iter(chunks))
             .await
             .unwrap();
-        engine.add_background_session(&[], &events).unwrap();
+        engine
+            .add_background_session_of(user, &[], &events)
+            .unwrap();
     }
     for user in enrolled {
         let events = load(&training[*user][0], TRAINING_EVENTS);

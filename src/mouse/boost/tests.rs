@@ -382,6 +382,13 @@ fn decode_rejects_malformed_boosters() {
         (1, 0.0, vec![vec![]]),
         (1, 0.0, vec![vec![Node::Leaf(f64::INFINITY)]]),
         (1, f64::NAN, vec![vec![Node::Leaf(0.0)]]),
+        // Each value is finite, but two trees can sum to an infinite log odds.
+        (
+            1,
+            0.0,
+            vec![vec![Node::Leaf(f64::MAX)], vec![Node::Leaf(f64::MAX)]],
+        ),
+        (1, -f64::MAX, vec![vec![Node::Leaf(-f64::MAX)]]),
         (0, 0.0, vec![vec![Node::Leaf(0.0)]]),
     ];
     for (n_features, base, trees) in cases {
