@@ -243,7 +243,10 @@ typedef uint32_t kinetype_mouse_kind;
 typedef struct kinetype_engine kinetype_engine;
 
 // Engine settings. Fill it with `kinetype_config_default`, then change the fields you need.
-// The struct may grow at the end in later versions, so never build it field by field.
+// The struct may grow at the end in later versions, so never build it field by field. It
+// grows only with a new `KINETYPE_ABI_VERSION`: a program built against an older header has a
+// smaller struct, which this library would write past, so check `kinetype_abi_version()` at
+// start-up.
 //
 // Counts of evidence are in actions: one keystroke, or one mouse movement, click or drag.
 typedef struct kinetype_config {

@@ -10,7 +10,10 @@ use crate::boundary::{arg_out, arg_slice, arg_str, guard};
 use crate::status::{Failure, kinetype_status};
 
 /// Engine settings. Fill it with `kinetype_config_default`, then change the fields you need.
-/// The struct may grow at the end in later versions, so never build it field by field.
+/// The struct may grow at the end in later versions, so never build it field by field. It
+/// grows only with a new `KINETYPE_ABI_VERSION`: a program built against an older header has a
+/// smaller struct, which this library would write past, so check `kinetype_abi_version()` at
+/// start-up.
 ///
 /// Counts of evidence are in actions: one keystroke, or one mouse movement, click or drag.
 #[repr(C)]

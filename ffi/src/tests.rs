@@ -780,8 +780,11 @@ fn background_person_must_be_named() {
 
 #[test]
 fn both_mouse_models_enrol_on_named_background() {
+    let mut sizes = Vec::new();
     for one_class in [false, true] {
-        let mut config = config(None);
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let dir_c = CString::new(dir.path().to_str().expect("UTF-8 temp path")).expect("no NUL");
+        let mut config = config(Some(&dir_c));
         config.mouse_one_class = one_class;
         let engine = Engine::new(&config);
         // Three people with two sessions each.
@@ -805,5 +808,22 @@ fn both_mouse_models_enrol_on_named_background() {
             assert_eq!(status, kinetype_status::Ok, "{}", last_error());
         }
         engine.enrol(c"alice", &Person::new(1));
+        let size: u64 = std::fs::read_dir(dir.path())
+            .expect("model directory is readable")
+            .map(|entry| {
+                entry
+                    .expect("directory entry")
+                    .metadata()
+                    .expect("metadata")
+                    .len()
+            })
+            .sum();
+        sizes.push(size);
     }
+    // The booster's 300 trees, each at least a 9-byte leaf, take more room than the
+    // one-class medians and scales of 58 features.
+    assert!(
+        sizes[0] > sizes[1] + 300 * 9,
+        "model files of {sizes:?} bytes"
+    );
 }

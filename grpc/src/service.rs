@@ -234,7 +234,7 @@ impl Scoring for ScoringService {
                     Some(first) if *first != chunk.person => {
                         return Err(Failure::invalid(
                             "person",
-                            "differs from the stream's first chunk; set it once or repeat it",
+                            "differs from an earlier chunk's person; set it once or repeat it",
                         )
                         .into());
                     }

@@ -116,10 +116,10 @@ impl ScoreCalibration {
     /// Log-likelihood ratio of genuine over impostor for raw score `raw`, without the bound of
     /// [`llr`](Self::llr), for ranking scores where ties at the bound would lose order.
     ///
-    /// Never NaN. Far from both means both densities round to zero, and their log difference
-    /// is then computed from the quadratic forms instead. A ratio that is still undefined (a
-    /// NaN score, or a calibration that no fit produces) counts as impostor-like:
-    /// `-f64::MAX`, so that it can never help a session toward Allow.
+    /// Never NaN. An undefined ratio counts as impostor-like (`-f64::MAX`), so that it can
+    /// never help a session toward Allow. The ratio is undefined for a NaN score, for an
+    /// infinite one (both log densities are then `-inf`), and for one so far from both means
+    /// that the squared distances overflow.
     pub fn unbounded_llr(&self, raw: f64) -> f64 {
         let genuine = Normal::new(self.genuine_mean, self.genuine_sd);
         let impostor = Normal::new(self.impostor_mean, self.impostor_sd);
@@ -129,15 +129,6 @@ impl ScoreCalibration {
             // passed its checksum, so this only guards against a hand-made calibration.
             _ => 0.0,
         };
-        if !ratio.is_nan() {
-            return ratio;
-        }
-        let quadratic = |mean: f64, sd: f64| {
-            let z = (raw - mean) / sd;
-            -sd.ln() - 0.5 * z * z
-        };
-        let ratio = quadratic(self.genuine_mean, self.genuine_sd)
-            - quadratic(self.impostor_mean, self.impostor_sd);
         if ratio.is_nan() { -f64::MAX } else { ratio }
     }
 
@@ -152,6 +143,10 @@ impl ScoreCalibration {
     /// ratio of the vertex. The region between the two means
     /// is never past the vertex, and there the ratio equals `unbounded_llr`.
     pub fn monotone_llr(&self, raw: f64) -> f64 {
+        // A NaN score would fail both slope tests below and get the vertex's ratio.
+        if raw.is_nan() {
+            return self.unbounded_llr(raw);
+        }
         let (g_var, i_var) = (self.genuine_sd.powi(2), self.impostor_sd.powi(2));
         // The slope of the ratio is `-(raw - genuine_mean) / g_var + (raw - impostor_mean) /
         // i_var`. Its sign must be the sign of `genuine_mean - impostor_mean`.
@@ -511,7 +506,7 @@ mod tests {
             impostor_mean: 5.0,
             impostor_sd: 1e-3,
         };
-        // Both densities round to zero this far out; the ratio still favours the nearer mean.
+        // Far out, the ratio still favours the nearer mean.
         let far = cal.unbounded_llr(1e6);
         assert!(far.is_finite(), "{far}");
         assert!(far < 0.0, "{far}");
@@ -519,6 +514,14 @@ mod tests {
         assert_eq!(cal.llr(-1e6), MAX_LLR);
         // An undefined ratio counts as impostor-like.
         assert_eq!(cal.unbounded_llr(f64::NAN), -f64::MAX);
+        assert_eq!(cal.unbounded_llr(f64::INFINITY), -f64::MAX);
+        assert_eq!(cal.unbounded_llr(f64::NEG_INFINITY), -f64::MAX);
+        assert_eq!(cal.monotone_llr(f64::NAN), -f64::MAX);
+        let wide = ScoreCalibration {
+            genuine_sd: 3.0,
+            ..cal
+        };
+        assert_eq!(wide.monotone_llr(f64::NAN), -f64::MAX);
         assert_eq!(cal.llr(f64::NAN), -MAX_LLR);
         assert!(cal.posterior(f64::NAN) < 0.5);
         let broken = ScoreCalibration {

@@ -320,7 +320,11 @@ fn train_side<X: Modality>(
     } else {
         ScoreCalibration::fit(&genuine_flat, &impostor_flat)?
     };
-    let posterior = |s: &Option<f64>| s.map(|s| calibration.posterior(s));
+    // A non-finite raw score has no posterior, as in ingestion.
+    let posterior = |s: &Option<f64>| {
+        s.filter(|s| s.is_finite())
+            .map(|s| calibration.posterior(s))
+    };
     let genuine_posteriors = genuine.iter().map(posterior).collect();
     let impostor_posteriors = impostor_raw
         .iter()

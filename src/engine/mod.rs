@@ -385,18 +385,27 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     /// [`Engine::add_background_session`] does. Sessions with the same `person` are one
     /// person's. A modality whose model is fitted against the background (the default mouse
     /// model) calibrates its impostor scores on people the model was not fitted on, and it
-    /// needs to know whose sessions belong together for that. The engine keeps only a keyed
-    /// hash of `person`.
+    /// needs to know whose sessions belong together for that. Sessions named after a user are
+    /// left out of that user's background at enrolment. The engine keeps only a keyed hash of
+    /// `person`.
     ///
     /// # Errors
     ///
-    /// As [`Engine::add_background_session`].
+    /// [`Error::InvalidParameter`] for an empty `person`, and as
+    /// [`Engine::add_background_session`].
     pub fn add_background_session_of(
         &self,
         person: &str,
         keyboard: &[K::Event],
         mouse: &[M::Event],
     ) -> Result<()> {
+        if person.is_empty() {
+            return Err(Error::InvalidParameter {
+                name: "person",
+                value: "\"\"".into(),
+                expected: "the background person's name or id",
+            });
+        }
         self.add_background(Some(self.key(person)), keyboard, mouse)
     }
 

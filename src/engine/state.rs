@@ -79,14 +79,32 @@ impl<KeyboardModel, MouseModel> TryFrom<UserModelFields<KeyboardModel, MouseMode
 {
     type Error = Rejection;
 
-    /// Accepts an allow threshold in `[0, 1]`, the range enrolment writes. Any other value,
-    /// NaN included, would make decisions meaningless, so the file is rejected.
+    /// Accepts an allow threshold in `[0, 1]`, the range enrolment writes, and calibrations
+    /// with finite means and finite positive spreads, as `ScoreCalibration::fit` writes. Any
+    /// other value, NaN included, would make decisions meaningless, so the file is rejected.
     fn try_from(fields: UserModelFields<KeyboardModel, MouseModel>) -> Result<Self, Rejection> {
         if !(0.0..=NEVER_ALLOW).contains(&fields.allow_threshold) {
             return Err(Rejection::from(format!(
                 "allow threshold {} is outside [0, 1]; the file is damaged, enrol the user again",
                 fields.allow_threshold
             )));
+        }
+        let calibrations = [
+            ("keyboard", fields.keyboard.as_ref().map(|s| &s.calibration)),
+            ("mouse", fields.mouse.as_ref().map(|s| &s.calibration)),
+        ];
+        for (side, calibration) in calibrations {
+            let Some(c) = calibration else { continue };
+            let means = [c.genuine_mean, c.impostor_mean];
+            let spreads = [c.genuine_sd, c.impostor_sd];
+            if !means.iter().all(|m| m.is_finite())
+                || !spreads.iter().all(|s| s.is_finite() && *s > 0.0)
+            {
+                return Err(Rejection::from(format!(
+                    "the {side} calibration {c:?} needs finite means and finite positive \
+                     spreads; the file is damaged, enrol the user again"
+                )));
+            }
         }
         Ok(UserModel {
             keyboard: fields.keyboard,

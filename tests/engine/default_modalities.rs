@@ -360,6 +360,13 @@ fn own_background_session_is_left_out() {
     with_own
         .add_background_session_of("alice", &alice.typing(20, 0, 9), &alice.mousing(40, 0.0, 9))
         .unwrap();
+    let error = with_own
+        .add_background_session_of("", &[], &alice.mousing(40, 0.0, 9))
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::InvalidParameter { name: "person", .. }),
+        "{error}"
+    );
     enrol(&with_own, "alice", &alice);
     assert_eq!(
         with_own.user_model("alice").unwrap(),

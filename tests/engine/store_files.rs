@@ -6,8 +6,8 @@ use kinetype::Error;
 use kinetype::ModelFileProblem;
 use kinetype::engine::calibration::{NEVER_ALLOW, max_posterior};
 use kinetype::engine::{
-    Engine, EngineConfig, HoldTimeModel, KeyHoldModality, Modalities, UserModel, UserModelV1,
-    UserModelV2,
+    Engine, EngineConfig, HoldTimeModel, KeyHoldModality, Modalities, ScoreCalibration, UserModel,
+    UserModelV1, UserModelV2,
 };
 use kinetype::store::{ModelStore, decode_file, encode_file};
 use proptest::prelude::*;
@@ -244,6 +244,32 @@ fn allow_threshold_outside_unit_interval_is_rejected() {
                 assert!(message.contains("allow threshold"), "{bad}: {message}");
             }
             other => panic!("threshold {bad}: expected a Payload error, got {other:?}"),
+        }
+    }
+}
+
+/// A calibration with a non-finite mean or a spread that is not finite and positive cannot
+/// come from enrolment, and would make every posterior 0, 1 or NaN.
+#[test]
+fn damaged_calibration_is_rejected() {
+    let header = TestEngine::model_header();
+    let damages: [fn(&mut ScoreCalibration); 5] = [
+        |c| c.genuine_mean = f64::NAN,
+        |c| c.impostor_mean = f64::INFINITY,
+        |c| c.genuine_sd = 0.0,
+        |c| c.impostor_sd = -1.0,
+        |c| c.impostor_sd = f64::INFINITY,
+    ];
+    for (i, damage) in damages.iter().enumerate() {
+        let mut model = sample_model(1, 3);
+        damage(&mut model.mouse.as_mut().unwrap().calibration);
+        let bytes = encode_file(&header, &model).unwrap();
+        match decode_file::<Model>(Path::new("m.ktm"), &bytes, &header) {
+            Err(Error::ModelFile {
+                problem: ModelFileProblem::Payload { message },
+                ..
+            }) => assert!(message.contains("mouse calibration"), "case {i}: {message}"),
+            other => panic!("case {i}: expected a Payload error, got {other:?}"),
         }
     }
 }

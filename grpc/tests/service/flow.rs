@@ -305,7 +305,7 @@ async fn background_person_is_checked() {
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(
-        status.message().contains("first chunk"),
+        status.message().contains("earlier chunk"),
         "{}",
         status.message()
     );
@@ -314,6 +314,7 @@ async fn background_person_is_checked() {
     for chunks in [
         vec![chunk("erin", 0), chunk("erin", 60_000_000)],
         vec![chunk("erin", 0), chunk("", 60_000_000)],
+        vec![chunk("", 0), chunk("erin", 60_000_000)],
     ] {
         client
             .add_background_session(tokio_stream::iter(chunks))
