@@ -385,6 +385,7 @@ mod tests {
         ];
         let person_of = [0, 1, 2, 1, 3, 4, 3];
         let slices: Vec<&[u32]> = sessions.iter().map(|s| &s[..]).collect();
+
         for folds in [2, 3, 5, 9] {
             let scores =
                 cross_fitted_impostor_scores(&seen, &[7, 8], folds, &slices, &person_of, 5)
@@ -398,9 +399,11 @@ mod tests {
                 );
             }
         }
+
         let error =
             cross_fitted_impostor_scores(&seen, &[7], 5, &slices[..1], &[0], 1).unwrap_err();
         assert!(error.to_string().contains("at least 2 people"), "{error}");
+
         let short = cross_fitted_impostor_scores(&seen, &[7], 2, &slices, &person_of[1..], 5);
         assert!(
             matches!(short, Err(Error::InvalidParameter { .. })),

@@ -56,8 +56,8 @@ pub trait Modality: Send + Sync + 'static {
 
     /// Trains a model on one user's enrolment actions. `background` contains the background
     /// population's actions, one entry per person with that person's sessions. A one-class
-    /// model ignores it; a two-class model uses it as the other class and must then say so
-    /// through [`Modality::uses_background`].
+    /// model ignores it. A two-class model uses it as the other class and must then return
+    /// `true` from [`Modality::uses_background`].
     ///
     /// # Errors
     ///
