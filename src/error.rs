@@ -269,6 +269,21 @@ pub enum EnrolmentProblem {
     /// The template has not been adapted since enrolment.
     #[error("the template has no adaptation to revert")]
     NothingToRevert,
+    /// A modality whose model is fitted against the background has background sessions of
+    /// fewer people than it needs: its calibration scores each person with a model fitted
+    /// without that person, which must still have another person to fit against.
+    #[error(
+        "the {modality} model is fitted against the background and needs background sessions \
+         of at least {need} people, but has {have}; add sessions of other people"
+    )]
+    TooFewBackgroundPeople {
+        /// Modality name.
+        modality: &'static str,
+        /// People with background actions of this modality, the enrolling user left out.
+        have: usize,
+        /// People required.
+        need: usize,
+    },
     /// No background user has a full window of recent actions, so the allow threshold cannot
     /// be set. The fields are the window lengths (`min_evidence`) of the enabled modalities.
     #[error(

@@ -67,7 +67,9 @@ enum kinetype_status
   KINETYPE_STATUS_ALREADY_ENROLLED = 6,
   // A modality has fewer enrolment actions than the configuration requires.
   KINETYPE_STATUS_NOT_ENOUGH_EVIDENCE = 7,
-  // No background session was added before enrolment finished.
+  // The background sessions cannot calibrate the user: none was added before enrolment
+  // finished, none has a full window, or a modality fitted against the background has
+  // sessions of fewer than two people.
   KINETYPE_STATUS_NO_BACKGROUND = 8,
   // The template has no adaptation to revert.
   KINETYPE_STATUS_NOTHING_TO_REVERT = 9,
@@ -618,6 +620,10 @@ kinetype_status kinetype_engine_enrolment_status(const struct kinetype_engine *e
 // Trains `user`'s templates on the collected enrolment data, calibrates them against the
 // background sessions, sets the allow threshold for the target FMR, saves the model when a
 // model directory is configured, and writes the figures to `*out`.
+//
+// Training can take seconds. Other threads' calls for the same user go on meanwhile, but
+// events they send during training are not in the model: they are dropped when it is
+// installed. A second call for the same user waits for the first.
 //
 // Returns `KINETYPE_STATUS_ALREADY_ENROLLED`, `KINETYPE_STATUS_NOT_ENOUGH_EVIDENCE`,
 // `KINETYPE_STATUS_NO_BACKGROUND`, `KINETYPE_STATUS_TRAINING_FAILED`, or

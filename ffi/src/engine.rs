@@ -345,6 +345,10 @@ pub unsafe extern "C" fn kinetype_engine_enrolment_status(
 /// background sessions, sets the allow threshold for the target FMR, saves the model when a
 /// model directory is configured, and writes the figures to `*out`.
 ///
+/// Training can take seconds. Other threads' calls for the same user go on meanwhile, but
+/// events they send during training are not in the model: they are dropped when it is
+/// installed. A second call for the same user waits for the first.
+///
 /// Returns `KINETYPE_STATUS_ALREADY_ENROLLED`, `KINETYPE_STATUS_NOT_ENOUGH_EVIDENCE`,
 /// `KINETYPE_STATUS_NO_BACKGROUND`, `KINETYPE_STATUS_TRAINING_FAILED`, or
 /// `KINETYPE_STATUS_IO_ERROR` when the model cannot be saved (the collected data is kept, so

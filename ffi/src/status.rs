@@ -32,7 +32,9 @@ pub enum kinetype_status {
     AlreadyEnrolled = 6,
     /// A modality has fewer enrolment actions than the configuration requires.
     NotEnoughEvidence = 7,
-    /// No background session was added before enrolment finished.
+    /// The background sessions cannot calibrate the user: none was added before enrolment
+    /// finished, none has a full window, or a modality fitted against the background has
+    /// sessions of fewer than two people.
     NoBackground = 8,
     /// The template has no adaptation to revert.
     NothingToRevert = 9,
@@ -99,7 +101,8 @@ fn status_of(error: &Error) -> kinetype_status {
             EnrolmentProblem::AlreadyEnrolled => S::AlreadyEnrolled,
             EnrolmentProblem::NotEnoughEvidence { .. } => S::NotEnoughEvidence,
             EnrolmentProblem::NoBackground { .. }
-            | EnrolmentProblem::NoBackgroundWindows { .. } => S::NoBackground,
+            | EnrolmentProblem::NoBackgroundWindows { .. }
+            | EnrolmentProblem::TooFewBackgroundPeople { .. } => S::NoBackground,
             EnrolmentProblem::NothingToRevert => S::NothingToRevert,
             _ => S::Internal,
         },
@@ -144,4 +147,53 @@ pub extern "C" fn kinetype_status_name(status: u32) -> *const c_char {
         _ => c"KINETYPE_STATUS_UNKNOWN",
     };
     name.as_ptr()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enrolment_problems_map_to_statuses() {
+        use kinetype_status as S;
+        let cases = [
+            (EnrolmentProblem::AlreadyEnrolled, S::AlreadyEnrolled),
+            (EnrolmentProblem::NotEnrolled, S::NotEnrolled),
+            (
+                EnrolmentProblem::NotEnoughEvidence {
+                    modality: "mouse",
+                    have: 1,
+                    need: 2,
+                },
+                S::NotEnoughEvidence,
+            ),
+            (
+                EnrolmentProblem::NoBackground { modality: "mouse" },
+                S::NoBackground,
+            ),
+            (
+                EnrolmentProblem::NoBackgroundWindows {
+                    keyboard: 0,
+                    mouse: 30,
+                },
+                S::NoBackground,
+            ),
+            (
+                EnrolmentProblem::TooFewBackgroundPeople {
+                    modality: "mouse",
+                    have: 1,
+                    need: 2,
+                },
+                S::NoBackground,
+            ),
+            (EnrolmentProblem::NothingToRevert, S::NothingToRevert),
+        ];
+        for (problem, status) in cases {
+            let error = Error::Enrolment {
+                user: "ab".into(),
+                problem: problem.clone(),
+            };
+            assert_eq!(status_of(&error), status, "{problem:?}");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Training and calibration at the end of enrolment.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::calibration::{self, ScoreCalibration};
 use super::modality::Modality;
@@ -14,35 +15,129 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     /// calibrates them against the background population, sets the allow threshold on the
     /// window statistic for the target false-match rate, and saves the model file.
     ///
+    /// Training runs on a copy of the collected actions without holding the user's lock, so
+    /// the user's batches and decisions go on while the models are fitted (a two-class mouse
+    /// model takes seconds). Actions that arrive meanwhile are not in the model: they are
+    /// dropped with the rest of the enrolment buffer when the model is installed, and their
+    /// sessions carry no trust, like every enrolment session. A second call for the same user
+    /// waits for the first and then gets [`EnrolmentProblem::AlreadyEnrolled`], or starts over
+    /// if the first failed.
+    ///
     /// # Errors
     ///
     /// [`Error::UnknownUser`], also when [`Engine::remove_user`] removes the user during the
     /// call; [`Error::Enrolment`] when the user is already enrolled, has too little evidence, no
-    /// background population exists, or no background user has a full window of
-    /// `min_evidence` actions; training errors of a modality; [`Error::Io`] when the
+    /// background population exists, no background user has a full window of
+    /// `min_evidence` actions, or a modality fitted against the background has sessions of
+    /// fewer than two people; training errors of a modality; [`Error::Io`] when the
     /// model cannot be saved (the collected actions are kept, so the call can be retried).
     pub fn finish_enrolment(&self, user: &str) -> Result<EnrolmentReport> {
         let entry = self.user(user)?;
+        // Held for the whole call, so that one user's enrolment is trained once at a time. It
+        // is taken before the user's lock, and the user's lock is never held while waiting
+        // for it.
+        let finishing = lock(&entry).finishing.clone();
+        let _finishing = lock(&finishing);
+
+        let (keyboard, mouse) = {
+            let state = lock(&entry);
+            self.write_target(user, &state)?;
+            if state.model.is_some() {
+                return Err(self.enrolment_error(user, EnrolmentProblem::AlreadyEnrolled));
+            }
+            let need = self.enrolment_need();
+            let checks = [
+                (K::NAME, state.enrolment.keyboard.len(), need.keyboard),
+                (M::NAME, state.enrolment.mouse.len(), need.mouse),
+            ];
+            for (modality, have, need) in checks {
+                if have < need {
+                    let problem = EnrolmentProblem::NotEnoughEvidence {
+                        modality,
+                        have,
+                        need,
+                    };
+                    return Err(self.enrolment_error(user, problem));
+                }
+            }
+            (
+                state.enrolment.keyboard.clone(),
+                state.enrolment.mouse.clone(),
+            )
+        };
+
+        let Trained {
+            mut model,
+            report,
+            from_maximum,
+            impostor_windows,
+        } = self.train_enrolment(user, &keyboard, &mouse)?;
+
         let mut state = lock(&entry);
+        // A removal during training took the user out of the map. A later `begin_enrolment`
+        // may have put a new entry there, and this model must not reach it.
+        let current = self.users.get(&self.key(user));
+        if !current.is_some_and(|c| Arc::ptr_eq(&c, &entry)) {
+            return Err(Error::UnknownUser {
+                user: self.label(user),
+            });
+        }
         let target = self.write_target(user, &state)?;
         if state.model.is_some() {
+            // Unreachable while `finishing` is locked, because only this function sets the
+            // model of a user in memory.
             return Err(self.enrolment_error(user, EnrolmentProblem::AlreadyEnrolled));
         }
-        let need = self.enrolment_need();
-        let checks = [
-            (K::NAME, state.enrolment.keyboard.len(), need.keyboard),
-            (M::NAME, state.enrolment.mouse.len(), need.mouse),
-        ];
-        for (modality, have, need) in checks {
-            if have < need {
-                let problem = EnrolmentProblem::NotEnoughEvidence {
-                    modality,
-                    have,
-                    need,
-                };
-                return Err(self.enrolment_error(user, problem));
-            }
+        model.replay_hashes = state.replay.to_pairs();
+        if let Some((store, file)) = &target {
+            store.save_to(file, &self.header, &model)?;
+            state.unsaved_hashes = 0;
         }
+        let late = state
+            .enrolment
+            .keyboard
+            .len()
+            .saturating_sub(keyboard.len())
+            + state.enrolment.mouse.len().saturating_sub(mouse.len());
+        tracing::info!(
+            user = %self.label(user),
+            keyboard_actions = keyboard.len(),
+            mouse_actions = mouse.len(),
+            actions_during_training = late,
+            allow_threshold = report.allow_threshold,
+            "enrolment finished"
+        );
+        if report.allow_threshold >= calibration::NEVER_ALLOW {
+            tracing::warn!(
+                user = %self.label(user),
+                impostor_windows,
+                "target false-match rate unreachable on the background population; \
+                 this user's sessions will always get StepUp"
+            );
+        } else if from_maximum {
+            tracing::warn!(
+                user = %self.label(user),
+                impostor_windows,
+                needed = (1.0 / self.config.target_fmr).ceil(),
+                "too few background windows to estimate the target false-match rate; \
+                 the allow threshold is the highest background window"
+            );
+        }
+        state.model = Some(model);
+        state.enrolment = Default::default();
+        // Enrolment sessions carry no trust, so scoring starts afresh in every session.
+        state.sessions.clear();
+        Ok(report)
+    }
+
+    /// Trains and calibrates the enabled modalities on a user's enrolment actions, and sets
+    /// the allow threshold. Takes the background's read lock and no user's lock.
+    fn train_enrolment(
+        &self,
+        user: &str,
+        keyboard_actions: &[K::Action],
+        mouse_actions: &[M::Action],
+    ) -> Result<Trained<K::Model, M::Model>> {
         let on = self.config.modalities;
         let background = self.background.read().unwrap_or_else(|p| p.into_inner());
         let (person_of, _) = people_of(&background);
@@ -61,9 +156,10 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                     }
                 })
                 .collect();
+            self.check_background(user, &self.keyboard, &sessions, &person_of)?;
             let side = train_side(
                 &self.keyboard,
-                &state.enrolment.keyboard,
+                keyboard_actions,
                 folds,
                 &sessions,
                 &person_of,
@@ -78,14 +174,9 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 .iter()
                 .map(|b| if b.person == own { &[] } else { &b.mouse[..] })
                 .collect();
-            let side = train_side(
-                &self.mouse,
-                &state.enrolment.mouse,
-                folds,
-                &sessions,
-                &person_of,
-            )
-            .map_err(|e| self.no_background(user, M::NAME, &sessions, e))?;
+            self.check_background(user, &self.mouse, &sessions, &person_of)?;
+            let side = train_side(&self.mouse, mouse_actions, folds, &sessions, &person_of)
+                .map_err(|e| self.no_background(user, M::NAME, &sessions, e))?;
             Some(side)
         } else {
             None
@@ -105,9 +196,9 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             .collect();
         drop(background);
         let genuine = self.simulate_windows(
-            &state.enrolment.keyboard,
+            keyboard_actions,
             keyboard.as_ref().map_or(&[], |s| &s.genuine_posteriors[..]),
-            &state.enrolment.mouse,
+            mouse_actions,
             mouse.as_ref().map_or(&[], |s| &s.genuine_posteriors[..]),
         );
         let Some(estimate) = calibration::window_threshold(&impostor, self.config.target_fmr)
@@ -137,40 +228,44 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             mouse: mouse.map(TrainedSide::into_side_model),
             allow_threshold: threshold,
             adaptations: 0,
-            replay_hashes: state.replay.to_pairs(),
+            replay_hashes: Vec::new(),
         };
-        if let Some((store, file)) = &target {
-            store.save_to(file, &self.header, &model)?;
-            state.unsaved_hashes = 0;
+        Ok(Trained {
+            model,
+            report,
+            from_maximum: estimate.from_maximum,
+            impostor_windows: impostor.len(),
+        })
+    }
+
+    /// Checks, before any fitting, that a modality that [`Modality::uses_background`] has
+    /// background `sessions` of at least two people (`person_of` gives each session's person).
+    /// Without background actions at all, the error is left to [`Engine::no_background`].
+    fn check_background<X: Modality>(
+        &self,
+        user: &str,
+        modality: &X,
+        sessions: &[&[X::Action]],
+        person_of: &[usize],
+    ) -> Result<()> {
+        let mut people: Vec<usize> = sessions
+            .iter()
+            .zip(person_of)
+            .filter(|(session, _)| !session.is_empty())
+            .map(|(_, &person)| person)
+            .collect();
+        people.sort_unstable();
+        people.dedup();
+        let need = 2;
+        if people.is_empty() || people.len() >= need || !modality.uses_background() {
+            return Ok(());
         }
-        tracing::info!(
-            user = %self.label(user),
-            keyboard_actions = state.enrolment.keyboard.len(),
-            mouse_actions = state.enrolment.mouse.len(),
-            allow_threshold = report.allow_threshold,
-            "enrolment finished"
-        );
-        if threshold >= calibration::NEVER_ALLOW {
-            tracing::warn!(
-                user = %self.label(user),
-                impostor_windows = impostor.len(),
-                "target false-match rate unreachable on the background population; \
-                 this user's sessions will always get StepUp"
-            );
-        } else if estimate.from_maximum {
-            tracing::warn!(
-                user = %self.label(user),
-                impostor_windows = impostor.len(),
-                needed = (1.0 / self.config.target_fmr).ceil(),
-                "too few background windows to estimate the target false-match rate; \
-                 the allow threshold is the highest background window"
-            );
-        }
-        state.model = Some(model);
-        state.enrolment = Default::default();
-        // Enrolment sessions carry no trust; scoring starts with the next session.
-        state.sessions.clear();
-        Ok(report)
+        let problem = EnrolmentProblem::TooFewBackgroundPeople {
+            modality: X::NAME,
+            have: people.len(),
+            need,
+        };
+        Err(self.enrolment_error(user, problem))
     }
 
     /// Turns a training error into [`EnrolmentProblem::NoBackground`] when the background
@@ -218,6 +313,16 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         let min = self.config.min_evidence;
         window::window_statistics(merged, (min.keyboard, min.mouse), self.config.fusion)
     }
+}
+
+/// The outcome of [`Engine::train_enrolment`].
+struct Trained<KeyboardModel, MouseModel> {
+    /// The user's model, without replay hashes: the caller adds them when it installs it.
+    model: UserModel<KeyboardModel, MouseModel>,
+    report: EnrolmentReport,
+    /// Whether the threshold is the highest background window, for want of enough windows.
+    from_maximum: bool,
+    impostor_windows: usize,
 }
 
 /// A trained and calibrated side, before it goes into a [`UserModel`].

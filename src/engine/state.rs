@@ -323,6 +323,11 @@ pub(crate) struct UserState<K: Modality, M: Modality> {
     /// New replay hashes stored since the user's file was last written with the current
     /// hashes, or since a write during ingestion failed.
     pub(crate) unsaved_hashes: usize,
+    /// Held by [`Engine::finish_enrolment`] from start to end, so that a user's enrolment is
+    /// trained once at a time while the user's own lock is free for batches and decisions.
+    ///
+    /// [`Engine::finish_enrolment`]: super::Engine::finish_enrolment
+    pub(crate) finishing: Arc<Mutex<()>>,
 }
 
 impl<K: Modality, M: Modality> UserState<K, M> {
@@ -335,6 +340,7 @@ impl<K: Modality, M: Modality> UserState<K, M> {
             timings: TimingStores::default(),
             file,
             unsaved_hashes: 0,
+            finishing: Arc::default(),
         }
     }
 

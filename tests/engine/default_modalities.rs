@@ -8,7 +8,7 @@ use kinetype::engine::{
 use kinetype::engine::{FreeTextModality, Modality, MouseModality};
 use kinetype::events::{KeyEvent, MouseButton, MouseEvent, MouseKind};
 use kinetype::store::{Header, ModelStore, encode_file};
-use kinetype::{Error, ModelFileProblem};
+use kinetype::{EnrolmentProblem, Error, ModelFileProblem};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -136,7 +136,8 @@ fn engine(config: EngineConfig) -> (DefaultEngine, Arc<ManualClock>) {
     (engine, clock)
 }
 
-fn enrol(engine: &DefaultEngine, user: &str, person: &Typist) {
+/// Begins enrolment of `user` and feeds the actions of `person` that enrolment needs.
+fn collect(engine: &DefaultEngine, user: &str, person: &Typist) {
     engine.begin_enrolment(user).unwrap();
     engine
         .ingest_keyboard(user, 0, &person.typing(22, 0, 1))
@@ -144,6 +145,10 @@ fn enrol(engine: &DefaultEngine, user: &str, person: &Typist) {
     engine
         .ingest_mouse(user, 0, &person.mousing(45, 0.0, 1))
         .unwrap();
+}
+
+fn enrol(engine: &DefaultEngine, user: &str, person: &Typist) {
+    collect(engine, user, person);
     engine.finish_enrolment(user).unwrap();
 }
 
@@ -382,4 +387,49 @@ fn own_background_session_is_left_out() {
         with_other.user_model("alice").unwrap(),
         plain.user_model("alice").unwrap()
     );
+}
+
+#[test]
+fn one_background_person_is_typed_error() {
+    let engine = Engine::with_clock(
+        config(),
+        FreeTextModality::new(SECRET),
+        MouseModality::default(),
+        Arc::new(ManualClock::new(1_000_000)),
+    )
+    .unwrap();
+    let carl = Typist::new(20_000);
+    for seed in 0..3 {
+        engine
+            .add_background_session_of(
+                "carl",
+                &carl.typing(20, 0, seed),
+                &carl.mousing(40, 0.0, seed),
+            )
+            .unwrap();
+    }
+    collect(&engine, "alice", &Typist::new(1));
+    let error = engine.finish_enrolment("alice").unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Enrolment {
+                problem: EnrolmentProblem::TooFewBackgroundPeople {
+                    modality: "mouse",
+                    have: 1,
+                    need: 2
+                },
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("add sessions of other people"));
+
+    // A second person is enough.
+    let dana = Typist::new(20_001);
+    engine
+        .add_background_session_of("dana", &dana.typing(20, 0, 5), &dana.mousing(40, 0.0, 5))
+        .unwrap();
+    engine.finish_enrolment("alice").unwrap();
 }

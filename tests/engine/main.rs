@@ -11,3 +11,4 @@ mod flow;
 mod optional_modalities;
 mod restart;
 mod store_files;
+mod training;
