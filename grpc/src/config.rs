@@ -47,6 +47,10 @@ pub struct ServiceConfig {
     /// may not fit a user's model on other people's data. It allows almost no genuine session
     /// at a 1 % target.
     pub mouse_model: MouseModelSetting,
+    /// New replay hashes that ingestion stores for a user before it writes the user's file,
+    /// so that a crash loses at most this many. 0 leaves the writes to session ends, shutdown,
+    /// enrolment and adaptation.
+    pub replay_save_every: usize,
 }
 
 /// The mouse model a server fits at enrolment.
@@ -178,6 +182,7 @@ impl Default for ServiceConfig {
             limits: ServiceLimits::default(),
             guard_health: false,
             mouse_model: MouseModelSetting::TwoClass,
+            replay_save_every: engine.defences.replay_save_every,
         }
     }
 }
@@ -278,6 +283,7 @@ impl ServiceConfig {
         config.min_evidence = self.min_evidence.into();
         config.max_evidence_age = Duration::from_secs(self.max_evidence_age_seconds);
         config.limits.max_batch_events = l.max_batch_events;
+        config.defences.replay_save_every = self.replay_save_every;
         config.check()?;
         Ok(config)
     }
@@ -336,6 +342,25 @@ mod tests {
         assert_eq!(config.mouse_model, MouseModelSetting::TwoClass);
         let err = ServiceConfig::from_toml("mouse_model = \"forest\"").unwrap_err();
         assert!(err.to_string().contains("forest"), "{err}");
+    }
+
+    #[test]
+    fn replay_save_every_reaches_the_engine() {
+        let default = ServiceConfig::default()
+            .engine_config(Path::new("models"), b"0123456789abcdef")
+            .unwrap();
+        assert_eq!(default.defences.replay_save_every, 1_000);
+        for value in [0, 25] {
+            let config =
+                ServiceConfig::from_toml(&format!("replay_save_every = {value}\n")).unwrap();
+            assert_eq!(config.replay_save_every, value);
+            let engine = config
+                .engine_config(Path::new("models"), b"0123456789abcdef")
+                .unwrap();
+            assert_eq!(engine.defences.replay_save_every, value);
+        }
+        let error = ServiceConfig::from_toml("replay_save_every = -1\n").unwrap_err();
+        assert!(error.to_string().contains("replay_save_every"), "{error}");
     }
 
     #[test]
