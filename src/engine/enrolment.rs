@@ -156,15 +156,10 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                     }
                 })
                 .collect();
-            self.check_background(user, &self.keyboard, &sessions, &person_of)?;
-            let side = train_side(
-                &self.keyboard,
-                keyboard_actions,
-                folds,
-                &sessions,
-                &person_of,
-            )
-            .map_err(|e| self.no_background(user, K::NAME, &sessions, e))?;
+            let people = Grouped::new(&sessions, &person_of);
+            self.check_background(user, &self.keyboard, &people)?;
+            let side = train_side(&self.keyboard, keyboard_actions, folds, &sessions, &people)
+                .map_err(|e| self.no_background(user, K::NAME, &sessions, e))?;
             Some(side)
         } else {
             None
@@ -174,8 +169,9 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 .iter()
                 .map(|b| if b.person == own { &[] } else { &b.mouse[..] })
                 .collect();
-            self.check_background(user, &self.mouse, &sessions, &person_of)?;
-            let side = train_side(&self.mouse, mouse_actions, folds, &sessions, &person_of)
+            let people = Grouped::new(&sessions, &person_of);
+            self.check_background(user, &self.mouse, &people)?;
+            let side = train_side(&self.mouse, mouse_actions, folds, &sessions, &people)
                 .map_err(|e| self.no_background(user, M::NAME, &sessions, e))?;
             Some(side)
         } else {
@@ -239,30 +235,21 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     }
 
     /// Checks, before any fitting, that a modality that [`Modality::uses_background`] has
-    /// background `sessions` of at least two people (`person_of` gives each session's person).
-    /// Without background actions at all, the error is left to [`Engine::no_background`].
+    /// background sessions of at least two `people`. Without background actions at all, the
+    /// error is left to [`Engine::no_background`].
     fn check_background<X: Modality>(
         &self,
         user: &str,
         modality: &X,
-        sessions: &[&[X::Action]],
-        person_of: &[usize],
+        people: &Grouped,
     ) -> Result<()> {
-        let mut people: Vec<usize> = sessions
-            .iter()
-            .zip(person_of)
-            .filter(|(session, _)| !session.is_empty())
-            .map(|(_, &person)| person)
-            .collect();
-        people.sort_unstable();
-        people.dedup();
-        let need = 2;
-        if people.is_empty() || people.len() >= need || !modality.uses_background() {
+        let (have, need) = (people.count, 2);
+        if have == 0 || have >= need || !modality.uses_background() {
             return Ok(());
         }
         let problem = EnrolmentProblem::TooFewBackgroundPeople {
             modality: X::NAME,
-            have: people.len(),
+            have,
             need,
         };
         Err(self.enrolment_error(user, problem))
@@ -357,8 +344,37 @@ fn people_of<K: Modality, M: Modality>(background: &[BackgroundUser<K, M>]) -> (
     (person_of, people)
 }
 
+/// The people of one modality's background sessions, numbered densely over the sessions with
+/// actions of that modality. A person can have keyboard sessions but no mouse sessions, so
+/// the numbering differs between modalities.
+struct Grouped {
+    /// The sessions with actions, as (index into the sessions, person number).
+    used: Vec<(usize, usize)>,
+    /// People with actions.
+    count: usize,
+}
+
+impl Grouped {
+    /// Groups `sessions` by person; `person_of` gives each session's number from
+    /// [`people_of`].
+    fn new<A>(sessions: &[&[A]], person_of: &[usize]) -> Self {
+        let mut renumber: HashMap<usize, usize> = HashMap::new();
+        let mut used: Vec<(usize, usize)> = Vec::new();
+        for (s, (session, &person)) in sessions.iter().zip(person_of).enumerate() {
+            if !session.is_empty() {
+                let next = renumber.len();
+                used.push((s, *renumber.entry(person).or_insert(next)));
+            }
+        }
+        Grouped {
+            used,
+            count: renumber.len(),
+        }
+    }
+}
+
 /// Trains one modality's side on `actions` and calibrates it. `sessions` are the background
-/// sessions' actions of this modality and `person_of` their people (see [`people_of`]).
+/// sessions' actions of this modality and `people` their people.
 ///
 /// The genuine scores are cross-validated over `folds` blocks of `actions`. The impostor
 /// scores come from the final model, or for a modality that fits on the background, from
@@ -369,21 +385,11 @@ fn train_side<X: Modality>(
     actions: &[X::Action],
     folds: usize,
     sessions: &[&[X::Action]],
-    person_of: &[usize],
+    people: &Grouped,
 ) -> Result<TrainedSide<X::Model>> {
-    // Only sessions with actions of this modality take part; their people are renumbered
-    // densely.
-    let mut renumber: HashMap<usize, usize> = HashMap::new();
-    let mut used: Vec<(usize, usize)> = Vec::new();
-    for (s, (session, &person)) in sessions.iter().zip(person_of).enumerate() {
-        if !session.is_empty() {
-            let next = renumber.len();
-            used.push((s, *renumber.entry(person).or_insert(next)));
-        }
-    }
-    let people = renumber.len();
+    let (used, people) = (&people.used, people.count);
     let mut by_person: Vec<Vec<&[X::Action]>> = vec![Vec::new(); people];
-    for &(s, person) in &used {
+    for &(s, person) in used {
         by_person[person].push(sessions[s]);
     }
     let (model, genuine) = rayon::join(
@@ -407,7 +413,7 @@ fn train_side<X: Modality>(
             impostor_raw[s] = scores;
         }
     } else {
-        for &(s, _) in &used {
+        for &(s, _) in used {
             impostor_raw[s] = sessions[s]
                 .iter()
                 .map(|a| modality.score(&model, a))
