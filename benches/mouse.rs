@@ -188,6 +188,35 @@ fn bench(c: &mut Criterion) {
             assert_eq!(booster.n_trees(), boost.n_rounds);
         })
     });
+    // The histogram pass has a fast path for the default settings only: at most 64 bins per
+    // feature and every feature in every tree. These two take the per-feature path.
+    let variants = [
+        (
+            "255-bins",
+            BoostParams {
+                max_bins: 255,
+                ..boost
+            },
+        ),
+        (
+            "half-features",
+            BoostParams {
+                colsample: 0.5,
+                ..boost
+            },
+        ),
+    ];
+    for (name, params) in variants {
+        let id = BenchmarkId::new(name, rows);
+        boosting.bench_with_input(id, &x, |b, x| {
+            b.iter(|| {
+                let booster = params
+                    .fit(black_box(x.view()), &y)
+                    .expect("OK because the data has both classes");
+                assert_eq!(booster.n_trees(), params.n_rounds);
+            })
+        });
+    }
     boosting.finish();
 
     let bytes = postcard::to_stdvec(&forest).expect("a forest serialises");
