@@ -1,11 +1,11 @@
 //! Training and calibration at the end of enrolment.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::calibration::{self, ScoreCalibration};
 use super::modality::Modality;
-use super::state::{SideModel, UserModel, lock};
+use super::state::{SideModel, UserModel, UserState, lock};
 use super::window::{self, TimedPosterior};
 use super::{BackgroundUser, Engine, EnrolmentReport};
 use crate::error::{EnrolmentProblem, Error, Result};
@@ -41,6 +41,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
 
         let (keyboard, mouse) = {
             let state = lock(&entry);
+            self.check_in_map(user, &entry)?;
             self.write_target(user, &state)?;
             if state.model.is_some() {
                 return Err(self.enrolment_error(user, EnrolmentProblem::AlreadyEnrolled));
@@ -74,14 +75,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         } = self.train_enrolment(user, &keyboard, &mouse)?;
 
         let mut state = lock(&entry);
-        // A removal during training took the user out of the map. A later `begin_enrolment`
-        // may have put a new entry there, and this model must not reach it.
-        let current = self.users.get(&self.key(user));
-        if !current.is_some_and(|c| Arc::ptr_eq(&c, &entry)) {
-            return Err(Error::UnknownUser {
-                user: self.label(user),
-            });
-        }
+        self.check_in_map(user, &entry)?;
         let target = self.write_target(user, &state)?;
         if state.model.is_some() {
             // Unreachable while `finishing` is locked, because only this function sets the
@@ -103,7 +97,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
             user = %self.label(user),
             keyboard_actions = keyboard.len(),
             mouse_actions = mouse.len(),
-            actions_during_training = late,
+            actions_buffered_during_training = late,
             allow_threshold = report.allow_threshold,
             "enrolment finished"
         );
@@ -130,6 +124,19 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         Ok(report)
     }
 
+    /// Returns [`Error::UnknownUser`] when `entry` is no longer `user`'s entry in the map,
+    /// because [`Engine::remove_user`] removed it. Without a model directory nothing else
+    /// shows the removal, and a model installed there would be reported as enrolled while no
+    /// lookup reaches it.
+    fn check_in_map(&self, user: &str, entry: &Arc<Mutex<UserState<K, M>>>) -> Result<()> {
+        match self.users.get(&self.key(user)) {
+            Some(current) if Arc::ptr_eq(&current, entry) => Ok(()),
+            _ => Err(Error::UnknownUser {
+                user: self.label(user),
+            }),
+        }
+    }
+
     /// Trains and calibrates the enabled modalities on a user's enrolment actions, and sets
     /// the allow threshold. Takes the background's read lock and no user's lock.
     fn train_enrolment(
@@ -145,34 +152,49 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         // Background sessions named after the enrolling user are left out of this user's
         // background: they are neither negatives nor impostor windows.
         let own = Some(self.key(user));
+        // A disabled modality gets empty sessions.
+        let left_out = |enabled: bool, b: &BackgroundUser<K, M>| !enabled || b.person == own;
+        let keyboard_sessions: Vec<&[K::Action]> = background
+            .iter()
+            .map(|b| {
+                if left_out(on.keyboard, b) {
+                    &[][..]
+                } else {
+                    &b.keyboard
+                }
+            })
+            .collect();
+        let mouse_sessions: Vec<&[M::Action]> = background
+            .iter()
+            .map(|b| {
+                if left_out(on.mouse, b) {
+                    &[][..]
+                } else {
+                    &b.mouse
+                }
+            })
+            .collect();
+        let keyboard_people = Grouped::new(&keyboard_sessions, &person_of);
+        let mouse_people = Grouped::new(&mouse_sessions, &person_of);
+        // Both checks come before either modality is fitted.
+        if on.keyboard {
+            self.check_background(user, &self.keyboard, &keyboard_people)?;
+        }
+        if on.mouse {
+            self.check_background(user, &self.mouse, &mouse_people)?;
+        }
         let keyboard = if on.keyboard {
-            let sessions: Vec<&[K::Action]> = background
-                .iter()
-                .map(|b| {
-                    if b.person == own {
-                        &[]
-                    } else {
-                        &b.keyboard[..]
-                    }
-                })
-                .collect();
-            let people = Grouped::new(&sessions, &person_of);
-            self.check_background(user, &self.keyboard, &people)?;
-            let side = train_side(&self.keyboard, keyboard_actions, folds, &sessions, &people)
-                .map_err(|e| self.no_background(user, K::NAME, &sessions, e))?;
+            let (sessions, people) = (&keyboard_sessions, &keyboard_people);
+            let side = train_side(&self.keyboard, keyboard_actions, folds, sessions, people)
+                .map_err(|e| self.no_background(user, K::NAME, sessions, e))?;
             Some(side)
         } else {
             None
         };
         let mouse = if on.mouse {
-            let sessions: Vec<&[M::Action]> = background
-                .iter()
-                .map(|b| if b.person == own { &[] } else { &b.mouse[..] })
-                .collect();
-            let people = Grouped::new(&sessions, &person_of);
-            self.check_background(user, &self.mouse, &people)?;
-            let side = train_side(&self.mouse, mouse_actions, folds, &sessions, &people)
-                .map_err(|e| self.no_background(user, M::NAME, &sessions, e))?;
+            let (sessions, people) = (&mouse_sessions, &mouse_people);
+            let side = train_side(&self.mouse, mouse_actions, folds, sessions, people)
+                .map_err(|e| self.no_background(user, M::NAME, sessions, e))?;
             Some(side)
         } else {
             None

@@ -1,28 +1,34 @@
 //! Enrolment trains without holding the user's lock: the user's batches and queries go on
 //! while the models are fitted, and removals during training win.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use kinetype::engine::{Engine, EnrolmentStatus, KeyHoldModality, ManualClock, Modality};
+use kinetype::engine::{
+    Engine, EnrolmentReport, EnrolmentStatus, KeyHoldModality, ManualClock, Modality,
+};
 use kinetype::{EnrolmentProblem, Error, Result};
 
 use crate::common::{Click, ClickAction, ClickModality, ClickModel, Person, SECRET, small_config};
 
-/// How long a gated training waits for the test before it gives up. A build that held the
-/// user's lock through training would block the test's batch until then, and the enrolment
-/// would fail instead of hanging the test run.
+/// How long after its creation a gate stays shut at most. A build that held the user's lock
+/// through training would block the test's batch until then, and the enrolment would then
+/// fail, so the test fails instead of hanging.
 const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A gate that keeps training waiting until the test opens it or makes it fail. It signals
-/// the test when the first training call has started.
+/// the test when the first training call has started, and counts the calls.
 struct Gate {
     /// `None` while shut; then whether training may go on.
     open: Mutex<Option<bool>>,
     opened: Condvar,
     entered: Mutex<Option<SyncSender<()>>>,
+    /// When a gate still shut makes every waiting call fail.
+    deadline: Instant,
+    calls: AtomicUsize,
 }
 
 impl Gate {
@@ -32,6 +38,8 @@ impl Gate {
             open: Mutex::new(None),
             opened: Condvar::new(),
             entered: Mutex::new(Some(entered)),
+            deadline: Instant::now() + PATIENCE,
+            calls: AtomicUsize::new(0),
         };
         (Arc::new(gate), started)
     }
@@ -41,17 +49,28 @@ impl Gate {
         self.opened.notify_all();
     }
 
-    /// Returns whether the gate opened within [`PATIENCE`].
+    /// Returns whether the gate opened before its deadline. Past the deadline the gate fails
+    /// every call at once, so the calls of a broken build do not each wait in turn.
     fn pass(&self) -> bool {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         if let Some(entered) = self.entered.lock().unwrap().take() {
             let _ = entered.send(());
         }
-        let open = self.open.lock().unwrap();
-        let (open, _) = self
-            .opened
-            .wait_timeout_while(open, PATIENCE, |open| open.is_none())
-            .unwrap();
+        let mut open = self.open.lock().unwrap();
+        while open.is_none() {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                *open = Some(false);
+                self.opened.notify_all();
+                break;
+            }
+            open = self.opened.wait_timeout(open, left).unwrap().0;
+        }
         *open == Some(true)
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
     }
 }
 
@@ -106,6 +125,27 @@ impl Modality for GatedClicks {
 
 type GatedEngine = Engine<KeyHoldModality, GatedClicks>;
 
+/// Calls `finish_enrolment` on another thread; [`outcome`] waits for its result.
+fn finish_in_background(
+    engine: &Arc<GatedEngine>,
+    user: &str,
+) -> Receiver<Result<EnrolmentReport>> {
+    let (send, outcome) = mpsc::channel();
+    let (engine, user) = (engine.clone(), user.to_owned());
+    thread::spawn(move || {
+        let _ = send.send(engine.finish_enrolment(&user));
+    });
+    outcome
+}
+
+/// Returns the result of a call from [`finish_in_background`]. A deadlocked call fails the
+/// test after twice [`PATIENCE`] instead of hanging it; its threads are left behind.
+fn outcome(result: &Receiver<Result<EnrolmentReport>>) -> Result<EnrolmentReport> {
+    result
+        .recv_timeout(2 * PATIENCE)
+        .expect("finish_enrolment never returned, so it is deadlocked")
+}
+
 /// Builds an engine whose mouse training waits at the returned gate, with five background
 /// people and `user` ready to train.
 fn gated_engine(
@@ -145,17 +185,17 @@ fn gated_engine(
 
 #[test]
 fn batches_go_on_while_enrolment_trains() {
+    // The training calls of one enrolment, counted on an engine whose gate is open.
+    let (reference, open_gate, _) = gated_engine(None, "ref");
+    open_gate.set(Some(true));
+    reference.finish_enrolment("ref").unwrap();
+    let one_enrolment = open_gate.calls();
+
     let (engine, gate, started) = gated_engine(None, "alice");
-    let first = thread::spawn({
-        let engine = engine.clone();
-        move || engine.finish_enrolment("alice")
-    });
+    let first = finish_in_background(&engine, "alice");
     started.recv_timeout(PATIENCE).unwrap();
     // A second enrolment of the same user waits for the first.
-    let second = thread::spawn({
-        let engine = engine.clone();
-        move || engine.finish_enrolment("alice")
-    });
+    let second = finish_in_background(&engine, "alice");
 
     // Training waits at the gate, and the user's batches and queries must still go through.
     let person = Person::new(1);
@@ -177,16 +217,20 @@ fn batches_go_on_while_enrolment_trains() {
         })
     ));
 
+    // Time for the second call to reach its wait. A second call that trained alongside the
+    // first would show in the count of training calls below.
+    thread::sleep(Duration::from_millis(200));
     gate.set(Some(true));
-    let report = first.join().unwrap().unwrap();
+    let report = outcome(&first).unwrap();
     assert!(report.allow_threshold > 0.0);
     assert!(matches!(
-        second.join().unwrap(),
+        outcome(&second),
         Err(Error::Enrolment {
             problem: EnrolmentProblem::AlreadyEnrolled,
             ..
         })
     ));
+    assert_eq!(gate.calls(), one_enrolment, "only one enrolment trained");
     assert_eq!(
         engine.enrolment_status("alice").unwrap(),
         EnrolmentStatus::Enrolled { adaptations: 0 }
@@ -203,30 +247,21 @@ fn batches_go_on_while_enrolment_trains() {
     assert!(score.mouse.mean_posterior.is_some());
 }
 
-#[test]
-fn removal_during_training_wins() {
-    let dir = tempfile::tempdir().unwrap();
-    let (engine, gate, started) = gated_engine(Some(dir.path()), "bob");
-    engine.save_all().unwrap();
-    let files = || std::fs::read_dir(dir.path()).unwrap().count();
-    assert_eq!(files(), 1, "the enrolment record is saved");
-
-    let finishing = thread::spawn({
-        let engine = engine.clone();
-        move || engine.finish_enrolment("bob")
-    });
+/// Removes the user while enrolment trains and starts a new enrolment under the same id;
+/// returns the engine after the first enrolment ended with `UnknownUser`.
+fn remove_during_training(model_dir: Option<&std::path::Path>) -> Arc<GatedEngine> {
+    let (engine, gate, started) = gated_engine(model_dir, "bob");
+    let finishing = finish_in_background(&engine, "bob");
     started.recv_timeout(PATIENCE).unwrap();
     engine.remove_user("bob").unwrap();
-    assert_eq!(files(), 0);
-    // A new enrolment under the same id starts while the old one still trains.
     engine.begin_enrolment("bob").unwrap();
     gate.set(Some(true));
 
-    assert!(matches!(
-        finishing.join().unwrap(),
-        Err(Error::UnknownUser { .. })
-    ));
-    assert_eq!(files(), 0, "the removed user's model is never written");
+    let result = outcome(&finishing);
+    assert!(
+        matches!(result, Err(Error::UnknownUser { .. })),
+        "{result:?}"
+    );
     assert!(matches!(
         engine.enrolment_status("bob").unwrap(),
         EnrolmentStatus::Collecting {
@@ -234,6 +269,20 @@ fn removal_during_training_wins() {
             mouse: (0, _)
         }
     ));
+    engine
+}
+
+#[test]
+fn removal_during_training_wins() {
+    // In memory only: nothing but the map shows the removal.
+    remove_during_training(None);
+
+    let dir = tempfile::tempdir().unwrap();
+    let files = || std::fs::read_dir(dir.path()).unwrap().count();
+    let engine = remove_during_training(Some(dir.path()));
+    assert_eq!(files(), 0, "the removed user's model is never written");
+    engine.save_all().unwrap();
+    assert_eq!(files(), 1, "the new enrolment's record is saved");
 }
 
 #[test]
