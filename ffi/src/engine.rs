@@ -7,7 +7,6 @@
 use std::ffi::c_char;
 
 use kinetype_core::engine::{DefaultEngine, FreeTextModality, MouseModality, MouseModelKind};
-use kinetype_core::events::{KeyEvent, MouseEvent};
 use kinetype_core::mouse::SegmentParams;
 
 use crate::boundary::{arg_out, arg_ref, arg_slice, arg_str, guard};
@@ -394,14 +393,9 @@ pub unsafe extern "C" fn kinetype_engine_add_background_session(
     mouse: *const kinetype_mouse_event,
     mouse_len: usize,
 ) -> kinetype_status {
-    guard(|| {
-        // SAFETY: `engine` is NULL or a live handle by the caller's contract.
-        let engine = &unsafe { arg_ref(engine, "engine") }?.inner;
-        // SAFETY: the arrays have the given lengths by the caller's contract.
-        let (keys, mouse) = unsafe { background_events(keys, keys_len, mouse, mouse_len) }?;
-        engine.add_background_session(&keys, &mouse)?;
-        Ok(())
-    })
+    let events = (keys, keys_len, mouse, mouse_len);
+    // SAFETY: forwarded from this function's contract.
+    unsafe { add_background(engine, None, events) }
 }
 
 /// Adds one session of the background person `person`, as
@@ -429,40 +423,54 @@ pub unsafe extern "C" fn kinetype_engine_add_background_session_of(
     mouse: *const kinetype_mouse_event,
     mouse_len: usize,
 ) -> kinetype_status {
+    let events = (keys, keys_len, mouse, mouse_len);
+    // SAFETY: forwarded from this function's contract.
+    unsafe { add_background(engine, Some(person), events) }
+}
+
+/// A background session's event arrays: keys, their length, mouse events, their length.
+type BackgroundArrays = (
+    *const kinetype_key_event,
+    usize,
+    *const kinetype_mouse_event,
+    usize,
+);
+
+/// Adds a background session for both C functions: of `person` when it is given, else as a
+/// person of its own. Checks the arguments in the order engine, person, events.
+///
+/// # Safety
+///
+/// `engine` must be NULL or a live handle, `person` NULL or NUL-terminated, and each array
+/// must contain its given number of events (it may be NULL when that number is 0).
+unsafe fn add_background(
+    engine: *const kinetype_engine,
+    person: Option<*const c_char>,
+    (keys, keys_len, mouse, mouse_len): BackgroundArrays,
+) -> kinetype_status {
     guard(|| {
         // SAFETY: `engine` is NULL or a live handle by the caller's contract.
         let engine = &unsafe { arg_ref(engine, "engine") }?.inner;
-        // SAFETY: `person` is NULL or NUL-terminated by the caller's contract.
-        let person = unsafe { arg_str(person, "person") }?;
-        if person.is_empty() {
+        let person = match person {
+            // SAFETY: `person` is NULL or NUL-terminated by the caller's contract.
+            Some(person) => Some(unsafe { arg_str(person, "person") }?),
+            None => None,
+        };
+        if person == Some("") {
             return Err(Failure::invalid(
                 "person is empty; pass the background person's name or id",
             ));
         }
-        // SAFETY: the arrays have the given lengths by the caller's contract.
-        let (keys, mouse) = unsafe { background_events(keys, keys_len, mouse, mouse_len) }?;
-        engine.add_background_session_of(person, &keys, &mouse)?;
+        // SAFETY: `keys` contains `keys_len` events by the caller's contract.
+        let keys = key_events(unsafe { arg_slice(keys, keys_len, "keys") }?, "keys")?;
+        // SAFETY: `mouse` contains `mouse_len` events by the caller's contract.
+        let mouse = mouse_events(unsafe { arg_slice(mouse, mouse_len, "mouse") }?, "mouse")?;
+        match person {
+            Some(person) => engine.add_background_session_of(person, &keys, &mouse)?,
+            None => engine.add_background_session(&keys, &mouse)?,
+        }
         Ok(())
     })
-}
-
-/// Copies a background session's two event arrays into engine events.
-///
-/// # Safety
-///
-/// `keys` must point to `keys_len` events and `mouse` to `mouse_len` events (each may be NULL
-/// when its length is 0).
-unsafe fn background_events(
-    keys: *const kinetype_key_event,
-    keys_len: usize,
-    mouse: *const kinetype_mouse_event,
-    mouse_len: usize,
-) -> Result<(Vec<KeyEvent>, Vec<MouseEvent>), Failure> {
-    // SAFETY: `keys` points to `keys_len` events by the caller's contract.
-    let keys = unsafe { arg_slice(keys, keys_len, "keys") }?;
-    // SAFETY: `mouse` points to `mouse_len` events by the caller's contract.
-    let mouse = unsafe { arg_slice(mouse, mouse_len, "mouse") }?;
-    Ok((key_events(keys, "keys")?, mouse_events(mouse, "mouse")?))
 }
 
 /// Forgets the state of `session` of `user`; an unknown session is ignored.
