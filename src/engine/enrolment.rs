@@ -25,15 +25,18 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownUser`], also when [`Engine::remove_user`] removes the user during the
-    /// call; [`Error::Enrolment`] when the user is already enrolled, has too little evidence, no
-    /// background population exists, no background user has a full window of
-    /// `min_evidence` actions, or a modality fitted against the background has sessions of
-    /// fewer than two people; training errors of a modality; [`Error::Io`] when the
-    /// model cannot be saved (the collected actions are kept, so the call can be retried).
+    /// - [`Error::UnknownUser`], also when [`Engine::remove_user`] removes the user during the
+    ///   call.
+    /// - [`Error::Enrolment`] when the user is already enrolled or has too little evidence.
+    /// - [`Error::Enrolment`] when no background population exists, when no background user
+    ///   has a full window of `min_evidence` actions, or when a modality fitted against the
+    ///   background has sessions of fewer than two people.
+    /// - Training errors of a modality.
+    /// - [`Error::Io`] when the model cannot be saved. The collected actions are kept, so the
+    ///   call can be retried.
     pub fn finish_enrolment(&self, user: &str) -> Result<EnrolmentReport> {
         let entry = self.user(user)?;
-        // Held for the whole call, so that one user's enrolment is trained once at a time. It
+        // Held for the whole call, so that one call at a time trains a user's enrolment. It
         // is taken before the user's lock, and the user's lock is never held while waiting
         // for it.
         let finishing = lock(&entry).finishing.clone();
@@ -152,28 +155,8 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         // Background sessions named after the enrolling user are left out of this user's
         // background: they are neither negatives nor impostor windows.
         let own = Some(self.key(user));
-        // A disabled modality gets empty sessions.
-        let left_out = |enabled: bool, b: &BackgroundUser<K, M>| !enabled || b.person == own;
-        let keyboard_sessions: Vec<&[K::Action]> = background
-            .iter()
-            .map(|b| {
-                if left_out(on.keyboard, b) {
-                    &[][..]
-                } else {
-                    &b.keyboard
-                }
-            })
-            .collect();
-        let mouse_sessions: Vec<&[M::Action]> = background
-            .iter()
-            .map(|b| {
-                if left_out(on.mouse, b) {
-                    &[][..]
-                } else {
-                    &b.mouse
-                }
-            })
-            .collect();
+        let keyboard_sessions = sessions_of(&background, on.keyboard, own, |b| &b.keyboard);
+        let mouse_sessions = sessions_of(&background, on.mouse, own, |b| &b.mouse);
         let keyboard_people = Grouped::new(&keyboard_sessions, &person_of);
         let mouse_people = Grouped::new(&mouse_sessions, &person_of);
         // Both checks come before either modality is fitted.
@@ -366,6 +349,26 @@ fn people_of<K: Modality, M: Modality>(background: &[BackgroundUser<K, M>]) -> (
     (person_of, people)
 }
 
+/// Returns one modality's actions of each background session: empty for a disabled modality
+/// (`enabled` false) and for sessions of the person `own`.
+fn sessions_of<'a, K: Modality, M: Modality, A>(
+    background: &'a [BackgroundUser<K, M>],
+    enabled: bool,
+    own: Option<[u8; 32]>,
+    actions: impl Fn(&'a BackgroundUser<K, M>) -> &'a Vec<A>,
+) -> Vec<&'a [A]> {
+    background
+        .iter()
+        .map(|b| {
+            if enabled && b.person != own {
+                &actions(b)[..]
+            } else {
+                &[]
+            }
+        })
+        .collect()
+}
+
 /// The people of one modality's background sessions, numbered densely over the sessions with
 /// actions of that modality. A person can have keyboard sessions but no mouse sessions, so
 /// the numbering differs between modalities.
@@ -377,7 +380,7 @@ struct Grouped {
 }
 
 impl Grouped {
-    /// Groups `sessions` by person; `person_of` gives each session's number from
+    /// Groups `sessions` by person. `person_of` gives each session's number from
     /// [`people_of`].
     fn new<A>(sessions: &[&[A]], person_of: &[usize]) -> Self {
         let mut renumber: HashMap<usize, usize> = HashMap::new();

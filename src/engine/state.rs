@@ -323,8 +323,8 @@ pub(crate) struct UserState<K: Modality, M: Modality> {
     /// New replay hashes stored since the user's file was last written with the current
     /// hashes, or since a write during ingestion failed.
     pub(crate) unsaved_hashes: usize,
-    /// Held by [`Engine::finish_enrolment`] from start to end, so that a user's enrolment is
-    /// trained once at a time while the user's own lock is free for batches and decisions.
+    /// Lock that [`Engine::finish_enrolment`] holds from start to end, so that one call at a
+    /// time trains the user's enrolment while the user's own lock stays free for batches.
     ///
     /// [`Engine::finish_enrolment`]: super::Engine::finish_enrolment
     pub(crate) finishing: Arc<Mutex<()>>,

@@ -125,7 +125,7 @@ impl Modality for GatedClicks {
 
 type GatedEngine = Engine<KeyHoldModality, GatedClicks>;
 
-/// Calls `finish_enrolment` on another thread; [`outcome`] waits for its result.
+/// Calls `finish_enrolment` on another thread. [`outcome`] waits for its result.
 fn finish_in_background(
     engine: &Arc<GatedEngine>,
     user: &str,
