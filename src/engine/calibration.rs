@@ -341,6 +341,7 @@ mod tests {
         type Action = u32;
         type Extractor = ();
         type Model = Vec<u32>;
+        type EarlierModel = Vec<u32>;
         const NAME: &'static str = "seen";
         const SCHEMA: &'static str = "seen/v1";
 

@@ -124,6 +124,7 @@ impl Modality for FreeTextModality {
     type Action = TypedKey;
     type Extractor = KeyPairing;
     type Model = NgraphRobust;
+    type EarlierModel = NgraphRobust;
 
     const NAME: &'static str = "keyboard";
     const SCHEMA: &'static str = "keyboard/free-text-ngraph-robust/v1: per keyed-hash n-graph \

@@ -93,6 +93,7 @@ impl Modality for KeyHoldModality {
     /// Press time of each key that is down.
     type Extractor = HashMap<u32, f64>;
     type Model = HoldTimeModel;
+    type EarlierModel = HoldTimeModel;
 
     const NAME: &'static str = "keyboard";
     const SCHEMA: &'static str = "keyboard/hold-time/v1: per keyed-hash key ln(hold ms) mean, sd";

@@ -224,9 +224,14 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     }
 
     fn header_for_layout(layout: &str) -> Header {
+        Self::header_for_schemas(K::SCHEMA, M::SCHEMA, layout)
+    }
+
+    /// Returns the header of model files in `layout` whose modalities had the schema texts
+    /// `keyboard` and `mouse`.
+    pub(super) fn header_for_schemas(keyboard: &str, mouse: &str, layout: &str) -> Header {
         let kind = format!("engine/{}+{}", K::NAME, M::NAME);
-        let schema = format!("{}\n{}\n{layout}", K::SCHEMA, M::SCHEMA);
-        Header::new(&kind, &schema)
+        Header::new(&kind, &format!("{keyboard}\n{mouse}\n{layout}"))
     }
 
     /// Returns the configuration the engine was built with.

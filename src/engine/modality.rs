@@ -28,12 +28,23 @@ pub trait Modality: Send + Sync + 'static {
     type Extractor: Default + Debug + Send;
     /// A trained per-user model; it is stored in the model file.
     type Model: Clone + Debug + PartialEq + Send + Sync + Serialize + DeserializeOwned;
+    /// The model type of files written under [`Modality::EARLIER_SCHEMA`], converted with
+    /// [`Into`] when such a file is loaded. A modality without an earlier schema names
+    /// [`Modality::Model`] here.
+    type EarlierModel: Debug + DeserializeOwned + Into<Self::Model>;
 
     /// Short name used in errors, reports and the model kind, such as `keyboard`.
     const NAME: &'static str;
     /// Text that names the feature schema; its hash is stored in model files, so changing the
     /// features must change this text.
     const SCHEMA: &'static str;
+    /// The schema text this one replaced, when the engine still reads files written under it:
+    /// their actions have the type and meaning of [`Modality::Action`] today, and their
+    /// models are [`Modality::EarlierModel`]s. `None` when there is no such text.
+    ///
+    /// Only files in the current layouts (`user-model/v3`, `enrolment-record/v1`) are read
+    /// this way.
+    const EARLIER_SCHEMA: Option<&'static str> = None;
 
     /// Timestamp of `event` in microseconds; the engine rejects NaN, infinite and negative
     /// values and events earlier than the previous one of the same session.

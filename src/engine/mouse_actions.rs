@@ -96,6 +96,13 @@ pub enum MouseModel {
     OneClass(RobustZ),
 }
 
+impl From<RobustZ> for MouseModel {
+    /// Wraps a model of the earlier schema, which was always one-class.
+    fn from(model: RobustZ) -> Self {
+        MouseModel::OneClass(model)
+    }
+}
+
 /// Mouse modality: actions follow [`segment`](fn@crate::mouse::segment)'s rules, applied as
 /// events arrive, and the model is the one [`MouseModelKind`] names, by default a two-class
 /// booster fitted against the background people.
@@ -219,15 +226,24 @@ impl Modality for MouseModality {
     type Action = MouseAction;
     type Extractor = MouseRun;
     type Model = MouseModel;
+    type EarlierModel = RobustZ;
 
     const NAME: &'static str = "mouse";
     // The cut at cursor warps came without a new schema text: it changes only the rare actions
     // that span a warp, not what a feature means. The two-class model did need one (v3), since
-    // the stored model became a `MouseModel`; models saved with v2 are refused when loaded.
+    // the stored model became a `MouseModel`.
     const SCHEMA: &'static str = "mouse/action-model/v3: MM, PC and DD actions (10 s idle \
         split, 4 points minimum), 58 action features (55 path features, press hold, rest before \
         press, pause before the action), a two-class booster against background people or a \
         per-feature median and robust scale";
+    // The v2 files contain the same actions, and a `RobustZ` that scores as
+    // `MouseModel::OneClass` does (the `earlier_mouse_schema_files_load` test compares with
+    // scores of the build before v3).
+    const EARLIER_SCHEMA: Option<&'static str> = Some(
+        "mouse/action-robust-z/v2: MM, PC and DD actions (10 s idle \
+        split, 4 points minimum), 58 action features (55 path features, press hold, rest before \
+        press, pause before the action), per-feature median and robust scale",
+    );
 
     fn event_time_us(event: &MouseEvent) -> f64 {
         event.time_ms * 1000.0

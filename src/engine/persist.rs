@@ -19,9 +19,30 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     /// modalities, and the schema hash covers both feature schemas and the record layout
     /// (`enrolment-record/v1`).
     pub fn enrolment_header() -> Header {
+        Self::enrolment_header_for(K::SCHEMA, M::SCHEMA)
+    }
+
+    /// Returns the header of enrolment records whose modalities had the schema texts
+    /// `keyboard` and `mouse`.
+    fn enrolment_header_for(keyboard: &str, mouse: &str) -> Header {
         let kind = format!("enrolling/{}+{}", K::NAME, M::NAME);
-        let schema = format!("{}\n{}\nenrolment-record/v1", K::SCHEMA, M::SCHEMA);
-        Header::new(&kind, &schema)
+        Header::new(&kind, &format!("{keyboard}\n{mouse}\nenrolment-record/v1"))
+    }
+
+    /// Returns the pairs of keyboard and mouse schema texts other than the current pair under
+    /// which files were written that this build still reads (see [`Modality::EARLIER_SCHEMA`]).
+    fn earlier_schema_pairs() -> Vec<(&'static str, &'static str)> {
+        let keyboard = [Some(K::SCHEMA), K::EARLIER_SCHEMA];
+        let mouse = [Some(M::SCHEMA), M::EARLIER_SCHEMA];
+        let mut pairs = Vec::new();
+        for k in keyboard.into_iter().flatten() {
+            for m in mouse.into_iter().flatten() {
+                if (k, m) != (K::SCHEMA, M::SCHEMA) {
+                    pairs.push((k, m));
+                }
+            }
+        }
+        pairs
     }
 
     /// Writes the durable state of every user in memory to the model store and returns how
@@ -111,35 +132,15 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                     problem: ModelFileProblem::SchemaMismatch { .. },
                     ..
                 },
-            ) => {
-                // A file that matches no layout reports the mismatch with the current one.
-                let v2 = Self::model_header_v2();
-                let v1 = Self::model_header_v1();
-                let old = match store.load::<UserModelV2<K::Model, M::Model>>(user, &v2) {
-                    Ok(old) => old.map(|m| (m, "v2")),
-                    Err(_) => match store.load::<UserModelV1<K::Model, M::Model>>(user, &v1) {
-                        Ok(old) => old.map(|m| (UserModelV2::from(m), "v1")),
-                        Err(_) => return Err(current),
-                    },
-                };
-                if let Some((_, layout)) = &old {
-                    // Older layouts store a trust threshold, which carries no information about
-                    // window statistics, so the converted model never allows (fail safe).
-                    tracing::warn!(
-                        user = %self.label(user),
-                        layout,
-                        "model converted from an older layout without an allow threshold; \
-                         this user's sessions get StepUp until the user enrols again"
-                    );
-                }
-                old.map(|(m, _)| UserModel::from(m))
-            }
+            ) => match self.load_earlier_schemas(store, user)? {
+                Some(model) => model,
+                None => self.load_older_layout(store, user, current)?,
+            },
             Err(Error::ModelFile {
                 problem: ModelFileProblem::WrongKind { found, .. },
                 ..
             }) if found == Self::enrolment_header().kind => {
-                let record: Option<EnrolmentRecord<K::Action, M::Action>> =
-                    store.load(user, &Self::enrolment_header())?;
+                let record = self.load_enrolment_record(store, user)?;
                 tracing::debug!(user = %self.label(user), "enrolment record loaded");
                 return Ok(record.map(|r| UserState::from_enrolment(r, file)));
             }
@@ -160,5 +161,114 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         }
         tracing::debug!(user = %self.label(user), "model loaded");
         Ok(Some(UserState::from_model(model, file)))
+    }
+
+    /// Loads `user`'s model file written in the current layout under an earlier schema text
+    /// of one or both modalities, and converts it. `Ok(None)` when the file matches no such
+    /// schema; an error when it matches one but cannot be read.
+    fn load_earlier_schemas(
+        &self,
+        store: &ModelStore,
+        user: &str,
+    ) -> Result<Option<Option<ModelOf<K, M>>>> {
+        for (keyboard, mouse) in Self::earlier_schema_pairs() {
+            let header = Self::header_for_schemas(keyboard, mouse, "user-model/v3");
+            // Each side is read as the earlier model type only when its schema text is the
+            // earlier one.
+            let loaded = match (keyboard == K::SCHEMA, mouse == M::SCHEMA) {
+                (true, false) => store
+                    .load::<UserModel<K::Model, M::EarlierModel>>(user, &header)
+                    .map(|m| m.map(UserModel::convert)),
+                (false, true) => store
+                    .load::<UserModel<K::EarlierModel, M::Model>>(user, &header)
+                    .map(|m| m.map(UserModel::convert)),
+                _ => store
+                    .load::<UserModel<K::EarlierModel, M::EarlierModel>>(user, &header)
+                    .map(|m| m.map(UserModel::convert)),
+            };
+            match loaded {
+                Err(Error::ModelFile {
+                    problem: ModelFileProblem::SchemaMismatch { .. },
+                    ..
+                }) => continue,
+                Err(error) => return Err(error),
+                Ok(model) => {
+                    tracing::info!(
+                        user = %self.label(user),
+                        "model read under an earlier schema text and converted; it scores as \
+                         before and is written in the current schema at the next save"
+                    );
+                    return Ok(Some(model));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Loads `user`'s model file in an older layout ([`UserModelV2`], [`UserModelV1`]) and
+    /// converts it, or returns `current`, the schema mismatch with the current layout, when
+    /// the file matches none.
+    fn load_older_layout(
+        &self,
+        store: &ModelStore,
+        user: &str,
+        current: Error,
+    ) -> Result<Option<ModelOf<K, M>>> {
+        let v2 = Self::model_header_v2();
+        let v1 = Self::model_header_v1();
+        let old = match store.load::<UserModelV2<K::Model, M::Model>>(user, &v2) {
+            Ok(old) => old.map(|m| (m, "v2")),
+            Err(_) => match store.load::<UserModelV1<K::Model, M::Model>>(user, &v1) {
+                Ok(old) => old.map(|m| (UserModelV2::from(m), "v1")),
+                Err(_) => return Err(current),
+            },
+        };
+        if let Some((_, layout)) = &old {
+            // Older layouts store a trust threshold, which carries no information about
+            // window statistics, so the converted model never allows (fail safe).
+            tracing::warn!(
+                user = %self.label(user),
+                layout,
+                "model converted from an older layout without an allow threshold; \
+                 this user's sessions get StepUp until the user enrols again"
+            );
+        }
+        Ok(old.map(|(m, _)| UserModel::from(m)))
+    }
+
+    /// Loads `user`'s enrolment record, written under the current schema texts or an earlier
+    /// one (whose actions are the same, see [`Modality::EARLIER_SCHEMA`]). A record that
+    /// matches no schema reports the mismatch with the current one.
+    fn load_enrolment_record(
+        &self,
+        store: &ModelStore,
+        user: &str,
+    ) -> Result<Option<EnrolmentRecord<K::Action, M::Action>>> {
+        let current = match store.load(user, &Self::enrolment_header()) {
+            Err(
+                error @ Error::ModelFile {
+                    problem: ModelFileProblem::SchemaMismatch { .. },
+                    ..
+                },
+            ) => error,
+            other => return other,
+        };
+        for (keyboard, mouse) in Self::earlier_schema_pairs() {
+            match store.load(user, &Self::enrolment_header_for(keyboard, mouse)) {
+                Err(Error::ModelFile {
+                    problem: ModelFileProblem::SchemaMismatch { .. },
+                    ..
+                }) => continue,
+                Ok(record) => {
+                    tracing::info!(
+                        user = %self.label(user),
+                        "enrolment record read under an earlier schema text"
+                    );
+                    return Ok(record);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(current)
     }
 }

@@ -121,6 +121,37 @@ impl<KeyboardModel, MouseModel> UserModel<KeyboardModel, MouseModel> {
     pub fn sides(&self) -> &'static str {
         side_names(self.keyboard.is_some(), self.mouse.is_some())
     }
+
+    /// Converts the templates of a model read under an earlier schema text (see
+    /// [`Modality::EARLIER_SCHEMA`](super::Modality::EARLIER_SCHEMA)); everything else stays.
+    pub(crate) fn convert<K, M>(self) -> UserModel<K, M>
+    where
+        KeyboardModel: Into<K>,
+        MouseModel: Into<M>,
+    {
+        UserModel {
+            keyboard: self.keyboard.map(SideModel::convert),
+            mouse: self.mouse.map(SideModel::convert),
+            allow_threshold: self.allow_threshold,
+            adaptations: self.adaptations,
+            replay_hashes: self.replay_hashes,
+        }
+    }
+}
+
+impl<T> SideModel<T> {
+    /// Converts both templates; the calibration stays, so the converted template must score
+    /// as the old one did.
+    fn convert<U>(self) -> SideModel<U>
+    where
+        T: Into<U>,
+    {
+        SideModel {
+            current: self.current.into(),
+            original: self.original.into(),
+            calibration: self.calibration,
+        }
+    }
 }
 
 /// Names a combination of modalities for messages.

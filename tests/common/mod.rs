@@ -50,6 +50,7 @@ impl Modality for ClickModality {
     type Action = ClickAction;
     type Extractor = Option<f64>;
     type Model = ClickModel;
+    type EarlierModel = ClickModel;
     const NAME: &'static str = "click-test";
     const SCHEMA: &'static str = "click-test/v1: ln(duration ms) mean, sd";
 

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use kinetype::engine::{
-    DefaultEngine, Engine, EngineConfig, Evidence, ManualClock, ModalityEvidence, Score,
+    DefaultEngine, Engine, EngineConfig, EnrolmentStatus, Evidence, ManualClock, ModalityEvidence,
+    MouseModel, Score, UserModel,
 };
 use kinetype::engine::{FreeTextModality, Modality, MouseModality};
 use kinetype::events::{KeyEvent, MouseButton, MouseEvent, MouseKind};
@@ -325,25 +326,104 @@ const MOUSE_SCHEMA_V2: &str = "mouse/action-robust-z/v2: MM, PC and DD actions (
     split, 4 points minimum), 58 action features (55 path features, press hold, rest before \
     press, pause before the action), per-feature median and robust scale";
 
+/// Copies a file of `tests/data` into the store at `dir` as the file of `user`.
+fn install(dir: &std::path::Path, name: &str, user: &str) {
+    let store = ModelStore::open(dir, SECRET).unwrap();
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    std::fs::copy(golden, store.path_for(user)).unwrap();
+}
+
+/// `engine_default_mouse_v2.ktm` and `engine_default_mouse_v2_enrolling.ktm` were written by
+/// the last build with mouse schema v2 (commit 16c22f7), with this file's `config`,
+/// `engine` and `Typist`: alice enrolled with `enrol`, then bob began enrolment with 3 phrases
+/// and 4 clicks (`typing(3, 0, 5)`, `mousing(4, 0.0, 5)`), then `save_all`. That build printed
+/// the figures asserted here for `session_score(.., "alice", 1, &alice)` and bob's status.
 #[test]
-fn files_with_old_mouse_schema_are_rejected() {
+fn earlier_mouse_schema_files_load() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "engine_default_mouse_v2.ktm", "alice");
+    install(dir.path(), "engine_default_mouse_v2_enrolling.ktm", "bob");
+    let mut config = config();
+    config.model_dir = Some(dir.path().to_path_buf());
+    let (first, _) = engine(config.clone());
+
+    let model = first.user_model("alice").unwrap().expect("converted");
+    let mouse = model.mouse.as_ref().expect("both sides were enrolled");
+    assert!(
+        matches!(mouse.current, MouseModel::OneClass(_)),
+        "{mouse:?}"
+    );
+    let score = session_score(&first, "alice", 1, &Typist::new(1));
+    assert_eq!(score.window, Some(0.996_546_796_864_404_8), "{score:?}");
+    assert_eq!(score.allow_threshold, 0.080_661_027_656_431_71);
+    assert_eq!(score.keyboard.mean_posterior, Some(0.995_249_155_013_483_4));
+    assert_eq!(score.mouse.mean_posterior, Some(0.999_954_602_131_297_7));
+
+    assert_eq!(
+        first.enrolment_status("bob").unwrap(),
+        EnrolmentStatus::Collecting {
+            keyboard: (39, 250),
+            mouse: (4, 40),
+        }
+    );
+    let bob = Typist::new(2);
+    first
+        .ingest_keyboard("bob", 1, &bob.typing(20, 0, 6))
+        .unwrap();
+    first
+        .ingest_mouse("bob", 1, &bob.mousing(40, 0.0, 6))
+        .unwrap();
+    first.finish_enrolment("bob").unwrap();
+
+    // The next save writes alice's file in the current schema, with the replay hashes of the
+    // scored session added, and a new engine reads it as is.
+    first.save_all().unwrap();
+    drop(first);
+    let store = ModelStore::open(dir.path(), SECRET).unwrap();
+    let current: UserModel<_, MouseModel> = store
+        .load("alice", &DefaultEngine::model_header())
+        .unwrap()
+        .expect("saved");
+    assert_eq!(
+        (&current.keyboard, &current.mouse),
+        (&model.keyboard, &model.mouse)
+    );
+    assert!(current.replay_hashes.len() > model.replay_hashes.len());
+    let (reloaded, _) = engine(config);
+    assert_eq!(reloaded.user_model("alice").unwrap(), Some(current));
+}
+
+#[test]
+fn unknown_or_broken_schema_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config();
     config.model_dir = Some(dir.path().to_path_buf());
     let current = DefaultEngine::model_header();
-    let old = Header::new(
-        &current.kind,
-        &format!(
-            "{}\n{MOUSE_SCHEMA_V2}\nuser-model/v3",
-            FreeTextModality::SCHEMA
-        ),
-    );
-    assert_ne!(old.schema_hash, current.schema_hash);
-    // The schema check comes before the payload is decoded, so any payload will do.
+    let header = |mouse: &str| {
+        Header::new(
+            &current.kind,
+            &format!("{}\n{mouse}\nuser-model/v3", FreeTextModality::SCHEMA),
+        )
+    };
     let store = ModelStore::open(dir.path(), SECRET).unwrap();
-    std::fs::write(store.path_for("old"), encode_file(&old, &7_u32).unwrap()).unwrap();
+    // An unknown schema text fails at the schema check.
+    let unknown = header("mouse/action-robust-z/v1: an older text this build never read");
+    std::fs::write(
+        store.path_for("unknown"),
+        encode_file(&unknown, &7_u32).unwrap(),
+    )
+    .unwrap();
+    // The earlier text passes the schema check, so the payload must then be a model.
+    let earlier = header(MOUSE_SCHEMA_V2);
+    std::fs::write(
+        store.path_for("broken"),
+        encode_file(&earlier, &7_u32).unwrap(),
+    )
+    .unwrap();
     let (engine, _) = engine(config);
-    let result = engine.user_model("old");
+    let result = engine.user_model("unknown");
     assert!(
         matches!(
             result,
@@ -354,6 +434,16 @@ fn files_with_old_mouse_schema_are_rejected() {
         ),
         "{result:?}"
     );
+    match engine.user_model("broken") {
+        Err(Error::ModelFile { path, problem }) => {
+            assert_eq!(path, store.path_for("broken"));
+            assert!(
+                !matches!(problem, ModelFileProblem::SchemaMismatch { .. }),
+                "{problem:?}"
+            );
+        }
+        other => panic!("expected a payload error, got {other:?}"),
+    }
 }
 
 #[test]

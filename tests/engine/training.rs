@@ -82,6 +82,7 @@ impl Modality for GatedClicks {
     type Action = ClickAction;
     type Extractor = Option<f64>;
     type Model = ClickModel;
+    type EarlierModel = ClickModel;
     const NAME: &'static str = ClickModality::NAME;
     const SCHEMA: &'static str = ClickModality::SCHEMA;
 
