@@ -36,7 +36,7 @@
 // change to any of them, so a program built against one value cannot safely call a library
 // of another. The test `cargo test -p kinetype-ffi --test header` fails when the header's
 // declarations change while this value stays the same.
-#define KINETYPE_ABI_VERSION 2
+#define KINETYPE_ABI_VERSION 3
 
 // Outcome of a call, returned by every fallible function. On anything but
 // `KINETYPE_STATUS_OK` the output parameters are left untouched, and
@@ -293,6 +293,10 @@ typedef struct kinetype_config {
   // allows almost no genuine session at a 1 % target, so use it only where a user's model
   // may not be fitted on other people's data.
   bool mouse_one_class;
+  // New replay hashes that ingestion stores for a user before it writes the user's file
+  // (with a model directory), so that a crash loses at most this many. 0 leaves the writes
+  // to session ends, `kinetype_engine_save`, enrolment and adaptation. Since ABI version 3.
+  size_t replay_save_every;
 } kinetype_config;
 
 // One key transition.
@@ -467,7 +471,8 @@ kinetype_status kinetype_last_error_message(char *buf, size_t buf_len, size_t *n
 // directory and no secret (set one before `kinetype_engine_new`), and the target FMR is 0.01.
 // A decision needs 30 actions per modality and enrolment 300. Evidence stays valid for
 // 120 000 ms, and the limits are batches of 10 000 events, 1 000 000 users and 200
-// background sessions. Calibration uses 5 folds.
+// background sessions. Calibration uses 5 folds, and ingestion writes a user's file every
+// 1 000 new replay hashes.
 //
 // Returns `KINETYPE_STATUS_NULL_POINTER` when `out` is NULL. Thread-safe.
 //

@@ -60,6 +60,10 @@ pub struct kinetype_config {
     /// allows almost no genuine session at a 1 % target, so use it only where a user's model
     /// may not be fitted on other people's data.
     pub mouse_one_class: bool,
+    /// New replay hashes that ingestion stores for a user before it writes the user's file
+    /// (with a model directory), so that a crash loses at most this many. 0 leaves the writes
+    /// to session ends, `kinetype_engine_save`, enrolment and adaptation. Since ABI version 3.
+    pub replay_save_every: usize,
 }
 
 impl kinetype_config {
@@ -81,6 +85,7 @@ impl kinetype_config {
             max_background_users: config.limits.max_background_users,
             calibration_folds: config.calibration_folds,
             mouse_one_class: false,
+            replay_save_every: config.defences.replay_save_every,
         }
     }
 
@@ -122,6 +127,7 @@ impl kinetype_config {
         config.limits.max_users = self.max_users;
         config.limits.max_background_users = self.max_background_users;
         config.calibration_folds = self.calibration_folds;
+        config.defences.replay_save_every = self.replay_save_every;
         // Enrolment keeps at most this many actions per modality, so it must cover what
         // enrolment requires.
         config.limits.max_enrolment_actions = config
@@ -137,7 +143,8 @@ impl kinetype_config {
 /// directory and no secret (set one before `kinetype_engine_new`), and the target FMR is 0.01.
 /// A decision needs 30 actions per modality and enrolment 300. Evidence stays valid for
 /// 120 000 ms, and the limits are batches of 10 000 events, 1 000 000 users and 200
-/// background sessions. Calibration uses 5 folds.
+/// background sessions. Calibration uses 5 folds, and ingestion writes a user's file every
+/// 1 000 new replay hashes.
 ///
 /// Returns `KINETYPE_STATUS_NULL_POINTER` when `out` is NULL. Thread-safe.
 ///

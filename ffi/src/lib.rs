@@ -59,7 +59,7 @@ use boundary::with_last_error;
 /// change to any of them, so a program built against one value cannot safely call a library
 /// of another. The test `cargo test -p kinetype-ffi --test header` fails when the header's
 /// declarations change while this value stays the same.
-pub const KINETYPE_ABI_VERSION: u32 = 2;
+pub const KINETYPE_ABI_VERSION: u32 = 3;
 
 /// Returns `KINETYPE_ABI_VERSION` as the linked library defines it. The library cannot
 /// detect a mismatch itself, so a caller should compare this with the header's

@@ -726,6 +726,38 @@ fn save_writes_users_or_names_missing_dir() {
     assert_eq!(std::fs::read_dir(dir.path()).expect("readable").count(), 1);
 }
 
+#[test]
+fn replay_save_every_reaches_engine() {
+    assert_eq!(config(None).replay_save_every, 1_000);
+    // Five phrases give more than one replay hash, so a setting of 1 writes the enrolling
+    // user's file during ingestion, and 0 leaves it to a later save.
+    for (every, files) in [(0, 0), (1, 1)] {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let dir_c = CString::new(dir.path().to_str().expect("UTF-8 temp path")).expect("no NUL");
+        let mut config = config(Some(&dir_c));
+        config.replay_save_every = every;
+        let engine = Engine::new(&config);
+        let keys = Person::new(1).typing(5, 1);
+        // SAFETY: live handle, NUL-terminated user, an array with the given length.
+        unsafe {
+            assert_eq!(
+                kinetype_engine_begin_enrolment(engine.0, c"alice".as_ptr()),
+                kinetype_status::Ok
+            );
+            let status = kinetype_engine_ingest_keyboard(
+                engine.0,
+                c"alice".as_ptr(),
+                1,
+                keys.as_ptr(),
+                keys.len(),
+            );
+            assert_eq!(status, kinetype_status::Ok, "{}", last_error());
+        }
+        let written = std::fs::read_dir(dir.path()).expect("readable").count();
+        assert_eq!(written, files, "replay_save_every = {every}");
+    }
+}
+
 /// Adds `session` as a background session of `person`.
 ///
 /// # Safety

@@ -20,6 +20,10 @@ const ABI_FINGERPRINTS: &[(u32, &str)] = &[
         2,
         "6359464e5f05a620a830a36d36b7174a502eb2546d8a5f72479ab60bfeb84da9",
     ),
+    (
+        3,
+        "5956c9d77b12b7e926687f076697a610d7e8cbb6eff8817046f65035a4da8034",
+    ),
 ];
 
 fn generated_header() -> String {
