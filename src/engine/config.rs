@@ -7,6 +7,8 @@ use super::defences::DefenceParams;
 use super::trust::TrustParams;
 use crate::error::{Error, Result};
 
+/// Shortest [`EngineConfig::secret`] accepted, in bytes.
+pub const MIN_SECRET_BYTES: usize = 16;
 /// An amount of evidence per modality, counted in actions (keystrokes, mouse actions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Evidence {
@@ -153,14 +155,17 @@ pub struct EngineConfig {
     /// Trust model parameters.
     pub trust: TrustParams,
     /// Actions a session needs in a modality before that modality counts toward a decision.
+    /// It is also the length of the modality's window (see [`window`](super::window)), so an
+    /// enabled modality needs at least 1.
     pub min_evidence: Evidence,
     /// Actions per modality needed to finish enrolment.
     pub enrolment_evidence: Evidence,
     /// Evidence older than this no longer counts; a session without recent evidence gets
     /// `StepUp`.
     pub max_evidence_age: Duration,
-    /// Secret that keys every hash (file names, user keys, replay hashes). Keep it out of the
-    /// model directory: whoever holds it can test guesses of user ids against file names.
+    /// Secret that keys every hash (file names, user keys, replay hashes), at least
+    /// [`MIN_SECRET_BYTES`] long. Keep it out of the model directory: whoever holds it can
+    /// test guesses of user ids against file names.
     pub secret: Vec<u8>,
     /// Memory and request limits.
     pub limits: ResourceLimits,
@@ -228,7 +233,7 @@ impl EngineConfig {
         }
         self.trust.check()?;
         self.defences.check()?;
-        if self.secret.len() < 16 {
+        if self.secret.len() < MIN_SECRET_BYTES {
             return invalid(
                 "secret",
                 format!("{} bytes", self.secret.len()),
@@ -258,6 +263,21 @@ impl EngineConfig {
         for (_, name, value) in enrolment.into_iter().filter(|e| e.0) {
             if value < 2 * folds {
                 return invalid(name, value, "at least 2 actions per calibration fold");
+            }
+        }
+        // The window statistic of a modality is the mean over its last `min_evidence` actions,
+        // so with 0 the modality could never count toward `Allow`.
+        let decision = [
+            (
+                on.keyboard,
+                "min_evidence.keyboard",
+                self.min_evidence.keyboard,
+            ),
+            (on.mouse, "min_evidence.mouse", self.min_evidence.mouse),
+        ];
+        for (_, name, value) in decision.into_iter().filter(|e| e.0) {
+            if value == 0 {
+                return invalid(name, value, "at least 1 action");
             }
         }
         for (name, value) in [
@@ -336,6 +356,7 @@ mod tests {
         let mut config = EngineConfig::new(vec![7u8; 32]);
         config.modalities = Modalities::KEYBOARD_ONLY;
         config.enrolment_evidence.mouse = 0;
+        config.min_evidence.mouse = 0;
         config.check().unwrap();
         config.modalities = Modalities::BOTH;
         assert!(config.check().is_err());
@@ -389,6 +410,26 @@ mod tests {
                     limits: ResourceLimits {
                         max_batch_events: 0,
                         ..base.limits
+                    },
+                    ..base.clone()
+                },
+            ),
+            (
+                "min_evidence.keyboard",
+                EngineConfig {
+                    min_evidence: Evidence {
+                        keyboard: 0,
+                        ..base.min_evidence
+                    },
+                    ..base.clone()
+                },
+            ),
+            (
+                "min_evidence.mouse",
+                EngineConfig {
+                    min_evidence: Evidence {
+                        mouse: 0,
+                        ..base.min_evidence
                     },
                     ..base.clone()
                 },
