@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use kinetype::engine::MIN_SECRET_BYTES;
 use kinetype_grpc::{ServeOptions, ServiceConfig};
 
 /// Options of `kinetype serve`.
@@ -58,15 +59,33 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => ServiceConfig::from_file(path)?,
         None => ServiceConfig::default(),
     };
-    let auth_token = kinetype_grpc::read_token(&args.auth_token_file)?;
+    let auth_token =
+        kinetype_grpc::read_token(&args.auth_token_file).context("--auth-token-file")?;
     let secret = std::fs::read(&args.secret_file)
         .with_context(|| format!("reading --secret-file {}", args.secret_file.display()))?;
+    if secret.len() < MIN_SECRET_BYTES {
+        anyhow::bail!(
+            "--secret-file {}: the secret has {} bytes but at least {MIN_SECRET_BYTES} are \
+             required; fill the file with random bytes, for example `head -c 32 /dev/urandom`",
+            args.secret_file.display(),
+            secret.len()
+        );
+    }
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some((
-            std::fs::read(cert)
-                .with_context(|| format!("reading --tls-cert {}", cert.display()))?,
-            std::fs::read(key).with_context(|| format!("reading --tls-key {}", key.display()))?,
-        )),
+        (Some(cert), Some(key)) => {
+            let cert_pem = std::fs::read(cert)
+                .with_context(|| format!("reading --tls-cert {}", cert.display()))?;
+            let key_pem = std::fs::read(key)
+                .with_context(|| format!("reading --tls-key {}", key.display()))?;
+            kinetype_grpc::check_tls(&cert_pem, &key_pem).with_context(|| {
+                format!(
+                    "--tls-cert {} and --tls-key {}",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
+            Some((cert_pem, key_pem))
+        }
         _ => None,
     };
     let options = ServeOptions {

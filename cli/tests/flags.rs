@@ -544,3 +544,51 @@ fn manual_download_message_is_self_contained() {
         }
     }
 }
+
+#[test]
+fn serve_credential_errors_name_flag() {
+    let root = tempfile::tempdir().unwrap();
+    let path = |name: &str| root.path().join(name).to_str().unwrap().to_owned();
+    std::fs::write(path("token"), "serve-test-token-0123456789\n").unwrap();
+    std::fs::write(path("secret"), [7u8; 32]).unwrap();
+    std::fs::write(path("short"), [7u8; 5]).unwrap();
+    std::fs::write(path("key"), "secret\n").unwrap();
+    let (token, secret, short, key) = (path("token"), path("secret"), path("short"), path("key"));
+    let missing = path("missing");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--auth-token-file", &missing, "--secret-file", &secret],
+            "--auth-token-file: auth token file",
+        ),
+        (
+            &["--auth-token-file", &token, "--secret-file", &short],
+            "the secret has 5 bytes but at least 16 are required",
+        ),
+        (
+            &[
+                "--auth-token-file",
+                &token,
+                "--secret-file",
+                &secret,
+                "--tls-cert",
+                &token,
+                "--tls-key",
+                &key,
+            ],
+            "--tls-key",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_kinetype"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--models"])
+            .arg(root.path().join("models"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = failure(&output);
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+        // The server must fail before it binds and announces its address.
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(!stdout.contains("listening on"), "{expected}: {stdout}");
+    }
+}

@@ -28,7 +28,7 @@ pub use config::{
 };
 pub use convert::MAX_USER_ID_BYTES;
 pub use server::{
-    MIN_TOKEN_BYTES, ServeOptions, build_engine, read_token, run, serve, serve_engine,
+    MIN_TOKEN_BYTES, ServeOptions, build_engine, check_tls, read_token, run, serve, serve_engine,
 };
 pub use service::BATCHES_ACCEPTED_TRAILER;
 
@@ -52,6 +52,15 @@ pub enum ServeError {
         /// The file involved, if any.
         path: Option<PathBuf>,
         /// The problem, with the value involved.
+        problem: String,
+    },
+    /// A credential of the server (the bearer token, the TLS certificate or key) is missing
+    /// or invalid.
+    #[error("{what}: {problem}")]
+    Credential {
+        /// The credential, with its file when there is one, such as `auth token file t.txt`.
+        what: String,
+        /// The problem, and what to do about it.
         problem: String,
     },
     /// The engine rejected its configuration, or saving failed.

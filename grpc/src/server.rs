@@ -58,11 +58,11 @@ impl std::fmt::Debug for ServeOptions {
 ///
 /// # Errors
 ///
-/// [`ServeError::Config`] when the file cannot be read, or the token is shorter than
+/// [`ServeError::Credential`] when the file cannot be read, or the token is shorter than
 /// [`MIN_TOKEN_BYTES`] or has bytes outside visible ASCII (it travels in an HTTP header).
 pub fn read_token(path: &Path) -> Result<Vec<u8>, ServeError> {
-    let bad = |problem: String| ServeError::Config {
-        path: Some(path.to_owned()),
+    let bad = |problem: String| ServeError::Credential {
+        what: format!("auth token file {}", path.display()),
         problem,
     };
     let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
@@ -79,6 +79,54 @@ pub fn read_token(path: &Path) -> Result<Vec<u8>, ServeError> {
         )));
     }
     Ok(token.to_vec())
+}
+
+/// Checks that `cert` is a PEM certificate chain and `key` a PEM private key of its first
+/// certificate, as TLS needs them. The transport reads them only when the first connection
+/// arrives, so [`run`] calls this before it binds, and a bad file fails at start-up.
+///
+/// # Errors
+///
+/// [`ServeError::Credential`] naming the certificate, the key or both.
+pub fn check_tls(cert: &[u8], key: &[u8]) -> Result<(), ServeError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let bad = |what: &str, problem: String| ServeError::Credential {
+        what: what.to_owned(),
+        problem,
+    };
+    let chain = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            bad(
+                "TLS certificate",
+                format!("{e}; give a PEM certificate chain"),
+            )
+        })?;
+    if chain.is_empty() {
+        return Err(bad(
+            "TLS certificate",
+            "no PEM certificate found; give a PEM certificate chain".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| {
+        bad(
+            "TLS private key",
+            format!("{e}; give a PEM private key (PKCS#8, PKCS#1 or SEC1)"),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(|e| {
+            bad(
+                "TLS certificate and key",
+                format!("{e}; give the private key of the chain's first certificate"),
+            )
+        })?;
+    Ok(())
 }
 
 /// Builds the engine the server uses for `options`.
@@ -168,6 +216,7 @@ pub async fn serve_engine(
 
     let mut builder = tonic::transport::Server::builder();
     if let Some((cert, key)) = &options.tls {
+        check_tls(cert, key)?;
         let tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
         builder = builder.tls_config(tls).map_err(ServeError::Transport)?;
     }
@@ -251,6 +300,7 @@ async fn set_health(health: &tonic_health::server::HealthReporter, status: Servi
 ///
 /// # Errors
 ///
+/// [`ServeError::Credential`] for an invalid TLS certificate or key (see [`check_tls`]),
 /// [`ServeError::Io`] when the runtime cannot start or the address cannot be bound, and the
 /// errors of [`serve`].
 pub fn run(listen: SocketAddr, options: ServeOptions) -> Result<(), ServeError> {
@@ -261,6 +311,9 @@ pub fn run(listen: SocketAddr, options: ServeOptions) -> Result<(), ServeError> 
             what: "tokio runtime".into(),
             source,
         })?;
+    if let Some((cert, key)) = &options.tls {
+        check_tls(cert, key)?;
+    }
     let engine = Arc::new(build_engine(&options)?);
     runtime.block_on(async move {
         let listener = TcpListener::bind(listen)

@@ -64,7 +64,8 @@ use crate::store::{Header, KeyedHasher, ModelStore};
 pub use calibration::ScoreCalibration;
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{
-    AdaptationParams, EngineConfig, Evidence, FusionWeights, Modalities, ResourceLimits,
+    AdaptationParams, EngineConfig, Evidence, FusionWeights, MIN_SECRET_BYTES, Modalities,
+    ResourceLimits,
 };
 pub use decision::{Decision, ModalityEvidence, Reason, Score, Verdict};
 pub use defences::DefenceParams;
