@@ -13,7 +13,7 @@ use kinetype_grpc::{ServeOptions, ServiceConfig};
 pub(crate) struct ServeArgs {
     /// Address and port to listen on, such as 127.0.0.1:50051 (port 0 picks a free port; the
     /// chosen address is printed as `listening on ADDR`)
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
     listen: SocketAddr,
 
     /// Directory of per-user model files; created when missing
@@ -44,6 +44,16 @@ pub(crate) struct ServeArgs {
     /// PEM private key of --tls-cert
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+}
+
+/// Parses `--listen`, which takes an IP address because the server resolves no host names.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        format!(
+            "`{text}` is not an IP address with a port; give one such as 127.0.0.1:50051 or \
+             [::1]:50051 (host names such as localhost are not resolved)"
+        )
+    })
 }
 
 /// Runs the server until SIGTERM or SIGINT.

@@ -592,3 +592,15 @@ fn serve_credential_errors_name_flag() {
         assert!(!stdout.contains("listening on"), "{expected}: {stdout}");
     }
 }
+
+#[test]
+fn serve_listen_needs_ip_address() {
+    let output = Command::new(env!("CARGO_BIN_EXE_kinetype"))
+        .args(["serve", "--listen", "localhost:50051", "--models", "m"])
+        .args(["--auth-token-file", "t", "--secret-file", "s"])
+        .output()
+        .unwrap();
+    let stderr = failure(&output);
+    assert!(stderr.contains("`localhost:50051`"), "{stderr}");
+    assert!(stderr.contains("127.0.0.1:50051"), "{stderr}");
+}
