@@ -729,15 +729,16 @@ fn save_writes_users_or_names_missing_dir() {
 #[test]
 fn replay_save_every_reaches_engine() {
     assert_eq!(config(None).replay_save_every, 1_000);
-    // Five phrases give more than one replay hash, so a setting of 1 writes the enrolling
-    // user's file during ingestion, and 0 leaves it to a later save.
+    // 90 phrases give more than the default 1,000 replay hashes, so a setting of 1 (or the
+    // default) writes the enrolling user's file during ingestion, and only 0 leaves it to a
+    // later save.
     for (every, files) in [(0, 0), (1, 1)] {
         let dir = tempfile::tempdir().expect("temporary directory");
         let dir_c = CString::new(dir.path().to_str().expect("UTF-8 temp path")).expect("no NUL");
         let mut config = config(Some(&dir_c));
         config.replay_save_every = every;
         let engine = Engine::new(&config);
-        let keys = Person::new(1).typing(5, 1);
+        let keys = Person::new(1).typing(90, 1);
         // SAFETY: live handle, NUL-terminated user, an array with the given length.
         unsafe {
             assert_eq!(

@@ -29,8 +29,9 @@ pub trait Modality: Send + Sync + 'static {
     /// A trained per-user model; it is stored in the model file.
     type Model: Clone + Debug + PartialEq + Send + Sync + Serialize + DeserializeOwned;
     /// The model type of files written under [`Modality::EARLIER_SCHEMA`], converted with
-    /// [`Into`] when such a file is loaded. A modality without an earlier schema names
-    /// [`Modality::Model`] here.
+    /// [`Into`] when such a file is loaded. It has no default (associated type defaults are
+    /// not stable Rust), so a modality without an earlier schema names its
+    /// [`Modality::Model`] type here.
     type EarlierModel: Debug + DeserializeOwned + Into<Self::Model>;
 
     /// Short name used in errors, reports and the model kind, such as `keyboard`.
@@ -42,8 +43,10 @@ pub trait Modality: Send + Sync + 'static {
     /// their actions have the type and meaning of [`Modality::Action`] today, and their
     /// models are [`Modality::EarlierModel`]s. `None` when there is no such text.
     ///
-    /// Only files in the current layouts (`user-model/v3`, `enrolment-record/v1`) are read
-    /// this way.
+    /// A converted model keeps the calibration and allow threshold fitted for the old one, so
+    /// it must score every action exactly as the old model did. Only one earlier text is
+    /// read, and only in the current layouts (`user-model/v3`, `enrolment-record/v1`): when
+    /// the text changes again, files of the text before the earlier one fail to load.
     const EARLIER_SCHEMA: Option<&'static str> = None;
 
     /// Timestamp of `event` in microseconds; the engine rejects NaN, infinite and negative

@@ -119,7 +119,9 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     }
 
     /// Loads `user`'s file: a model (converting the `user-model/v1` and `v2` layouts, see
-    /// [`UserModelV2`]) or the record of an enrolment in progress. A model must match the enabled modalities.
+    /// [`UserModelV2`], and files of an earlier schema text, see
+    /// [`Modality::EARLIER_SCHEMA`]) or the record of an enrolment in progress. A model must
+    /// match the enabled modalities.
     pub(super) fn load_user(
         &self,
         store: &ModelStore,
@@ -193,11 +195,13 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 }) => continue,
                 Err(error) => return Err(error),
                 Ok(model) => {
-                    tracing::info!(
-                        user = %self.label(user),
-                        "model read under an earlier schema text and converted; it scores as \
-                         before and is written in the current schema at the next save"
-                    );
+                    if model.is_some() {
+                        tracing::info!(
+                            user = %self.label(user),
+                            "model read under an earlier schema text and converted; it scores \
+                             as before and is written in the current schema at the next save"
+                        );
+                    }
                     return Ok(Some(model));
                 }
             }
@@ -260,10 +264,12 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                     ..
                 }) => continue,
                 Ok(record) => {
-                    tracing::info!(
-                        user = %self.label(user),
-                        "enrolment record read under an earlier schema text"
-                    );
+                    if record.is_some() {
+                        tracing::info!(
+                            user = %self.label(user),
+                            "enrolment record read under an earlier schema text"
+                        );
+                    }
                     return Ok(record);
                 }
                 Err(error) => return Err(error),

@@ -10,5 +10,6 @@ mod default_modalities;
 mod flow;
 mod optional_modalities;
 mod restart;
+mod schema_upgrade;
 mod store_files;
 mod training;
