@@ -4,10 +4,10 @@
 //! A download streams into a temporary file of its own in the dataset directory
 //! (`.<file>.<random>.part`) while computing SHA-256, then checks the size and digest against
 //! the catalog, syncs the file and renames it into place. A failed download leaves neither the
-//! temporary file nor the final file behind, and two downloads of the same file at once each
-//! write their own temporary file, so the file renamed last contains checked bytes. A download
-//! killed by a signal leaves its temporary file, which a later download of the same file
-//! deletes once it is an hour old.
+//! temporary file nor the final file behind, nor a folder that it created and left empty.
+//! Two downloads of the same file at once each write their own temporary file, so the file
+//! renamed last contains checked bytes. A download killed by a signal leaves its temporary
+//! file, which a later download of the same file deletes once it is an hour old.
 
 use std::cmp::Ordering;
 use std::fs::{self, File};
@@ -301,7 +301,8 @@ fn http_agent() -> ureq::Agent {
 /// # Errors
 ///
 /// Every [`DownloadError`] variant except `Manual`, `PresentSize`, `UnsafePath` and `BaseUrl`.
-/// On error, no temporary file and no file at `destination` are left behind.
+/// On error, no temporary file and no file at `destination` are left behind, and the folders
+/// that this call created are removed again if they are still empty.
 pub(crate) fn download_file(
     agent: &ureq::Agent,
     url: &str,
@@ -309,7 +310,52 @@ pub(crate) fn download_file(
     file: &FileEntry,
 ) -> Result<(), DownloadError> {
     let directory = destination.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(directory).map_err(io_error(directory))?;
+    let created = create_missing_dirs(directory)?;
+    let result = fetch_into(agent, url, destination, directory, file);
+    if result.is_err() {
+        remove_empty_dirs(&created);
+    }
+    result
+}
+
+/// Creates `directory` and its missing ancestors, and returns the folders that this call
+/// created, outermost first. A folder that another process creates meanwhile is not listed.
+fn create_missing_dirs(directory: &Path) -> Result<Vec<PathBuf>, DownloadError> {
+    let missing: Vec<&Path> = directory
+        .ancestors()
+        .take_while(|dir| !dir.as_os_str().is_empty() && !dir.exists())
+        .collect();
+    let mut created = Vec::new();
+    for dir in missing.into_iter().rev() {
+        match fs::create_dir(dir) {
+            Ok(()) => created.push(dir.to_path_buf()),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+            Err(error) => {
+                remove_empty_dirs(&created);
+                return Err(io_error(dir)(error));
+            }
+        }
+    }
+    Ok(created)
+}
+
+/// Removes the folders in `created`, innermost first. `remove_dir` fails on a folder that
+/// contains anything, such as another download's file, so only empty folders go. Errors are
+/// ignored, because a folder that stays only costs a directory entry.
+fn remove_empty_dirs(created: &[PathBuf]) {
+    for dir in created.iter().rev() {
+        let _ = fs::remove_dir(dir);
+    }
+}
+
+/// Does the work of [`download_file`] once `directory`, the parent of `destination`, exists.
+fn fetch_into(
+    agent: &ureq::Agent,
+    url: &str,
+    destination: &Path,
+    directory: &Path,
+    file: &FileEntry,
+) -> Result<(), DownloadError> {
     let response = agent.get(url).call().map_err(|error| match error {
         ureq::Error::Status(status, response) => DownloadError::Http {
             url: url.to_string(),
@@ -318,7 +364,7 @@ pub(crate) fn download_file(
         },
         ureq::Error::Transport(transport) => DownloadError::Transport {
             url: url.to_string(),
-            message: transport.to_string(),
+            message: transport_message(&transport, url),
         },
     })?;
     let content_length = response
@@ -385,6 +431,20 @@ pub(crate) fn download_file(
         .map_err(|error| io_error(destination)(error.error))?;
     sync_directory(directory)?;
     Ok(())
+}
+
+/// Describes a transport failure without the URL that ureq's `Display` puts first, because
+/// [`DownloadError::Transport`] names the URL itself. When the failed URL differs from `url`,
+/// as after a redirect, the text keeps it.
+fn transport_message(transport: &ureq::Transport, url: &str) -> String {
+    let text = transport.to_string();
+    match transport.url() {
+        Some(failed) if failed.as_str() == url => text
+            .strip_prefix(&format!("{failed}: "))
+            .unwrap_or(&text)
+            .to_string(),
+        _ => text,
+    }
 }
 
 /// Age after which a temporary download file is taken as abandoned: one hour.
@@ -973,22 +1033,78 @@ mod tests {
         assert_no_files_left(root.path());
     }
 
-    #[test]
-    fn refused_connection_is_a_transport_error() {
-        let root = tempfile::tempdir().unwrap();
-        // Binding and dropping a listener yields a loopback port that refuses connections.
+    /// Returns a URL on a loopback port that refuses connections.
+    fn refused_url() -> String {
+        // Binding and dropping a listener yields a port that nothing listens on.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let url = format!("http://127.0.0.1:{port}/toy.bin");
+        format!("http://127.0.0.1:{port}/toy.bin")
+    }
+
+    #[test]
+    fn refused_connection_is_a_transport_error() {
+        let root = tempfile::tempdir().unwrap();
+        let url = refused_url();
         let catalog = catalog(Some(&url), 3, &sha256(b"abc"));
         let result = download_toy(&catalog, root.path());
         let error = download_error(result);
         assert!(matches!(error, DownloadError::Transport { .. }), "{error}");
         assert!(error.to_string().contains(&url), "{error}");
         assert_no_files_left(root.path());
+    }
+
+    #[test]
+    fn transport_error_names_url_once() {
+        let root = tempfile::tempdir().unwrap();
+        let url = refused_url();
+        let catalog = catalog(Some(&url), 3, &sha256(b"abc"));
+        let message = download_error(download_toy(&catalog, root.path())).to_string();
+        assert_eq!(message.matches(&url).count(), 1, "{message}");
+        assert!(
+            message.starts_with(&format!("GET {url} failed: ")),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn failed_download_removes_folders_it_created() {
+        let root = tempfile::tempdir().unwrap();
+        let catalog = catalog(Some(&refused_url()), 3, &sha256(b"abc"));
+        download_error(download_toy(&catalog, root.path()));
+        // The download created toy/ and toy/data/ for toy/data/toy.bin.
+        assert!(!root.path().join("toy").exists());
+        assert!(root.path().is_dir());
+    }
+
+    #[test]
+    fn failed_download_keeps_existing_folders() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("toy");
+        fs::create_dir(&dir).unwrap();
+        let catalog = catalog(Some(&refused_url()), 3, &sha256(b"abc"));
+        download_error(download_toy(&catalog, root.path()));
+        assert!(dir.is_dir());
+        assert!(!dir.join("data").exists());
+    }
+
+    #[test]
+    fn cleanup_keeps_folders_with_contents() {
+        let root = tempfile::tempdir().unwrap();
+        let outer = root.path().join("outer");
+        let inner = outer.join("inner");
+        fs::create_dir_all(&inner).unwrap();
+        fs::write(outer.join("kept.txt"), b"another download's file").unwrap();
+        remove_empty_dirs(&[outer.clone(), inner.clone()]);
+        assert!(!inner.exists());
+        assert!(outer.join("kept.txt").is_file());
+
+        fs::create_dir(&inner).unwrap();
+        fs::write(inner.join("kept.txt"), b"another download's file").unwrap();
+        remove_empty_dirs(&[outer.clone(), inner.clone()]);
+        assert!(inner.join("kept.txt").is_file());
     }
 
     #[test]

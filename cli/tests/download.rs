@@ -36,6 +36,8 @@ fn download_404_fails_without_leaving_files() {
     assert!(stderr.contains("HTTP 404"), "{stderr}");
     let dir = root.path().join("dsl2009");
     assert!(!dir.join("DSL-StrongPasswordData.csv").exists());
+    // The failed download created the dataset folder, and removes it again while empty.
+    assert!(!dir.exists(), "empty folder {} left behind", dir.display());
     if let Ok(entries) = std::fs::read_dir(&dir) {
         for entry in entries {
             let name = entry.unwrap().file_name();
@@ -71,6 +73,8 @@ fn replay_downloads_missing_files() {
             vec![archive.to_string()],
             "{stderr}"
         );
+        let dir = root.path().join("bksd");
+        assert!(!dir.exists(), "empty folder {} left behind", dir.display());
     }
 }
 
