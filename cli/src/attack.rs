@@ -44,7 +44,7 @@ pub(crate) struct AttackArgs {
     /// The engine's target false-match rate, which sets each victim's allow threshold
     #[arg(long, default_value_t = 0.01)]
     target_fmr: f64,
-    /// Write the reports as JSON to this file
+    /// Write the reports as JSON to this file, in an existing folder
     #[arg(long, value_name = "PATH")]
     report_json: Option<std::path::PathBuf>,
 }
@@ -152,7 +152,7 @@ pub(crate) fn run(root: &Path, args: AttackArgs) -> Result<()> {
         bail!("--mouse-victims must be at least 1, got 0");
     }
     if let Some(path) = &args.report_json {
-        crate::create_parent_dir(path, "--report-json")?;
+        crate::output_paths::check_output_file(path, "--report-json")?;
     }
     // Listing the Balabit users before the keyboard attack lets a --mouse-victims count above
     // the number of users fail before any attack runs.

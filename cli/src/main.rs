@@ -8,6 +8,7 @@ mod families;
 mod fixed_text;
 mod freetext;
 mod mouse;
+mod output_paths;
 mod plots;
 mod replay_flags;
 mod serve;
@@ -82,16 +83,17 @@ struct ReplayArgs {
     #[arg(long, value_delimiter = ',')]
     detectors: Vec<String>,
 
-    /// Write the results as JSON to this file
+    /// Write the results as JSON to this file, in an existing folder
     #[arg(long, value_name = "PATH")]
     report_json: Option<PathBuf>,
 
     /// Not with --continuous: write ROC and DET curves as SVG files into this directory
+    /// (created if missing, but its parent folder must exist)
     #[arg(long, value_name = "DIR")]
     plots: Option<PathBuf>,
 
     /// Not with --continuous: write genuine and impostor scores into this directory, one score
-    /// per line (pyeer's input format)
+    /// per line, pyeer's input format (created if missing, but its parent folder must exist)
     #[arg(long, value_name = "DIR")]
     scores: Option<PathBuf>,
 
@@ -152,7 +154,13 @@ fn replay(root: &std::path::Path, args: ReplayArgs) -> anyhow::Result<()> {
         check_target_fmr(rate)?;
     }
     if let Some(path) = &args.report_json {
-        create_parent_dir(path, "--report-json")?;
+        output_paths::check_output_file(path, "--report-json")?;
+    }
+    if let Some(dir) = &args.plots {
+        output_paths::prepare_output_dir(dir, "--plots")?;
+    }
+    if let Some(dir) = &args.scores {
+        output_paths::prepare_output_dir(dir, "--scores")?;
     }
     match kind {
         ReplayKind::FixedText => fixed_text::run(root, args),
@@ -194,16 +202,6 @@ fn checked_data_root(explicit: Option<&std::path::Path>) -> anyhow::Result<PathB
             root.display()
         ),
         Err(error) => Err(error).with_context(|| format!("data root {}", root.display())),
-    }
-}
-
-/// Creates the folder that an output file goes into, so that a missing folder fails before
-/// the run rather than after it.
-fn create_parent_dir(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
-            .with_context(|| format!("{flag} {}: creating {}", path.display(), dir.display())),
-        _ => Ok(()),
     }
 }
 

@@ -159,19 +159,111 @@ fn attack_counts_accepted_for_both_modalities() {
     assert!(!stderr.contains("applies only"), "{stderr}");
 }
 
+/// Commands that take `--report-json`: each kind of replay, and the attack.
+const REPORT_COMMANDS: [&[&str]; 5] = [
+    &["replay", "dsl2009"],
+    &["replay", "balabit"],
+    &["replay", "aalto"],
+    &["replay", "balabit", "--continuous"],
+    &["attack", "--modality", "mouse"],
+];
+
+/// Replays that take `--plots` and `--scores`: fixed-text, mouse and free-text.
+const OUTPUT_DIR_REPLAYS: [&str; 3] = ["dsl2009", "balabit", "aalto"];
+
+/// Runs `command` with `flag path` appended on the data root `root`.
+fn kinetype_with_path(root: &Path, command: &[&str], flag: &str, path: &Path) -> Output {
+    let mut args = command.to_vec();
+    args.extend([flag, path.to_str().unwrap()]);
+    kinetype(root, &args)
+}
+
+/// Asserts that the run failed on its flags, before it looked for a dataset, and returns its
+/// stderr.
+fn early_failure(output: &Output) -> String {
+    let stderr = failure(output);
+    assert!(
+        !stderr.contains("cannot be downloaded"),
+        "the dataset was looked at first: {stderr}"
+    );
+    stderr
+}
+
 #[test]
-fn report_json_folder_is_made_first() {
+fn report_json_directory_fails_first() {
     let root = tempfile::tempdir().unwrap();
-    let report = root.path().join("out/new/report.json");
-    let args = [
-        "replay",
-        "balabit",
-        "--report-json",
-        report.to_str().unwrap(),
-    ];
-    // The replay then fails on the missing dataset, after the folder exists.
-    failure(&kinetype(root.path(), &args));
-    assert!(report.parent().unwrap().is_dir());
+    let dir = root.path().join("reports");
+    std::fs::create_dir(&dir).unwrap();
+    for command in REPORT_COMMANDS {
+        let output = kinetype_with_path(root.path(), command, "--report-json", &dir);
+        let stderr = early_failure(&output);
+        assert!(stderr.contains("--report-json"), "{command:?}: {stderr}");
+        assert!(stderr.contains("is a directory"), "{command:?}: {stderr}");
+        assert!(stderr.contains("give a file path"), "{command:?}: {stderr}");
+    }
+}
+
+#[test]
+fn report_json_missing_folder_fails_first() {
+    let root = tempfile::tempdir().unwrap();
+    let missing = root.path().join("out");
+    let report = missing.join("new/report.json");
+    for command in REPORT_COMMANDS {
+        let output = kinetype_with_path(root.path(), command, "--report-json", &report);
+        let stderr = early_failure(&output);
+        assert!(stderr.contains("--report-json"), "{command:?}: {stderr}");
+        assert!(stderr.contains("does not exist"), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains("create the folder"),
+            "{command:?}: {stderr}"
+        );
+        assert!(
+            !missing.exists(),
+            "{command:?} created {}",
+            missing.display()
+        );
+    }
+}
+
+#[test]
+fn output_dir_that_is_a_file_fails_first() {
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("hostname");
+    std::fs::write(&file, "").unwrap();
+    for dataset in OUTPUT_DIR_REPLAYS {
+        for flag in ["--plots", "--scores"] {
+            let output = kinetype_with_path(root.path(), &["replay", dataset], flag, &file);
+            let stderr = early_failure(&output);
+            assert!(stderr.contains(flag), "{dataset} {flag}: {stderr}");
+            assert!(
+                stderr.contains("is not a directory"),
+                "{dataset} {flag}: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn output_dir_in_missing_folder_fails_first() {
+    let root = tempfile::tempdir().unwrap();
+    let missing = root.path().join("out");
+    for dataset in OUTPUT_DIR_REPLAYS {
+        for flag in ["--plots", "--scores"] {
+            let dir = missing.join("new");
+            let output = kinetype_with_path(root.path(), &["replay", dataset], flag, &dir);
+            let stderr = early_failure(&output);
+            assert!(stderr.contains(flag), "{dataset} {flag}: {stderr}");
+            assert!(
+                stderr.contains("does not exist"),
+                "{dataset} {flag}: {stderr}"
+            );
+            assert!(
+                !missing.exists(),
+                "{dataset} {flag} created {}",
+                missing.display()
+            );
+        }
+    }
 }
 
 #[test]
@@ -384,6 +476,10 @@ fn inapplicable_replay_flags_are_rejected() {
 #[test]
 fn applicable_replay_flags_pass() {
     let root = tempfile::tempdir().unwrap();
+    // Output folders under the temporary root, because the runs create them.
+    let plots = root.path().join("p");
+    let scores = root.path().join("s");
+    let (p, s) = (plots.to_str().unwrap(), scores.to_str().unwrap());
     // The data root is empty, so each run fails later, on the missing dataset.
     let runs: [&[&str]; 7] = [
         &[
@@ -392,9 +488,9 @@ fn applicable_replay_flags_pass() {
             "--mouse-model",
             "forest",
             "--plots",
-            "p",
+            p,
             "--scores",
-            "s",
+            s,
         ],
         &[
             "replay",
@@ -402,9 +498,9 @@ fn applicable_replay_flags_pass() {
             "--enrol-sentences",
             "3",
             "--plots",
-            "p",
+            p,
             "--scores",
-            "s",
+            s,
         ],
         &[
             "replay",
@@ -438,7 +534,7 @@ fn applicable_replay_flags_pass() {
             "--detectors",
             "manhattan",
             "--plots",
-            "p",
+            p,
         ],
     ];
     for args in runs {
