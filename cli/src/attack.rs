@@ -89,18 +89,7 @@ pub(crate) fn run(root: &Path, args: AttackArgs) -> Result<()> {
         bail!("--attempts must be at least 1, got 0");
     }
     crate::check_target_fmr(args.target_fmr)?;
-    if !(params.jitter_ms.is_finite() && params.jitter_ms > 0.0) {
-        bail!(
-            "--jitter-ms must be a positive number of milliseconds, got {}",
-            args.jitter_ms
-        );
-    }
-    if !(params.mimicry_noise.is_finite() && params.mimicry_noise >= 0.0) {
-        bail!(
-            "--mimicry-noise must be 0 or more, got {}",
-            args.mimicry_noise
-        );
-    }
+    check_timing(args.jitter_ms, args.mimicry_noise)?;
     let (keyboard, mouse) = match args.modality.as_str() {
         "keyboard" => (true, false),
         "mouse" => (false, true),
@@ -181,6 +170,24 @@ pub(crate) fn run(root: &Path, args: AttackArgs) -> Result<()> {
     if let Some(path) = &args.report_json {
         let json = serde_json::to_string_pretty(&reports)?;
         std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Rejects a `--jitter-ms` that is not a finite number above 0, and a `--mimicry-noise` that
+/// is not a finite number of 0 or more. Infinity and NaN fail both checks.
+fn check_timing(jitter_ms: f64, mimicry_noise: f64) -> Result<()> {
+    if !(jitter_ms.is_finite() && jitter_ms > 0.0) {
+        bail!(
+            "--jitter-ms must be a finite number of milliseconds above 0, such as 5; got \
+             {jitter_ms}"
+        );
+    }
+    if !(mimicry_noise.is_finite() && mimicry_noise >= 0.0) {
+        bail!(
+            "--mimicry-noise must be a finite number of 0 or more, such as 0.1; got \
+             {mimicry_noise}"
+        );
     }
     Ok(())
 }
@@ -317,5 +324,39 @@ fn print_report(title: &str, report: &AttackReport) {
             row.denied_replay,
             row.synthetic
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mimicry_noise_must_be_finite() {
+        for value in [f64::INFINITY, f64::NAN, f64::NEG_INFINITY, -0.1] {
+            let error = check_timing(5.0, value).unwrap_err().to_string();
+            assert!(error.starts_with("--mimicry-noise"), "{value}: {error}");
+            assert!(
+                error.contains("a finite number of 0 or more"),
+                "{value}: {error}"
+            );
+            assert!(error.contains(&format!("got {value}")), "{value}: {error}");
+        }
+        check_timing(5.0, 0.0).unwrap();
+        check_timing(5.0, 0.1).unwrap();
+    }
+
+    #[test]
+    fn jitter_must_be_finite() {
+        for value in [f64::INFINITY, f64::NAN, 0.0, -1.0] {
+            let error = check_timing(value, 0.1).unwrap_err().to_string();
+            assert!(error.starts_with("--jitter-ms"), "{value}: {error}");
+            assert!(
+                error.contains("a finite number of milliseconds"),
+                "{value}: {error}"
+            );
+            assert!(error.contains(&format!("got {value}")), "{value}: {error}");
+        }
+        check_timing(0.5, 0.1).unwrap();
     }
 }
