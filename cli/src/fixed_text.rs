@@ -155,6 +155,17 @@ pub(crate) fn load(root: &Path, name: &str) -> Result<(FixedTextDataset, Protoco
     Ok((bksd::load(set, &path)?, Protocol::FirstHalf))
 }
 
+/// Formats an EER difference to 4 decimals with its sign, and a difference that rounds to
+/// zero as `0.0000`, without the sign that a tiny negative value would print as `-0.0000`.
+fn signed_difference(difference: f64) -> String {
+    let rounded = format!("{difference:+.4}");
+    if rounded.trim_start_matches(['+', '-']) == "0.0000" {
+        "0.0000".into()
+    } else {
+        rounded
+    }
+}
+
 fn table(
     dataset: &FixedTextDataset,
     protocol: Protocol,
@@ -195,11 +206,11 @@ fn table(
             Some(p) => {
                 let _ = writeln!(
                     out,
-                    "{:<30} {:>16} {:>16} {:>+9.4} {:>16}",
+                    "{:<30} {:>16} {:>16} {:>9} {:>16}",
                     r.name,
                     ours,
                     format!("{:.4} ({:.3})", p.eer_mean, p.eer_sd),
-                    r.eer_mean - p.eer_mean,
+                    signed_difference(r.eer_mean - p.eer_mean),
                     zero_miss
                 );
             }
@@ -249,4 +260,17 @@ fn write_scores(dir: &Path, results: &[DetectorResult]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn difference_near_zero_has_no_sign() {
+        assert_eq!(signed_difference(-0.000_01), "0.0000");
+        assert_eq!(signed_difference(0.000_01), "0.0000");
+        assert_eq!(signed_difference(0.0066), "+0.0066");
+        assert_eq!(signed_difference(-0.0116), "-0.0116");
+    }
 }
