@@ -79,6 +79,9 @@ pub use trust::TrustParams;
 use ingest::validate;
 use state::{SessionState, ShardedUsers, SideSession, TrustTrack, UserState, lock};
 
+/// Name of the current [`UserModel`] layout, part of the model files' schema hash.
+const MODEL_LAYOUT: &str = "user-model/v3";
+
 /// The stored model type of an engine.
 pub(crate) type ModelOf<K, M> = UserModel<<K as Modality>::Model, <M as Modality>::Model>;
 
@@ -209,7 +212,7 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     /// (`user-model/v3`). The header does not depend on which modalities are enabled; the
     /// model's optional sides record that.
     pub fn model_header() -> Header {
-        Self::header_for_layout("user-model/v3")
+        Self::header_for_layout(MODEL_LAYOUT)
     }
 
     /// Returns the header of files in the older `user-model/v2` layout ([`UserModelV2`]),

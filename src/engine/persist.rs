@@ -10,7 +10,7 @@ use super::state::{
     EnrolmentRecord, EnrolmentRecordRef, UserModel, UserModelV1, UserModelV2, UserState, lock,
     side_names,
 };
-use super::{Engine, ModelOf};
+use super::{Engine, MODEL_LAYOUT, ModelOf};
 use crate::error::{Error, ModelFileProblem, Result};
 use crate::store::{Header, ModelStore};
 
@@ -129,15 +129,12 @@ impl<K: Modality, M: Modality> Engine<K, M> {
     ) -> Result<Option<UserState<K, M>>> {
         let file = Some(store.path_for(user));
         let model = match store.load::<ModelOf<K, M>>(user, &self.header) {
-            Err(
-                current @ Error::ModelFile {
-                    problem: ModelFileProblem::SchemaMismatch { .. },
-                    ..
-                },
-            ) => match self.load_earlier_schemas(store, user)? {
-                Some(model) => model,
-                None => self.load_older_layout(store, user, current)?,
-            },
+            Err(current) if is_schema_mismatch(&current) => {
+                match self.load_earlier_schemas(store, user)? {
+                    Some(model) => model,
+                    None => self.load_older_layout(store, user, current)?,
+                }
+            }
             Err(Error::ModelFile {
                 problem: ModelFileProblem::WrongKind { found, .. },
                 ..
@@ -173,11 +170,11 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         store: &ModelStore,
         user: &str,
     ) -> Result<Option<Option<ModelOf<K, M>>>> {
-        for (keyboard, mouse) in Self::earlier_schema_pairs() {
-            let header = Self::header_for_schemas(keyboard, mouse, "user-model/v3");
+        let model = Self::first_earlier_match(|keyboard, mouse| {
+            let header = Self::header_for_schemas(keyboard, mouse, MODEL_LAYOUT);
             // Each side is read as the earlier model type only when its schema text is the
             // earlier one.
-            let loaded = match (keyboard == K::SCHEMA, mouse == M::SCHEMA) {
+            match (keyboard == K::SCHEMA, mouse == M::SCHEMA) {
                 (true, false) => store
                     .load::<UserModel<K::Model, M::EarlierModel>>(user, &header)
                     .map(|m| m.map(UserModel::convert)),
@@ -187,23 +184,28 @@ impl<K: Modality, M: Modality> Engine<K, M> {
                 _ => store
                     .load::<UserModel<K::EarlierModel, M::EarlierModel>>(user, &header)
                     .map(|m| m.map(UserModel::convert)),
-            };
-            match loaded {
-                Err(Error::ModelFile {
-                    problem: ModelFileProblem::SchemaMismatch { .. },
-                    ..
-                }) => continue,
+            }
+        })?;
+        if let Some(Some(_)) = &model {
+            tracing::info!(
+                user = %self.label(user),
+                "model read under an earlier schema text and converted; it scores as before \
+                 and is written in the current schema at the next save"
+            );
+        }
+        Ok(model)
+    }
+
+    /// Calls `load` with each pair of [`Self::earlier_schema_pairs`] until one matches the
+    /// file, and returns that result. `Ok(None)` when every pair gives a schema mismatch.
+    fn first_earlier_match<T>(
+        mut load: impl FnMut(&str, &str) -> Result<Option<T>>,
+    ) -> Result<Option<Option<T>>> {
+        for (keyboard, mouse) in Self::earlier_schema_pairs() {
+            match load(keyboard, mouse) {
+                Err(error) if is_schema_mismatch(&error) => continue,
                 Err(error) => return Err(error),
-                Ok(model) => {
-                    if model.is_some() {
-                        tracing::info!(
-                            user = %self.label(user),
-                            "model read under an earlier schema text and converted; it scores \
-                             as before and is written in the current schema at the next save"
-                        );
-                    }
-                    return Ok(Some(model));
-                }
+                Ok(found) => return Ok(Some(found)),
             }
         }
         Ok(None)
@@ -249,32 +251,34 @@ impl<K: Modality, M: Modality> Engine<K, M> {
         user: &str,
     ) -> Result<Option<EnrolmentRecord<K::Action, M::Action>>> {
         let current = match store.load(user, &Self::enrolment_header()) {
-            Err(
-                error @ Error::ModelFile {
-                    problem: ModelFileProblem::SchemaMismatch { .. },
-                    ..
-                },
-            ) => error,
+            Err(error) if is_schema_mismatch(&error) => error,
             other => return other,
         };
-        for (keyboard, mouse) in Self::earlier_schema_pairs() {
-            match store.load(user, &Self::enrolment_header_for(keyboard, mouse)) {
-                Err(Error::ModelFile {
-                    problem: ModelFileProblem::SchemaMismatch { .. },
-                    ..
-                }) => continue,
-                Ok(record) => {
-                    if record.is_some() {
-                        tracing::info!(
-                            user = %self.label(user),
-                            "enrolment record read under an earlier schema text"
-                        );
-                    }
-                    return Ok(record);
+        let record = Self::first_earlier_match(|keyboard, mouse| {
+            store.load(user, &Self::enrolment_header_for(keyboard, mouse))
+        })?;
+        match record {
+            Some(record) => {
+                if record.is_some() {
+                    tracing::info!(
+                        user = %self.label(user),
+                        "enrolment record read under an earlier schema text"
+                    );
                 }
-                Err(error) => return Err(error),
+                Ok(record)
             }
+            None => Err(current),
         }
-        Err(current)
     }
+}
+
+/// Tells whether `error` is a model file whose schema hash matches none expected.
+fn is_schema_mismatch(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::ModelFile {
+            problem: ModelFileProblem::SchemaMismatch { .. },
+            ..
+        }
+    )
 }
