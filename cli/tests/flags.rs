@@ -184,7 +184,7 @@ fn early_failure(output: &Output) -> String {
     let stderr = failure(output);
     assert!(
         !stderr.contains("cannot be downloaded"),
-        "the dataset was looked at first: {stderr}"
+        "the dataset was checked before the flags: {stderr}"
     );
     stderr
 }
@@ -281,7 +281,7 @@ fn report_json_under_a_file_fails_first() {
     assert!(stderr.contains("--report-json"), "{stderr}");
     assert!(
         !stderr.contains("balabit:"),
-        "the dataset was looked at first: {stderr}"
+        "the dataset was checked before the flags: {stderr}"
     );
 }
 

@@ -164,8 +164,8 @@ pub struct EngineConfig {
     /// `StepUp`.
     pub max_evidence_age: Duration,
     /// Secret that keys every hash (file names, user keys, replay hashes), at least
-    /// [`MIN_SECRET_BYTES`] long. Keep it out of the model directory: whoever holds it can
-    /// test guesses of user ids against file names.
+    /// [`MIN_SECRET_BYTES`] long. Keep it out of the model directory, because anyone with it
+    /// can test guesses of user ids against file names.
     pub secret: Vec<u8>,
     /// Memory and request limits.
     pub limits: ResourceLimits,
