@@ -1,18 +1,23 @@
 //! Checks of the paths that `--report-json`, `--plots` and `--scores` write to. Every command
-//! runs them before any data loads, so a mistyped path fails at once instead of after the run.
+//! runs them before any data loads, so a mistyped path or a folder without write permission
+//! fails at once instead of after the run.
 
+use std::fs::OpenOptions;
 use std::io::ErrorKind;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-/// Rejects a `flag` file path that is an existing directory, or whose folder is missing or is
-/// not a directory. Creates nothing, so a mistyped folder is reported instead of made.
+/// Rejects a `flag` file path that is an existing directory, whose folder is missing or is
+/// not a directory, or that cannot be written. An existing file must open for writing, and
+/// otherwise the folder must accept a new file. The check leaves an existing file as it is
+/// and creates no folder, so a mistyped folder is reported instead of made.
 ///
 /// # Errors
 ///
-/// When `path` is a directory, or when its folder is missing, is not a directory or cannot be
-/// read, with a message that names `flag` and the path.
+/// When `path` is a directory, when its folder is missing, is not a directory or cannot be
+/// read, or when the file or folder is not writable, with a message that names `flag` and the
+/// path.
 pub(crate) fn check_output_file(path: &Path, flag: &str) -> Result<()> {
     if path.is_dir() {
         bail!(
@@ -21,19 +26,55 @@ pub(crate) fn check_output_file(path: &Path, flag: &str) -> Result<()> {
             path.join("report.json").display()
         );
     }
-    check_parent(path, flag)
+    check_parent(path, flag)?;
+    if path.exists() {
+        // Opening to append checks the permission without changing the file.
+        return match OpenOptions::new().append(true).open(path) {
+            Ok(_) => Ok(()),
+            Err(error) => bail!(
+                "{flag} {}: the existing file cannot be written ({error}); give another path, \
+                 or change the file's permissions",
+                path.display()
+            ),
+        };
+    }
+    let folder = path
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    check_writable(folder, path, flag)
 }
 
-/// Makes sure that the `flag` directory exists. A missing directory whose parent exists is
-/// created, but not a missing parent, so that a mistyped path is reported instead of made.
+/// Creates and removes an empty file in `folder`, the folder that `flag`'s `path` writes
+/// to, so that a folder without write permission is reported before the run. The standard
+/// library has no `access(2)`, and a real create meets the same checks as the later write.
+fn check_writable(folder: &Path, path: &Path, flag: &str) -> Result<()> {
+    match tempfile::Builder::new()
+        .prefix(".kinetype-write-check-")
+        .tempfile_in(folder)
+    {
+        // Dropping the file removes it.
+        Ok(_) => Ok(()),
+        Err(error) => bail!(
+            "{flag} {}: cannot create files in {} ({error}); choose a folder you can write to",
+            path.display(),
+            folder.display()
+        ),
+    }
+}
+
+/// Makes sure that the `flag` directory exists and that files can be created in it. A missing
+/// directory whose parent exists is created, but not a missing parent, so that a mistyped
+/// path is reported instead of made.
 ///
 /// # Errors
 ///
 /// When `path` exists but is not a directory, when its parent is missing or is not a
-/// directory, or when creating it fails, with a message that names `flag` and the path.
+/// directory, when creating it fails, or when an existing directory is not writable, with a
+/// message that names `flag` and the path.
 pub(crate) fn prepare_output_dir(path: &Path, flag: &str) -> Result<()> {
     match std::fs::metadata(path) {
-        Ok(metadata) if metadata.is_dir() => return Ok(()),
+        Ok(metadata) if metadata.is_dir() => return check_writable(path, path, flag),
         Ok(_) => bail!(
             "{flag} {} is not a directory; give the path of a directory, which is created if \
              missing",
@@ -46,7 +87,9 @@ pub(crate) fn prepare_output_dir(path: &Path, flag: &str) -> Result<()> {
     match std::fs::create_dir(path) {
         Ok(()) => Ok(()),
         // Another process created it in the meantime.
-        Err(error) if error.kind() == ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+        Err(error) if error.kind() == ErrorKind::AlreadyExists && path.is_dir() => {
+            check_writable(path, path, flag)
+        }
         Err(error) => {
             Err(error).with_context(|| format!("{flag} {}: creating the directory", path.display()))
         }
@@ -129,6 +172,70 @@ mod tests {
         let text = message(check_output_file(&blocker.join("r.json"), "--report-json"));
         assert!(text.starts_with("--report-json "), "{text}");
         assert!(text.contains("is not a directory"), "{text}");
+    }
+
+    /// Linux's `/proc` accepts no new file, not even from root, so the tests use it as a
+    /// folder without write permission.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn unwritable_report_paths_fail() {
+        let path = Path::new("/proc/kinetype-report.json");
+        let text = message(check_output_file(path, "--report-json"));
+        assert!(
+            text.starts_with("--report-json /proc/kinetype-report.json: "),
+            "{text}"
+        );
+        assert!(text.contains("cannot create files in /proc"), "{text}");
+        assert!(text.contains("choose a folder you can write to"), "{text}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn unwritable_output_dir_fails() {
+        for flag in ["--plots", "--scores"] {
+            let text = message(prepare_output_dir(Path::new("/proc"), flag));
+            assert!(
+                text.starts_with(&format!("{flag} /proc: cannot create files")),
+                "{text}"
+            );
+        }
+    }
+
+    /// A folder and a file without write permission. Root bypasses the permissions, so there
+    /// the test checks only that the checks leave the files alone.
+    #[cfg(unix)]
+    #[test]
+    fn read_only_folder_fails_without_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("read-only");
+        std::fs::create_dir(&folder).unwrap();
+        let kept = folder.join("kept.json");
+        std::fs::write(&kept, "{}").unwrap();
+        std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o444)).unwrap();
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let bypassed = std::fs::write(folder.join("probe"), "").is_ok();
+        let report = check_output_file(&folder.join("report.json"), "--report-json");
+        let existing = check_output_file(&kept, "--report-json");
+        let plots = prepare_output_dir(&folder, "--plots");
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if bypassed {
+            report.unwrap();
+            existing.unwrap();
+            plots.unwrap();
+        } else {
+            assert!(message(report).contains("cannot create files in"));
+            assert!(message(existing).contains("the existing file cannot be written"));
+            assert!(message(plots).contains("cannot create files in"));
+        }
+        let mut left: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "probe")
+            .collect();
+        left.sort();
+        assert_eq!(left, ["kept.json"], "a check left a file behind");
+        assert_eq!(std::fs::read(folder.join("kept.json")).unwrap(), b"{}");
     }
 
     #[test]

@@ -225,6 +225,34 @@ fn report_json_missing_folder_fails_first() {
     }
 }
 
+/// Linux's `/proc` accepts no new file, not even from root, so the test uses it as a folder
+/// without write permission.
+#[cfg(target_os = "linux")]
+#[test]
+fn unwritable_output_paths_fail_first() {
+    let root = tempfile::tempdir().unwrap();
+    let report = Path::new("/proc/kinetype-report.json");
+    for command in REPORT_COMMANDS {
+        let output = kinetype_with_path(root.path(), command, "--report-json", report);
+        let stderr = early_failure(&output);
+        assert!(
+            stderr.contains("--report-json /proc/kinetype-report.json: cannot create files"),
+            "{command:?}: {stderr}"
+        );
+    }
+    for dataset in OUTPUT_DIR_REPLAYS {
+        for flag in ["--plots", "--scores"] {
+            let output =
+                kinetype_with_path(root.path(), &["replay", dataset], flag, "/proc".as_ref());
+            let stderr = early_failure(&output);
+            assert!(
+                stderr.contains(&format!("{flag} /proc: cannot create files")),
+                "{dataset} {flag}: {stderr}"
+            );
+        }
+    }
+}
+
 #[test]
 fn output_dir_that_is_a_file_fails_first() {
     let root = tempfile::tempdir().unwrap();
