@@ -593,21 +593,21 @@ fn balabit_training_cv() -> Result<()> {
             params: forest.clone(),
         },
         cv::ForestVariant {
-            name: "forest, 1x negatives".into(),
+            name: "forest with 1x negatives".into(),
             params: BalabitParams {
                 negative_ratio: 1,
                 ..forest.clone()
             },
         },
         cv::ForestVariant {
-            name: "forest, relative features".into(),
+            name: "forest with relative features".into(),
             params: BalabitParams {
                 relative_features: true,
                 ..forest.clone()
             },
         },
         cv::ForestVariant {
-            name: "forest, 15 features per split".into(),
+            name: "forest with 15 features per split".into(),
             params: BalabitParams {
                 forest: ForestParams {
                     max_features: Some(15),
@@ -617,7 +617,7 @@ fn balabit_training_cv() -> Result<()> {
             },
         },
         cv::ForestVariant {
-            name: "forest, 200 trees".into(),
+            name: "forest with 200 trees".into(),
             params: BalabitParams {
                 forest: ForestParams {
                     n_trees: 200,
@@ -627,7 +627,7 @@ fn balabit_training_cv() -> Result<()> {
             },
         },
         cv::ForestVariant {
-            name: "forest, 5 samples per leaf".into(),
+            name: "forest with 5 samples per leaf".into(),
             params: BalabitParams {
                 forest: ForestParams {
                     min_samples_leaf: 5,
@@ -637,7 +637,7 @@ fn balabit_training_cv() -> Result<()> {
             },
         },
         cv::ForestVariant {
-            name: "forest, 5x negatives".into(),
+            name: "forest with 5x negatives".into(),
             params: BalabitParams {
                 negative_ratio: 5,
                 ..forest.clone()
@@ -656,9 +656,20 @@ fn balabit_training_cv() -> Result<()> {
             },
         },
     ];
-    // Optional: KINETYPE_CV_VARIANTS (comma-separated names) runs only those variants, and
-    // KINETYPE_CV_SEED another draw of piece lengths.
+    // Optional: KINETYPE_CV_VARIANTS (comma-separated names, so no name contains a comma)
+    // runs only those variants, and KINETYPE_CV_SEED another draw of piece lengths.
     let only = std::env::var("KINETYPE_CV_VARIANTS").ok();
+    if let Some(only) = &only
+        && let Some(unknown) = only
+            .split(',')
+            .find(|name| !variants.iter().any(|v| v.name == *name))
+    {
+        return Err(Error::InvalidParameter {
+            name: "KINETYPE_CV_VARIANTS",
+            value: unknown.to_string(),
+            expected: "comma-separated names of the variants in balabit_training_cv",
+        });
+    }
     let variants: Vec<cv::ForestVariant> = variants
         .into_iter()
         .filter(|v| {
