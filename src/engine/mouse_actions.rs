@@ -59,7 +59,10 @@ pub struct MouseRun {
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum MouseModelKind {
-    /// A booster of the user's actions (positive) against the background people's (negative).
+    /// A booster of the user's actions (positive) against the background people's (negative),
+    /// fitted by [`BoostParams::fit_cut_on_positives`]. Its split thresholds are then values
+    /// of the user's own actions, so the user's model file contains no background person's
+    /// feature value.
     TwoClass {
         /// Booster settings.
         boost: BoostParams,
@@ -76,7 +79,7 @@ pub enum MouseModelKind {
 impl Default for MouseModelKind {
     /// Returns the two-class booster with the settings of the Balabit batch replay: the
     /// default [`BoostParams`] (300 rounds, 31 leaves, 63 bins) and three negatives per
-    /// positive.
+    /// positive. The batch replay bins all rows, while the engine bins at the user's values.
     fn default() -> Self {
         MouseModelKind::TwoClass {
             boost: BoostParams::default(),
@@ -320,7 +323,7 @@ impl Modality for MouseModality {
         let others: Vec<&Array2<f64>> = people.iter().collect();
         let rows = two_class_rows(&positives, &others, negative_ratio, 1, seed)?;
         Ok(MouseModel::TwoClass(
-            boost.fit(rows.x.view(), &rows.labels)?,
+            boost.fit_cut_on_positives(rows.x.view(), &rows.labels)?,
         ))
     }
 
@@ -489,6 +492,27 @@ mod tests {
             m.train(&[], &[vec![&other[..]]]),
             Err(Error::InvalidTrainingData { .. })
         ));
+    }
+
+    #[test]
+    fn two_class_thresholds_are_own_values() {
+        let m = MouseModality::default();
+        let own = person(&m, 5.0);
+        let (slow, fast) = (person(&m, 12.0), person(&m, 16.0));
+        let model = m.train(&own, &[vec![&slow[..]], vec![&fast[..]]]).unwrap();
+        let MouseModel::TwoClass(booster) = model else {
+            panic!("the default model should be two-class");
+        };
+        let splits = booster.splits();
+        assert!(!splits.is_empty());
+        for (feature, threshold) in splits {
+            let values: Vec<f64> = own.iter().map(|a| a.features[feature]).collect();
+            let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+            assert!(
+                values.contains(&threshold) || threshold == low.next_down(),
+                "feature {feature}: threshold {threshold} is not the user's value"
+            );
+        }
     }
 
     #[test]

@@ -267,9 +267,37 @@ impl BoostParams {
     pub fn fit(&self, x: ArrayView2<'_, f64>, y: &[bool]) -> Result<BoostedTrees> {
         self.check()?;
         check_training(x, y, "booster")?;
+        self.fit_binned(x, y, Binned::new(x, self.max_bins))
+    }
+
+    /// Fits a booster as [`BoostParams::fit`] does, but cuts the bins only at values of the
+    /// positive rows (see `Binned::new_cut_on`). Every split threshold of the booster is then
+    /// a positive row's feature value, or the next smaller double below the smallest one, and
+    /// no threshold copies a negative row's value. The engine fits a user's model this way,
+    /// so that the user's file contains none of the background people's feature values.
+    ///
+    /// Quantiles of the positive rows alone place the bins where the user's actions are, and
+    /// two of the bins hold the values below and above the user's range. This binning differs
+    /// from the one of [`BoostParams::fit`], so the fitted trees differ too.
+    ///
+    /// # Errors
+    ///
+    /// As [`BoostParams::fit`].
+    pub fn fit_cut_on_positives(&self, x: ArrayView2<'_, f64>, y: &[bool]) -> Result<BoostedTrees> {
+        self.check()?;
+        check_training(x, y, "booster")?;
+        self.fit_binned(x, y, Binned::new_cut_on(x, self.max_bins, y))
+    }
+
+    /// Fits a booster on checked rows `x` with labels `y`, binned as `binned`.
+    fn fit_binned(
+        &self,
+        x: ArrayView2<'_, f64>,
+        y: &[bool],
+        binned: Binned,
+    ) -> Result<BoostedTrees> {
         let (n, d) = x.dim();
         let positives = y.iter().filter(|&&label| label).count();
-        let binned = Binned::new(x, self.max_bins);
         let base = (positives as f64 / (n - positives) as f64).ln();
         let mut log_odds = vec![base; n];
         let mut gradients = vec![(0.0, 0.0); n];
@@ -712,6 +740,24 @@ impl<'a> Grower<'a> {
 }
 
 impl BoostedTrees {
+    /// Returns every split of every tree as (feature, threshold), for tests that check
+    /// where the thresholds come from.
+    #[cfg(test)]
+    pub(crate) fn splits(&self) -> Vec<(usize, f64)> {
+        let mut out = Vec::new();
+        for tree in &self.trees {
+            for node in &tree.nodes {
+                if let Node::Split {
+                    feature, threshold, ..
+                } = *node
+                {
+                    out.push((feature as usize, threshold));
+                }
+            }
+        }
+        out
+    }
+
     /// Number of features the booster was fitted on.
     pub fn n_features(&self) -> usize {
         self.n_features

@@ -467,19 +467,40 @@ impl Binned {
     /// Bins each column of `x` at up to `max_bins - 1` quantile cut points (2 to 256 bins;
     /// the codes are bytes). `x` must have at least one row.
     pub(crate) fn new(x: ArrayView2<'_, f64>, max_bins: usize) -> Self {
+        Self::cut_on(x, max_bins, None)
+    }
+
+    /// Bins each column of `x` as [`Binned::new`] does, but takes the cut points only from
+    /// the rows `i` with `cut_rows[i]`, so that every cut is a value of one of those rows or
+    /// just below one. With at least 4 bins, two of the cuts mark the selected rows' range:
+    /// one just below their smallest value, when another row lies below it, and their
+    /// largest value, when another row lies above it. A tree can then split off the rows
+    /// outside that range. The other cuts are quantiles of the selected rows.
+    ///
+    /// The caller checks that `cut_rows` has one entry per row and at least one `true`.
+    pub(crate) fn new_cut_on(x: ArrayView2<'_, f64>, max_bins: usize, cut_rows: &[bool]) -> Self {
+        Self::cut_on(x, max_bins, Some(cut_rows))
+    }
+
+    fn cut_on(x: ArrayView2<'_, f64>, max_bins: usize, cut_rows: Option<&[bool]>) -> Self {
         let (n, d) = x.dim();
         let row_lines = d.div_ceil(64);
         let mut codes = vec![CodeLine([0; 64]); n * row_lines];
         let mut cuts = Vec::with_capacity(d);
         for (f, column) in x.columns().into_iter().enumerate() {
-            let mut sorted: Vec<f64> = column.to_vec();
-            sorted.sort_by(f64::total_cmp);
-            let max = sorted[n - 1];
-            let mut feature_cuts: Vec<f64> = (1..max_bins)
-                .map(|k| sorted[(k * n / max_bins).min(n - 1)])
-                .filter(|&c| c < max)
-                .collect();
-            feature_cuts.dedup();
+            let feature_cuts = match cut_rows {
+                None => quantile_cuts(column.to_vec(), max_bins),
+                Some(selected) => range_and_quantile_cuts(
+                    column
+                        .iter()
+                        .zip(selected)
+                        .filter(|(_, s)| **s)
+                        .map(|(&v, _)| v)
+                        .collect(),
+                    column.iter().copied(),
+                    max_bins,
+                ),
+            };
             for (i, &v) in column.iter().enumerate() {
                 codes[i * row_lines + f / 64].0[f % 64] =
                     feature_cuts.partition_point(|&c| c < v) as u8;
@@ -506,6 +527,53 @@ impl Binned {
     pub(crate) fn code(&self, row: u32, feature: usize) -> usize {
         usize::from(self.row(row)[feature / 64].0[feature % 64])
     }
+}
+
+/// Returns up to `max_bins - 1` ascending, distinct cut points at the quantiles `k / max_bins`
+/// of `values` (at least one), leaving out the largest value, above which no value lies.
+fn quantile_cuts(mut values: Vec<f64>, max_bins: usize) -> Vec<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let max = values[n - 1];
+    let mut cuts: Vec<f64> = (1..max_bins)
+        .map(|k| values[(k * n / max_bins).min(n - 1)])
+        .filter(|&c| c < max)
+        .collect();
+    cuts.dedup();
+    cuts
+}
+
+/// Returns the cuts of [`Binned::new_cut_on`] for one feature: the selected rows' `values`
+/// (at least one) give the range and the quantiles, and `all` are every row's values.
+fn range_and_quantile_cuts(
+    values: Vec<f64>,
+    all: impl Iterator<Item = f64>,
+    max_bins: usize,
+) -> Vec<f64> {
+    if max_bins < 4 {
+        return quantile_cuts(values, max_bins);
+    }
+    let (low, high) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let (mut below, mut above) = (false, false);
+    for v in all {
+        below |= v < low;
+        above |= v > high;
+    }
+    // Two of the `max_bins - 1` cuts are kept for the range, so the quantiles get
+    // `max_bins - 2` bins.
+    let mut cuts = quantile_cuts(values, max_bins - 2);
+    if below {
+        // Rows equal to `low` then take the code above this cut, with the selected rows.
+        cuts.insert(0, low.next_down());
+    }
+    if above && cuts.last().is_none_or(|&c| c < high) {
+        cuts.push(high);
+    }
+    cuts
 }
 
 /// A distinct row of a tree's bootstrap sample. A row drawn `count` times counts `count`

@@ -281,6 +281,13 @@ fn bad_training_data_rejected() {
             ),
             "{x:?} {y:?}"
         );
+        assert!(
+            matches!(
+                params.fit_cut_on_positives(x.view(), &y),
+                Err(Error::InvalidTrainingData { .. })
+            ),
+            "cut on positives: {x:?} {y:?}"
+        );
     }
 }
 
@@ -456,4 +463,119 @@ fn histograms_match_row_by_row_pass() {
             }
         }
     }
+}
+
+/// Positives take odd multiples of 1/1000 in `[-0.5, 0.5]` in both features, negatives even
+/// multiples in `[-1, 1]`. So no value is in both classes, and only negatives lie outside the
+/// positives' range.
+fn interleaved(n: usize) -> (Array2<f64>, Vec<bool>) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+    let mut x = Array2::zeros((2 * n, 2));
+    let mut y = Vec::with_capacity(2 * n);
+    for i in 0..2 * n {
+        let positive = i % 2 == 0;
+        for j in 0..2 {
+            x[[i, j]] = if positive {
+                f64::from(2 * rng.gen_range(-250..250) + 1) / 1000.0
+            } else {
+                f64::from(2 * rng.gen_range(-500..=500)) / 1000.0
+            };
+        }
+        y.push(positive);
+    }
+    (x, y)
+}
+
+#[test]
+fn positive_cuts_copy_no_negative_value() -> Result<()> {
+    let (x, y) = interleaved(600);
+    let booster = BoostParams {
+        n_rounds: 40,
+        ..BoostParams::default()
+    }
+    .fit_cut_on_positives(x.view(), &y)?;
+    let thresholds = booster.splits();
+    assert!(!thresholds.is_empty());
+    for (feature, threshold) in thresholds {
+        let column = x.column(feature);
+        let negative = column
+            .iter()
+            .zip(&y)
+            .any(|(&v, &label)| !label && v == threshold);
+        assert!(
+            !negative,
+            "feature {feature} threshold {threshold} is a negative's value"
+        );
+        let positive_or_below = column
+            .iter()
+            .zip(&y)
+            .any(|(&v, &label)| label && (v == threshold || v.next_down() == threshold));
+        assert!(positive_or_below, "feature {feature} threshold {threshold}");
+    }
+
+    // The plain fit cuts at quantiles of all rows, and so at negatives' values too.
+    let plain = BoostParams {
+        n_rounds: 40,
+        ..BoostParams::default()
+    }
+    .fit(x.view(), &y)?;
+    let copied = plain.splits().iter().any(|&(feature, threshold)| {
+        x.column(feature)
+            .iter()
+            .zip(&y)
+            .any(|(&v, &label)| !label && v == threshold)
+    });
+    assert!(copied, "the plain fit should split at a negative's value");
+    Ok(())
+}
+
+#[test]
+fn positive_cuts_separate_rows_outside_range() -> Result<()> {
+    let (x, y) = interleaved(600);
+    let booster = BoostParams {
+        n_rounds: 40,
+        ..BoostParams::default()
+    }
+    .fit_cut_on_positives(x.view(), &y)?;
+    // Values beyond the positives' range in feature 0 are negatives only.
+    for outside in [-0.9, -0.6, 0.6, 0.9] {
+        let p = booster.predict_proba(&[outside, 0.0])?;
+        assert!(p < 0.2, "{outside}: {p}");
+    }
+    let inside = booster.predict_proba(&[0.101, 0.001])?;
+    assert!(inside > 0.3, "{inside}");
+    Ok(())
+}
+
+#[test]
+fn positive_cuts_mark_the_range() {
+    let x = Array2::from_shape_vec((6, 1), vec![-5.0, 1.0, 2.0, 3.0, 4.0, 9.0]).unwrap();
+    let y = [false, true, true, true, true, false];
+    for max_bins in [4, 63] {
+        let binned = Binned::new_cut_on(x.view(), max_bins, &y);
+        let cuts = &binned.cuts[0];
+        assert_eq!(
+            cuts.first(),
+            Some(&1.0_f64.next_down()),
+            "{max_bins}: {cuts:?}"
+        );
+        assert_eq!(cuts.last(), Some(&4.0), "{max_bins}: {cuts:?}");
+        assert!(cuts.len() < max_bins, "{max_bins}: {cuts:?}");
+        let codes: Vec<usize> = (0..6).map(|row| binned.code(row, 0)).collect();
+        assert_eq!(codes[0], 0, "{max_bins}: {codes:?}");
+        assert_eq!(codes[1], 1, "{max_bins}: {codes:?}");
+        assert_eq!(codes[5], cuts.len(), "{max_bins}: {codes:?}");
+        assert!(codes[4] < cuts.len(), "{max_bins}: {codes:?}");
+    }
+    // No row outside the range: no range cut either.
+    let inside = [true; 6];
+    let binned = Binned::new_cut_on(x.view(), 63, &inside);
+    assert!(
+        binned.cuts[0]
+            .iter()
+            .all(|c| x.column(0).iter().any(|v| v == c))
+    );
+    // Fewer than 4 bins: only quantiles of the selected rows.
+    let binned = Binned::new_cut_on(x.view(), 2, &y);
+    assert_eq!(binned.cuts[0], [3.0]);
 }
