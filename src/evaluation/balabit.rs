@@ -209,6 +209,11 @@ impl Default for BalabitParams {
     /// against 0.9524 and 0.9398 under outsiders, so the switch is on. It more than doubles
     /// the replay's fitting time (about 75 s against 29 s on 2 cores, measured before the
     /// booster's block-wise histogram pass cut the 75 s to about 48 s).
+    ///
+    /// For speed, 150 rounds at learning rate 0.2, with and without half the rows per tree,
+    /// were measured under the rule that the faster setting wins unless the default beats it
+    /// in all four runs. The default did: 0.9813, 0.9747, 0.9557 and 0.9455 against 0.9805,
+    /// 0.9737, 0.9549 and 0.9446, and 0.9801, 0.9735, 0.9552 and 0.9444 with half the rows.
     fn default() -> Self {
         BalabitParams {
             segment: SegmentParams::default(),

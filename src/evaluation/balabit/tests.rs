@@ -458,6 +458,31 @@ fn balabit_training_cv() -> Result<()> {
                 ..base.clone()
             },
         },
+        // Candidates for a faster replay: half the rounds with twice the step, with and
+        // without growing each tree on half the rows.
+        cv::ForestVariant {
+            name: "150 rounds at 0.2".into(),
+            params: BalabitParams {
+                boost: Some(BoostParams {
+                    n_rounds: 150,
+                    learning_rate: 0.2,
+                    ..BoostParams::default()
+                }),
+                ..base.clone()
+            },
+        },
+        cv::ForestVariant {
+            name: "150 rounds at 0.2 and half the rows".into(),
+            params: BalabitParams {
+                boost: Some(BoostParams {
+                    n_rounds: 150,
+                    learning_rate: 0.2,
+                    subsample: 0.5,
+                    ..BoostParams::default()
+                }),
+                ..base.clone()
+            },
+        },
         cv::ForestVariant {
             name: "half the rows per tree".into(),
             params: BalabitParams {
