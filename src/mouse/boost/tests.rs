@@ -486,14 +486,18 @@ fn interleaved(n: usize) -> (Array2<f64>, Vec<bool>) {
     (x, y)
 }
 
-#[test]
-fn positive_cuts_copy_no_negative_value() -> Result<()> {
-    let (x, y) = interleaved(600);
-    let booster = BoostParams {
+/// 40 rounds of the default booster.
+fn forty_rounds() -> BoostParams {
+    BoostParams {
         n_rounds: 40,
         ..BoostParams::default()
     }
-    .fit_cut_on_positives(x.view(), &y)?;
+}
+
+#[test]
+fn positive_cuts_copy_no_negative_value() -> Result<()> {
+    let (x, y) = interleaved(600);
+    let booster = forty_rounds().fit_cut_on_positives(x.view(), &y)?;
     let thresholds = booster.splits();
     assert!(!thresholds.is_empty());
     for (feature, threshold) in thresholds {
@@ -514,11 +518,7 @@ fn positive_cuts_copy_no_negative_value() -> Result<()> {
     }
 
     // The plain fit cuts at quantiles of all rows, and so at negatives' values too.
-    let plain = BoostParams {
-        n_rounds: 40,
-        ..BoostParams::default()
-    }
-    .fit(x.view(), &y)?;
+    let plain = forty_rounds().fit(x.view(), &y)?;
     let copied = plain.splits().iter().any(|&(feature, threshold)| {
         x.column(feature)
             .iter()
@@ -532,11 +532,7 @@ fn positive_cuts_copy_no_negative_value() -> Result<()> {
 #[test]
 fn positive_cuts_separate_rows_outside_range() -> Result<()> {
     let (x, y) = interleaved(600);
-    let booster = BoostParams {
-        n_rounds: 40,
-        ..BoostParams::default()
-    }
-    .fit_cut_on_positives(x.view(), &y)?;
+    let booster = forty_rounds().fit_cut_on_positives(x.view(), &y)?;
     // Values beyond the positives' range in feature 0 are negatives only.
     for outside in [-0.9, -0.6, 0.6, 0.9] {
         let p = booster.predict_proba(&[outside, 0.0])?;
