@@ -27,8 +27,14 @@ pub(crate) fn check_output_file(path: &Path, flag: &str) -> Result<()> {
         );
     }
     check_parent(path, flag)?;
-    if path.exists() {
-        // Opening to append checks the permission without changing the file.
+    if let Ok(metadata) = std::fs::metadata(path) {
+        // A named pipe or a device such as /dev/stdout is written as it is. Opening a named
+        // pipe here would block until a reader opens it, or send end-of-file to a waiting
+        // reader.
+        if !metadata.is_file() {
+            return Ok(());
+        }
+        // Opening to append checks the permission without changing the file's content.
         return match OpenOptions::new().append(true).open(path) {
             Ok(_) => Ok(()),
             Err(error) => bail!(
@@ -219,6 +225,7 @@ mod tests {
         let existing = check_output_file(&kept, "--report-json");
         let plots = prepare_output_dir(&folder, "--plots");
         std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+
         if bypassed {
             report.unwrap();
             existing.unwrap();
@@ -236,6 +243,21 @@ mod tests {
         left.sort();
         assert_eq!(left, ["kept.json"], "a check left a file behind");
         assert_eq!(std::fs::read(folder.join("kept.json")).unwrap(), b"{}");
+    }
+
+    /// A named pipe passes without being opened: opening it for writing would wait for a
+    /// reader, so a regression makes this test hang.
+    #[cfg(unix)]
+    #[test]
+    fn named_pipe_report_passes_unopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipe = dir.path().join("report.pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&pipe)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        check_output_file(&pipe, "--report-json").unwrap();
     }
 
     #[test]
