@@ -61,8 +61,8 @@ pub struct MouseRun {
 pub enum MouseModelKind {
     /// A booster of the user's actions (positive) against the background people's (negative),
     /// fitted by [`BoostParams::fit_cut_on_positives`]. Its split thresholds are then values
-    /// of the user's own actions, so the user's model file contains no background person's
-    /// feature value.
+    /// of the user's own actions (or the double just below the smallest), so no threshold in
+    /// the user's model file is taken from a background person's action.
     TwoClass {
         /// Booster settings.
         boost: BoostParams,

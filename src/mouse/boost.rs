@@ -273,12 +273,14 @@ impl BoostParams {
     /// Fits a booster as [`BoostParams::fit`] does, but cuts the bins only at values of the
     /// positive rows (see `Binned::new_cut_on`). Every split threshold of the booster is then
     /// a positive row's feature value, or the next smaller double below the smallest one, and
-    /// no threshold copies a negative row's value. The engine fits a user's model this way,
-    /// so that the user's file contains none of the background people's feature values.
+    /// none is taken from a negative row. The engine fits a user's model this way, so that
+    /// no threshold in the user's file comes from a background person's action. A negative
+    /// row's value can still equal a threshold by chance.
     ///
-    /// Quantiles of the positive rows alone place the bins where the user's actions are, and
-    /// two of the bins hold the values below and above the user's range. This binning differs
-    /// from the one of [`BoostParams::fit`], so the fitted trees differ too.
+    /// Quantiles of the positive rows alone place the bins where the user's actions are. With
+    /// at least 4 bins, values below the positive rows' range, if any, get a bin of their own,
+    /// and so do values above it. This binning differs from the one of
+    /// [`BoostParams::fit`], so the fitted trees differ too.
     ///
     /// # Errors
     ///

@@ -570,7 +570,8 @@ fn range_and_quantile_cuts(
         // Rows equal to `low` then take the code above this cut, with the selected rows.
         cuts.insert(0, low.next_down());
     }
-    if above && cuts.last().is_none_or(|&c| c < high) {
+    // The quantile cuts leave out the largest value, so `high` is above all of them.
+    if above {
         cuts.push(high);
     }
     cuts
