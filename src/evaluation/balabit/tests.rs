@@ -430,15 +430,6 @@ fn cross_validation_needs_enough_sessions() -> Result<()> {
 #[test]
 #[ignore = "minutes of forest fitting on the real data set"]
 fn balabit_training_cv() -> Result<()> {
-    let Some(root) = std::env::var_os("KINETYPE_DATA_DIR") else {
-        println!("skipped: KINETYPE_DATA_DIR is not set");
-        return Ok(());
-    };
-    let dir = Path::new(&root).join(balabit::NAME);
-    if !dir.join(balabit::TRAINING_DIR).is_dir() {
-        println!("skipped: {} has no training files", dir.display());
-        return Ok(());
-    }
     let base = BalabitParams::default();
     // The forest variants were the candidates before the booster; `forest` is the earlier
     // default.
@@ -702,6 +693,16 @@ fn balabit_training_cv() -> Result<()> {
                 .is_none_or(|o| o.split(',').any(|n| n == v.name))
         })
         .collect();
+    // The names are checked above even when the data set is missing, so a typo shows at once.
+    let Some(root) = std::env::var_os("KINETYPE_DATA_DIR") else {
+        println!("skipped: KINETYPE_DATA_DIR is not set");
+        return Ok(());
+    };
+    let dir = Path::new(&root).join(balabit::NAME);
+    if !dir.join(balabit::TRAINING_DIR).is_dir() {
+        println!("skipped: {} has no training files", dir.display());
+        return Ok(());
+    }
     // KINETYPE_CV_LEAVE_IMPOSTOR_OUT=1 scores impostor pieces with models that never saw the
     // impostor (see `CvParams::leave_impostor_out`).
     let mut cv_params = cv::CvParams {
