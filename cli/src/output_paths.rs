@@ -19,7 +19,8 @@ use anyhow::{Context, Result, bail};
 /// read, or when the file or folder is not writable, with a message that names `flag` and the
 /// path.
 pub(crate) fn check_output_file(path: &Path, flag: &str) -> Result<()> {
-    if path.is_dir() {
+    let existing = std::fs::metadata(path).ok();
+    if existing.as_ref().is_some_and(|metadata| metadata.is_dir()) {
         bail!(
             "{flag} {} is a directory; give a file path, such as {}",
             path.display(),
@@ -27,7 +28,7 @@ pub(crate) fn check_output_file(path: &Path, flag: &str) -> Result<()> {
         );
     }
     check_parent(path, flag)?;
-    if let Ok(metadata) = std::fs::metadata(path) {
+    if let Some(metadata) = existing {
         // A named pipe or a device such as /dev/stdout is written as it is. Opening a named
         // pipe here would block until a reader opens it, or send end-of-file to a waiting
         // reader.
@@ -44,11 +45,14 @@ pub(crate) fn check_output_file(path: &Path, flag: &str) -> Result<()> {
             ),
         };
     }
-    let folder = path
-        .parent()
+    check_writable(folder_of(path).unwrap_or(Path::new(".")), path, flag)
+}
+
+/// Returns the folder part of `path`, or `None` for a bare file name, which names a file in
+/// the working directory.
+fn folder_of(path: &Path) -> Option<&Path> {
+    path.parent()
         .filter(|folder| !folder.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    check_writable(folder, path, flag)
 }
 
 /// Creates and removes an empty file in `folder`, the folder that `flag`'s `path` writes
@@ -105,10 +109,7 @@ pub(crate) fn prepare_output_dir(path: &Path, flag: &str) -> Result<()> {
 /// Rejects a `flag` path whose folder is missing or is not a directory. A path without a
 /// folder part names a file in the working directory, so it needs no check.
 fn check_parent(path: &Path, flag: &str) -> Result<()> {
-    let Some(folder) = path
-        .parent()
-        .filter(|folder| !folder.as_os_str().is_empty())
-    else {
+    let Some(folder) = folder_of(path) else {
         return Ok(());
     };
     match std::fs::metadata(folder) {
@@ -216,13 +217,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("read-only");
         std::fs::create_dir(&folder).unwrap();
-        let kept = folder.join("kept.json");
-        std::fs::write(&kept, "{}").unwrap();
-        std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let old_report = folder.join("kept.json");
+        std::fs::write(&old_report, "{}").unwrap();
+        std::fs::set_permissions(&old_report, std::fs::Permissions::from_mode(0o444)).unwrap();
         std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).unwrap();
         let bypassed = std::fs::write(folder.join("probe"), "").is_ok();
         let report = check_output_file(&folder.join("report.json"), "--report-json");
-        let existing = check_output_file(&kept, "--report-json");
+        let existing = check_output_file(&old_report, "--report-json");
         let plots = prepare_output_dir(&folder, "--plots");
         std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
 
@@ -252,11 +253,11 @@ mod tests {
     fn named_pipe_report_passes_unopened() {
         let dir = tempfile::tempdir().unwrap();
         let pipe = dir.path().join("report.pipe");
-        let made = std::process::Command::new("mkfifo")
+        let mkfifo = std::process::Command::new("mkfifo")
             .arg(&pipe)
             .status()
             .unwrap();
-        assert!(made.success());
+        assert!(mkfifo.success());
         check_output_file(&pipe, "--report-json").unwrap();
     }
 

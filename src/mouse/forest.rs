@@ -544,20 +544,17 @@ fn quantile_cuts(mut values: Vec<f64>, max_bins: usize) -> Vec<f64> {
 }
 
 /// Returns the cuts of [`Binned::new_cut_on`] for one feature: the selected rows' `values`
-/// (at least one) give the range and the quantiles, and `all` are every row's values.
+/// (at least one) give the range and the quantiles, and `all` yields every row's value.
 fn range_and_quantile_cuts(
-    values: Vec<f64>,
+    mut values: Vec<f64>,
     all: impl Iterator<Item = f64>,
     max_bins: usize,
 ) -> Vec<f64> {
     if max_bins < 4 {
         return quantile_cuts(values, max_bins);
     }
-    let (low, high) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
+    values.sort_by(f64::total_cmp);
+    let (low, high) = (values[0], values[values.len() - 1]);
     let (mut below, mut above) = (false, false);
     for v in all {
         below |= v < low;
